@@ -1,0 +1,561 @@
+"""Classify: what a parsed mail is, for whom, about what, and against which deadline.
+
+This stage applies the campaign's decision rules (shared/domain.md) and nothing else: the
+gate (auto-replies, bounces, bulk mail, answers to mailproc), the unit (subject, file names,
+附件1's 填报单位, registered address, body), the item, the period and the status, and the
+problems that decide between an acknowledgement and a missing-item notice. It reads the
+ledger only through `History`, so it can be tested without a database.
+"""
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Protocol
+
+from mailproc.parse import Attachment, ParsedMail
+from mailproc.rules import Item, Rules, Unit
+from mailproc.sheets import StatsTable, UnreadableFile, read_stats
+from mailproc.text import normalize, simplify
+
+SPREADSHEET_KINDS = {"xlsx", "xls", "et", "ods", "csv"}
+DOCUMENT_KINDS = {"docx", "doc", "wps", "pdf"}
+DOCUMENT_EXTENSIONS = {".doc", ".docx", ".wps", ".pdf", ".odt", ".rtf", ".ofd", ".wpt", ".dot"}
+WORD_KINDS = {"docx", "doc", "wps"}
+
+# Problems in the order domain.md gives them: the first that applies is the one reported.
+PROBLEM_ORDER = ("cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells")
+
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_WEEK_NUMBER = re.compile(r"第\s*([0-9一二三四五六七八九]{1,2})\s*周")
+_DATE = re.compile(
+    r"(?<![0-9])(?:(?P<m>1[0-2]|0?[1-9])\s*(?:月|[.．/\-])\s*(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]?"
+    r"|(?P<m4>0[1-9]|1[0-2])(?P<d4>0[1-9]|[12][0-9]|3[01]))(?![0-9])"
+)
+_DAY_ONLY = re.compile(r"(?<![0-9])(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]")
+_RANGE_JOINER = re.compile(r"^\s*(?:-|－|—|–|~|～|至|到)\s*")
+_REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
+
+
+class History(Protocol):
+    """What classification needs to know of mail already in the ledger."""
+
+    def receipts(self, unit: str, item: str, period: str) -> list[dict]: ...
+
+    def answered_by_us(self, message_ids: Iterable[str]) -> dict | None:
+        """The ledger row of the mail that one of our outgoing messages (by Message-ID) answered."""
+        ...
+
+    def is_ours(self, message_ids: Iterable[str]) -> bool: ...
+
+
+@dataclass
+class FileCheck:
+    """What one attachment turned out to be."""
+
+    attachment: Attachment
+    role: str  # stats | stats_candidate | document | image | other
+    table: StatsTable | None = None
+    error: str | None = None
+
+
+@dataclass
+class Classification:
+    disposition: str
+    unit: str | None = None
+    unit_source: str | None = None
+    sender_unit: str | None = None
+    item: str | None = None
+    period: str | None = None
+    status: str | None = None
+    version: int | None = None
+    on_time: bool | None = None
+    reply: str = "none"
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: list[FileCheck] = field(default_factory=list)
+    table: StatsTable | None = None
+    deadline: dt.datetime | None = None
+
+    @property
+    def problem(self) -> str | None:
+        return self.problems[0] if self.problems else None
+
+
+def _chain(mail: ParsedMail) -> list[ParsedMail]:
+    """The mail and the messages forwarded inside it, innermost first."""
+    chain = [mail]
+    while chain[-1].forwarded is not None and len(chain) < 5:
+        chain.append(chain[-1].forwarded)
+    return chain[::-1]
+
+
+class Classifier:
+    """Applies one set of rules; built once per run, since matching tables are precomputed."""
+
+    def __init__(self, rules: Rules):
+        self.rules = rules
+        self.names = rules.unit_names_longest_first()
+        self.tags = {kind: normalize(tag) for kind, tag in rules.tags.items()}
+        self.raw_tags = list(rules.tags.values())
+        self.campaign_words = [normalize(w) for w in rules.words["campaign"]]
+        self.auto_subjects = [normalize(w) for w in rules.words["auto_reply_subjects"]]
+        self.reply_prefixes = {p.lower() for p in rules.words["reply_prefixes"]}
+        self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
+        self.weekly_dates: dict[tuple[int, int], tuple[Item, dt.datetime]] = {
+            (d.month, d.day): (item, d)
+            for item in rules.items
+            if item.weekly
+            for d in item.deadlines
+        }
+
+    # -- the gate ------------------------------------------------------------------------
+
+    def _header(self, mail: ParsedMail, name: str) -> str:
+        values = mail.headers.get(name, [])
+        return values[0].strip() if values else ""
+
+    def gate(self, mail: ParsedMail, history: History) -> str | None:
+        """The reason mailproc must never answer this mail, or None."""
+        if self._header(mail, "x-mailproc-kind") or history.is_ours(
+            [mail.message_id] if mail.message_id else []
+        ):
+            return "own"
+        return_path = self._header(mail, "return-path")
+        sender = mail.from_address.split("@")[0].lower()
+        if (
+            return_path == "<>"
+            or sender in {"mailer-daemon", "postmaster", "mail-daemon"}
+            or mail.content_type == "multipart/report"
+        ):
+            return "bounce"
+        auto = self._header(mail, "auto-submitted").lower()
+        subject = normalize(mail.subject)
+        if (
+            (auto and auto != "no")
+            or self._header(mail, "x-autoreply")
+            or self._header(mail, "x-autorespond")
+            or any(subject.startswith(w) for w in self.auto_subjects)
+        ):
+            return "auto_reply"
+        precedence = self._header(mail, "precedence").lower()
+        if precedence in {"bulk", "list", "junk"} or any(
+            name.startswith("list-") for name in mail.headers
+        ):
+            return "bulk"
+        return None
+
+    def answers_us(self, mail: ParsedMail, history: History) -> dict | None:
+        """The mail we answered, when this one replies to one of our messages; {} if unknown."""
+        ids = [i for i in [mail.in_reply_to, *mail.references] if i]
+        answered = history.answered_by_us(ids)
+        if answered is not None:
+            return answered
+        if any(
+            tag in normalize(self.strip_reply_prefixes(mail.subject))[:12]
+            for tag in self.tags.values()
+        ):
+            return {}
+        return None
+
+    def strip_reply_prefixes(self, subject: str) -> str:
+        text = subject
+        while True:
+            match = _REPLY_PREFIX_SPLIT.match(text)
+            if not match or match.group(1).lower() not in self.reply_prefixes:
+                return text
+            text = text[match.end() :]
+
+    def strip_tags(self, subject: str) -> str:
+        text = self.strip_reply_prefixes(subject)
+        for tag in self.raw_tags:
+            text = text.replace(tag, " ")
+        return text
+
+    # -- units ---------------------------------------------------------------------------
+
+    def unit_in(self, text: str) -> Unit | None:
+        """The unit named earliest in `text` (longest name at that place)."""
+        norm = normalize(text)
+        best: tuple[int, int, Unit] | None = None
+        for name, unit in self.names:
+            pos = norm.find(name)
+            if pos >= 0 and (best is None or (pos, -len(name)) < (best[0], best[1])):
+                best = (pos, -len(name), unit)
+        return best[2] if best else None
+
+    def sender_unit(self, chain: list[ParsedMail]) -> Unit | None:
+        for mail in chain:
+            unit = self.rules.unit_by_address(mail.from_address) or self.rules.unit_by_address(
+                mail.reply_to
+            )
+            if unit:
+                return unit
+        return None
+
+    # -- files ---------------------------------------------------------------------------
+
+    def check_files(self, attachments: list[Attachment]) -> list[FileCheck]:
+        checks = []
+        for att in attachments:
+            suffix = PurePath(att.filename).suffix.lower()
+            named_stats = any(w in normalize(att.filename) for w in ("统计表", "附件1", "统计"))
+            if att.kind == "image":
+                checks.append(FileCheck(att, "image"))
+                continue
+            is_sheet = att.kind in SPREADSHEET_KINDS
+            is_word = att.kind in WORD_KINDS or suffix in {".doc", ".docx", ".wps"}
+            is_doc = att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_EXTENSIONS
+            if not (is_sheet or is_doc or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"}):
+                checks.append(FileCheck(att, "other"))
+                continue
+            check = FileCheck(att, "document")
+            if att.problems:
+                check.error = "；".join(att.problems)
+            if is_sheet or is_word or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"}:
+                try:
+                    check.table = read_stats(att.data, att.filename, att.kind, self.rules)
+                except UnreadableFile as exc:
+                    check.error = str(exc)
+                if check.table is not None:
+                    check.role = "stats"
+                elif is_sheet or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"} or named_stats:
+                    check.role = "stats_candidate"
+            if check.error is None and check.role == "document":
+                check.error = document_problem(att)
+            checks.append(check)
+        return checks
+
+    # -- items and periods -----------------------------------------------------------------
+
+    def item_candidates(self, text: str) -> list[tuple[int, Item]]:
+        norm = normalize(text)
+        found = []
+        for item in self.rules.items:
+            strength = max((len(s.all) for s in item.signals if s.matches(norm)), default=0)
+            if strength:
+                found.append((strength, item))
+        return found
+
+    def choose_item(self, candidates: list[tuple[int, Item]], received: dt.datetime) -> Item:
+        """The most specific signal wins; among equals, the item whose deadline comes next."""
+        top = max(s for s, _ in candidates)
+        best = [item for s, item in candidates if s == top]
+        if len(best) == 1:
+            return best[0]
+
+        def upcoming(item: Item) -> tuple[int, float]:
+            if item.never_late:
+                return (0, 0.0)
+            later = [d for d in item.deadlines if d >= received]
+            if later:
+                return (1, min(later).timestamp())
+            return (2, -max(item.deadlines).timestamp())
+
+        return min(best, key=upcoming)
+
+    def is_activity_report(self, subject: str) -> Item | None:
+        norm = normalize(subject)
+        for item in self.rules.items:
+            if (
+                item.activity_words
+                and any(v in norm for v in item.activity_verbs)
+                and any(w in norm for w in item.activity_words)
+            ):
+                return item
+        return None
+
+    def explicit_week(self, texts: list[tuple[str, str]]) -> tuple[dt.datetime, str] | None:
+        """The weekly deadline a report names (第N周, a deadline's date, a range ending on one)."""
+        weekly = next((i for i in self.rules.items if i.weekly), None)
+        if weekly is None:
+            return None
+        for source, text in texts:
+            plain = simplify(text)
+            for match in _WEEK_NUMBER.finditer(plain):
+                raw = match.group(1)
+                number = int(raw) if raw.isdigit() else _CN_DIGITS.get(raw, 0)
+                if 1 <= number <= len(weekly.deadlines):
+                    return weekly.deadlines[number - 1], f"{source}: {match.group(0)}"
+            for month, day, shown in _dates_named(plain):
+                hit = self.weekly_dates.get((month, day))
+                if hit:
+                    return hit[1], f"{source}: {shown}"
+        return None
+
+    def weekly_period(
+        self, item: Item, unit: str, received: dt.datetime, history: History
+    ) -> dt.datetime:
+        """The deadline a report naming no week counts against (domain.md timing rules)."""
+        previous = [d for d in item.deadlines if d < received]
+        if previous:
+            last = previous[-1]
+            grace_end = dt.datetime.combine(
+                last.date() + dt.timedelta(days=item.late_grace_days), dt.time.max, last.tzinfo
+            )
+            if received <= grace_end and not history.receipts(unit, item.id, item.period_of(last)):
+                return last
+        upcoming = [d for d in item.deadlines if d >= received]
+        return upcoming[0] if upcoming else item.deadlines[-1]
+
+    # -- the whole decision ------------------------------------------------------------
+
+    def classify(self, mail: ParsedMail, received: dt.datetime, history: History) -> Classification:
+        chain = _chain(mail)
+        sender = self.sender_unit(chain)
+        sender_name = sender.name if sender else None
+        gate = self.gate(mail, history)
+        if gate in {"own", "bounce"}:
+            return Classification(disposition=gate)
+        if gate == "bulk" and sender is None:
+            return Classification(disposition="bulk")
+
+        subjects = [self.strip_tags(m.subject) for m in chain]
+        bodies = [m.body_text or m.body_html for m in chain]
+        names = " ".join(a.filename for a in mail.attachments)
+        answered = self.answers_us(mail, history)
+        if gate == "auto_reply" or (answered is not None and not mail.attachments):
+            result = Classification(
+                disposition="auto_reply" if gate == "auto_reply" else "answer_to_us",
+                sender_unit=sender_name,
+            )
+            unit = self.unit_in(" ".join(subjects)) or sender
+            result.unit = unit.name if unit else None
+            result.unit_source = "subject" if unit and unit is not sender else "address"
+            return result
+
+        files = self.check_files(mail.attachments)
+        result = Classification(disposition="submission", sender_unit=sender_name, files=files)
+
+        unit, source = self._find_unit(subjects, mail.attachments, files, sender, bodies)
+        if unit is None and answered:
+            unit, source = self.rules.unit(answered.get("unit") or ""), "answered"
+        result.unit = unit.name if unit else None
+        result.unit_source = source
+        if unit and sender and unit is not sender:
+            result.notes.append(f"代报：{sender.name} 的邮箱为 {unit.name} 报送")
+        for check in files:
+            reporter_unit = (
+                self.unit_in(check.table.reporter) if check.table and check.table.reporter else None
+            )
+            if unit and reporter_unit and reporter_unit is not unit:
+                result.notes.append(
+                    f"填报单位不符：{check.attachment.filename} 写的是 {check.table.reporter}"
+                )
+
+        item = self._find_item(subjects, names, bodies, files, received)
+        if item is None and answered:
+            item = self.rules.item(answered.get("item") or "")
+        looks_like_submission = self._looks_like_submission(subjects, names, bodies, files)
+        if unit is None or item is None:
+            result.disposition = "unrecognized" if looks_like_submission else "unrelated"
+            result.item = item.id if item and unit else None
+            if unit is None:
+                result.item = None
+            result.reply = "unrecognized" if looks_like_submission and gate is None else "none"
+            if unit is None:
+                result.unit_source = None
+            return result
+        result.item = item.id
+
+        if not item.never_late:
+            deadline, why = self._deadline(
+                item, unit, subjects, names, bodies, received, history, answered
+            )
+            result.deadline = deadline
+            result.period = item.period_of(deadline)
+            if why:
+                result.notes.append(f"周次：{why}")
+            earlier = history.receipts(unit.name, item.id, result.period)
+            result.version = len(earlier) + 1
+            result.on_time = received <= deadline
+            if earlier:
+                result.status = earlier[0]["status"]
+            else:
+                result.status = "on_time" if result.on_time else "late"
+
+        result.problems = self._problems(item, mail, files, bodies)
+        result.table = next(
+            (c.table for c in files if c.table is not None and not c.table.bad_cells),
+            next((c.table for c in files if c.table is not None), None),
+        )
+        if gate is not None:
+            result.notes.append(f"不回复：{gate}")
+            result.reply = "none"
+        else:
+            result.reply = "missing" if result.problems else "ack"
+        return result
+
+    def _find_unit(
+        self,
+        subjects: list[str],
+        attachments: list[Attachment],
+        files: list[FileCheck],
+        sender: Unit | None,
+        bodies: list[str],
+    ) -> tuple[Unit | None, str | None]:
+        for subject in subjects:
+            unit = self.unit_in(subject)
+            if unit:
+                return unit, "subject"
+        for att in attachments:
+            unit = self.unit_in(att.filename)
+            if unit:
+                return unit, "filename"
+        for check in files:
+            if check.table and check.table.reporter:
+                unit = self.unit_in(check.table.reporter)
+                if unit:
+                    return unit, "table"
+        if sender:
+            return sender, "address"
+        for body in bodies:
+            unit = self.unit_in(body)
+            if unit:
+                return unit, "body"
+        return None, None
+
+    def _find_item(
+        self,
+        subjects: list[str],
+        names: str,
+        bodies: list[str],
+        files: list[FileCheck],
+        received: dt.datetime,
+    ) -> Item | None:
+        has_stats = any(c.role in {"stats", "stats_candidate"} for c in files)
+        subject = " ".join(subjects)
+        sources = [subject, names, *bodies]
+        first = self.item_candidates(subject)
+        if not any(item.never_late for _, item in first):
+            activity = self.is_activity_report(subject)
+            if activity and not has_stats and self.explicit_week([("subject", subject)]) is None:
+                return activity
+        for text in sources:
+            candidates = self.item_candidates(text)
+            if candidates:
+                return self.choose_item(candidates, received)
+        return None
+
+    def _deadline(
+        self,
+        item: Item,
+        unit: Unit,
+        subjects: list[str],
+        names: str,
+        bodies: list[str],
+        received: dt.datetime,
+        history: History,
+        answered: dict | None,
+    ) -> tuple[dt.datetime, str | None]:
+        if item.weekly:
+            texts = (
+                [("主题", s) for s in subjects]
+                + [("附件名", names)]
+                + [("正文", b) for b in bodies]
+            )
+            explicit = self.explicit_week(texts)
+            if explicit:
+                return explicit
+            if answered and answered.get("item") == item.id and answered.get("period"):
+                deadline = item.deadline_for(answered["period"])
+                if deadline:
+                    return deadline, "回复所针对的通知"
+            return self.weekly_period(item, unit.name, received, history), None
+        upcoming = [d for d in item.deadlines if d >= received]
+        return (upcoming[0] if upcoming else item.deadlines[-1]), None
+
+    def _looks_like_submission(
+        self, subjects: list[str], names: str, bodies: list[str], files: list[FileCheck]
+    ) -> bool:
+        if any(c.role in {"stats", "stats_candidate", "document"} for c in files):
+            return True
+        text = normalize(" ".join([*subjects, names, *bodies]))
+        return any(w in text for w in self.campaign_words)
+
+    def _problems(
+        self, item: Item, mail: ParsedMail, files: list[FileCheck], bodies: list[str]
+    ) -> list[str]:
+        problems = []
+        documents = [c for c in files if c.role in {"document", "stats", "stats_candidate"}]
+        stats_files = [c for c in files if c.role in {"stats", "stats_candidate"}]
+        real_documents = [
+            c
+            for c in documents
+            if c.attachment.kind in DOCUMENT_KINDS
+            or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_EXTENSIONS
+        ]
+        missing_document = item.needs_document and not real_documents
+        missing_stats = item.needs_stats and not stats_files
+        links = " ".join([*bodies, *(m.body_html for m in _chain(mail))])
+        if (missing_document or missing_stats) and any(p.search(links) for p in self.cloud_links):
+            problems.append("cloud_link")
+        if missing_document:
+            problems.append("no_attachment")
+        if missing_stats:
+            problems.append("no_stats")
+        if any(c.error for c in files):
+            problems.append("unreadable_file")
+        readable_tables = [c.table for c in stats_files if c.table is not None]
+        if item.needs_stats and readable_tables and all(t.bad_cells for t in readable_tables):
+            problems.append("bad_cells")
+        return sorted(set(problems), key=PROBLEM_ORDER.index)
+
+
+def _dates_named(text: str) -> list[tuple[int, int, str]]:
+    """(month, day, as written) for each date in `text`; a range counts by its last day."""
+    found: list[tuple[int, int, str]] = []
+    matches = list(_DATE.finditer(text))
+    skip_until = -1
+    for index, match in enumerate(matches):
+        if match.start() < skip_until:
+            continue
+        month = int(match.group("m") or match.group("m4"))
+        day = int(match.group("d") or match.group("d4"))
+        rest = text[match.end() :]
+        joiner = _RANGE_JOINER.match(rest)
+        if joiner:
+            after = rest[joiner.end() :]
+            following = matches[index + 1] if index + 1 < len(matches) else None
+            if following and following.start() == match.end() + joiner.end():
+                month = int(following.group("m") or following.group("m4"))
+                day = int(following.group("d") or following.group("d4"))
+                skip_until = following.end()
+                found.append((month, day, text[match.start() : following.end()]))
+                continue
+            day_only = _DAY_ONLY.match(after)
+            if day_only:
+                found.append(
+                    (
+                        month,
+                        int(day_only.group("d")),
+                        text[match.start() : match.end() + joiner.end() + day_only.end()],
+                    )
+                )
+                continue
+        found.append((month, day, match.group(0)))
+    return found
+
+
+def document_problem(att: Attachment) -> str | None:
+    """Why an office document cannot be opened, checked cheaply by its structure."""
+    data = att.data
+    if not data:
+        return "文件为空"
+    if att.kind == "pdf":
+        if b"%%EOF" not in data[-2048:]:
+            return "PDF 文件不完整（可能在传输中被截断）"
+        return None
+    if att.kind in {"docx"} or data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                archive.infolist()
+        except zipfile.BadZipFile:
+            return "文件已损坏，无法打开（压缩结构不完整）"
+        return None
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and len(data) % 512 != 0:
+        return "文件不完整（可能在传输中被截断）"
+    return None

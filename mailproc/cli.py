@@ -1,0 +1,253 @@
+"""The `mailproc` command: one click group, one subcommand per job."""
+
+import contextlib
+import functools
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailproc import ledger, resources
+from mailproc.config import Config, ConfigError, load_config
+from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
+from mailproc.report import status_matrix
+from mailproc.rules import RulesError, load_rules
+
+MESSAGE_FIELDS = (
+    "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
+    "reply", "problems",
+)  # fmt: skip
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"mailproc: {message}", err=True)
+    sys.exit(code)
+
+
+def config_option(command: Callable) -> Callable:
+    """Every command takes --config; errors in it or in the rules are one line, not a traceback."""
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="MAILPROC_CONFIG",
+        default="config.toml",
+        show_default=True,
+        help="Config file (also $MAILPROC_CONFIG).",
+    )
+    @functools.wraps(command)
+    def wrapper(config_path: Path, **kwargs: Any) -> Any:
+        try:
+            config = load_config(config_path)
+            return command(config, **kwargs)
+        except (ConfigError, RulesError) as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="mailproc")
+@click.option("-v", "--verbose", is_flag=True, help="Log one line per mail handled.")
+def cli(verbose: bool) -> None:
+    """mailproc: runs an email reporting campaign — receipts, replies, reminders, statistics."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dict[str, int]:
+    """Ingest files in order of receipt, then deliver what they queued; returns the counts."""
+    files = list(mail_files(paths))
+    timed = []
+    for path in files:
+        raw = path.read_bytes()
+        moment = header_receipt_time(raw)
+        timed.append((moment is None, moment.timestamp() if moment else 0.0, str(path)))
+    timed.sort()
+    counts: dict[str, int] = {}
+    show_bar = not quiet and len(timed) > 50 and sys.stderr.isatty()
+    progress = (
+        click.progressbar(timed, label="ingesting", file=sys.stderr)
+        if show_bar
+        else contextlib.nullcontext(timed)
+    )
+    with progress as bar:
+        for _, _, path in bar:
+            outcome = pipeline.ingest(Path(path).read_bytes(), source=path)
+            key = outcome.state if outcome.state != "new" else outcome.disposition
+            counts[key] = counts.get(key, 0) + 1
+            if outcome.state == "quarantined" and not quiet:
+                click.echo(f"quarantined {path}: {outcome.reason}", err=True)
+    delivered = pipeline.deliver()
+    counts["replies_sent"] = delivered["sent"]
+    counts["replies_failed"] = delivered["failed"]
+    return counts
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    handled = sum(v for k, v in counts.items() if not k.startswith("replies_"))
+    parts = [f"{k} {v}" for k, v in sorted(counts.items()) if not k.startswith("replies_") and v]
+    sent, failed = counts.get("replies_sent", 0), counts.get("replies_failed", 0)
+    done = ", ".join(parts) or "nothing new"
+    return f"{handled} mails: {done}; replies delivered {sent}, failed {failed}"
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@config_option
+def ingest(config: Config, paths: tuple[str, ...]) -> None:
+    """Process stored mail: .eml files, folders of them, or Maildirs, in receipt order."""
+    pipeline = Pipeline(config)
+    try:
+        counts = run_ingest(pipeline, list(paths))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    finally:
+        pipeline.close()
+    click.echo(summary_line(counts))
+
+
+def message_records(db) -> list[dict]:
+    rows = db.query("select * from messages order by received_at, id")
+    records = []
+    for row in rows:
+        record = {key: row[key] for key in MESSAGE_FIELDS}
+        record["problems"] = json.loads(row["problems"] or "[]")
+        record.update(
+            disposition=row["disposition"],
+            subject=row["subject"],
+            source=row["source"],
+            notes=json.loads(row["notes"] or "[]"),
+        )
+        records.append(record)
+    return records
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@config_option
+def messages(config: Config, as_json: bool) -> None:
+    """Every mail handled, in receipt order."""
+    db = ledger.open_ledger(config.db)
+    for record in message_records(db):
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{record['received_at'][:16]}  {record['reply']:<12} {record['unit'] or '-':<12} "
+                f"{record['item'] or '-':<13} {record['period'] or '-':<10} "
+                f"{record['status'] or '-':<7} {record['subject'] or ''}"
+            )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@config_option
+def receipts(config: Config, as_json: bool) -> None:
+    """Every receipt logged against a deadline, by unit, item, period and version."""
+    db = ledger.open_ledger(config.db)
+    rows = db.query(
+        "select r.*, m.message_id, m.sender from receipts r join messages m on m.id = r.message "
+        "order by r.received_at, r.id"
+    )
+    for row in rows:
+        row["problems"] = json.loads(row["problems"] or "[]")
+        row["on_time"] = bool(row["on_time"])
+        row["complete"] = bool(row["complete"])
+        row.pop("message")
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{row['received_at'][:16]}  {row['unit']:<12} {row['item']:<13} {row['period']} "
+                f"v{row['version']} {row['status']:<7} {'完整' if row['complete'] else '缺项'}"
+            )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The matrix as JSON.")
+@config_option
+def status(config: Config, as_json: bool) -> None:
+    """Units × deadlines: on time, late, missing."""
+    rules = load_rules(config.rules)
+    db = ledger.open_ledger(config.db)
+    matrix = status_matrix(db, rules)
+    if as_json:
+        click.echo(json.dumps(matrix.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        click.echo(matrix.render(color=sys.stdout.isatty()))
+
+
+@cli.command("check-rules")
+@config_option
+def check_rules(config: Config) -> None:
+    """Validate the rules files; name file, key and problem on any error."""
+    rules = load_rules(config.rules)
+    missing = [
+        kind
+        for kind in ("ack", "missing", "unrecognized")
+        if not (config.templates / f"{kind}.txt.j2").is_file()
+    ]
+    if missing:
+        fail(f"{config.templates}: template missing for {', '.join(missing)}")
+    deadlines = sum(len(i.deadlines) for i in rules.items)
+    click.echo(
+        f"rules OK ({rules.folder}): {len(rules.units)} units, {len(rules.items)} items, "
+        f"{deadlines} deadlines, {len(rules.columns)} statistics columns"
+    )
+
+
+DEMO_CONFIG = """\
+# Written by `mailproc demo`. Paths are relative to this file's folder.
+[paths]
+rules = "rules"
+templates = "templates"
+db = "mailproc.db"
+archive = "archive"
+outbox = "outbox"
+reports = "reports"
+
+[delivery]
+transport = "dir"
+"""
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="mailproc-demo")
+def demo(folder: Path) -> None:
+    """Run the main job on the bundled sample: a fresh folder, its ledger, archive and replies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("rules", "templates"):
+        if not (folder / name).exists():
+            shutil.copytree(resources.bundled(name), folder / name)
+    config_file = folder / "config.toml"
+    if not config_file.exists():
+        config_file.write_text(DEMO_CONFIG, encoding="utf-8")
+    try:
+        config = load_config(config_file)
+        pipeline = Pipeline(config)
+    except (ConfigError, RulesError) as exc:
+        fail(str(exc))
+    sample = resources.bundled("sample")
+    click.echo(f"ingesting the bundled sample ({sample}) ...")
+    try:
+        counts = run_ingest(pipeline, [str(sample)], quiet=True)
+        matrix = status_matrix(pipeline.db, pipeline.rules)
+    finally:
+        pipeline.close()
+    click.echo(summary_line(counts))
+    click.echo(
+        f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"
+        f"replies  {config.outbox}\n"
+    )
+    click.echo(matrix.render(color=sys.stdout.isatty()))
+    click.echo(f"\nnext: mailproc --help;  MAILPROC_CONFIG={config.file} mailproc messages")

@@ -1,0 +1,204 @@
+"""Outbox: every outgoing message is rendered and queued inside the ledger transaction.
+
+A reply exists as a row in `outbox` before any transport sees it, keyed by its cause, so a
+crash can neither lose it nor produce it twice. Rendering uses the jinja2 templates of
+`templates/`: one file per kind, with a `subject` and a `body` block.
+"""
+
+import datetime as dt
+import hashlib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import sqlite_utils
+
+from mailproc.classify import Classification
+from mailproc.ledger import now_iso
+from mailproc.rules import Rules
+
+WEEKDAYS = "一二三四五六日"
+ROLE_LABELS = {
+    "stats": "附件1 统计表",
+    "stats_candidate": "统计表（未能读取）",
+    "document": "文档",
+    "image": "图片",
+    "other": "其他文件",
+}
+PROBLEM_TITLES = {
+    "cloud_link": "请以附件形式发送文件",
+    "no_attachment": "缺少电子文档",
+    "no_stats": "缺少附件1统计表",
+    "unreadable_file": "文件无法打开",
+    "bad_cells": "附件1有无法识别的数字",
+}
+
+
+def long_time(moment: dt.datetime) -> str:
+    return f"{moment:%Y年%m月%d日}（周{WEEKDAYS[moment.weekday()]}）{moment:%H:%M}"
+
+
+def short_time(moment: dt.datetime) -> str:
+    return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
+
+
+class Renderer:
+    """Turns a template and its context into a complete, threaded EmailMessage."""
+
+    def __init__(self, templates: Path, rules: Rules, from_address: str, from_name: str):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=jinja2.select_autoescape(["html.j2"]),
+        )
+        self.rules = rules
+        self.from_address = from_address
+        self.from_name = from_name
+
+    def base_context(self) -> dict[str, Any]:
+        return {
+            "office": self.rules.office,
+            "campaign": self.rules.campaign,
+            "tags": self.rules.tags,
+        }
+
+    def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
+        template = self.env.get_template(f"{kind}.txt.j2")
+        full = {**self.base_context(), **context}
+        ctx = template.new_context(full)
+        subject = "".join(template.blocks["subject"](ctx)).strip()
+        body = "".join(template.blocks["body"](ctx)).strip() + "\n"
+        return " ".join(subject.split()), body
+
+    def message(
+        self,
+        *,
+        kind: str,
+        subject: str,
+        body: str,
+        to: list[str],
+        cc: list[str],
+        message_id: str,
+        in_reply_to: str | None,
+        references: list[str],
+        now: dt.datetime,
+    ) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = Address(self.from_name, addr_spec=self.from_address)
+        msg["To"] = ", ".join(to)
+        if cc:
+            msg["Cc"] = ", ".join(cc)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = message_id
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+            msg["References"] = " ".join([*references, in_reply_to][-10:])
+        msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg["X-Mailproc-Kind"] = kind
+        msg.set_content(body, charset="utf-8")
+        return msg
+
+
+def outbox_message_id(cause: str, from_address: str) -> str:
+    """A Message-ID fixed by the cause, so a re-rendered message keeps its identity."""
+    digest = hashlib.sha256(cause.encode("utf-8")).hexdigest()[:24]
+    domain = from_address.rpartition("@")[2] or "mailproc.invalid"
+    return f"<mailproc.{digest}@{domain}>"
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    kind: str,
+    cause: str,
+    message: EmailMessage,
+    message_pk: int | None,
+    unit: str | None,
+    tz: dt.tzinfo,
+) -> int | None:
+    """Insert one outgoing message unless its cause was queued before; returns its id."""
+    if next(db["outbox"].rows_where("cause = ?", [cause], limit=1), None):
+        return None
+    table = db["outbox"].insert(
+        {
+            "kind": kind,
+            "cause": cause,
+            "message": message_pk,
+            "unit": unit,
+            "to_addrs": message["To"],
+            "cc_addrs": message["Cc"] or "",
+            "subject": message["Subject"],
+            "message_id": message["Message-ID"],
+            "eml": message.as_string(),
+            "status": "queued",
+            "attempts": 0,
+            "created_at": now_iso(tz),
+        }
+    )
+    return table.last_pk
+
+
+def reply_context(
+    rules: Rules,
+    result: Classification,
+    *,
+    received: dt.datetime,
+    original_subject: str,
+) -> dict[str, Any]:
+    """Everything a reply template may show about one classified mail."""
+    item = rules.item(result.item) if result.item else None
+    period_label = ""
+    if item and item.weekly and result.deadline:
+        number = item.deadlines.index(result.deadline) + 1
+        period_label = f"第{number}周，{result.deadline.month}月{result.deadline.day}日"
+    files = [
+        {
+            "name": check.attachment.filename,
+            "label": ROLE_LABELS.get(check.role, ""),
+            "error": check.error,
+        }
+        for check in result.files
+    ]
+    table = result.table
+    columns = {c.id: c for c in rules.columns}
+    figures_line = ""
+    if table and not table.bad_cells and table.values:
+        figures_line = (
+            "，".join(
+                f"{columns[cid].group}{columns[cid].header} {value}{columns[cid].unit}"
+                for cid, value in table.values.items()
+                if cid in columns and value
+            )
+            or "各项均为 0"
+        )
+    examples = [u.name for u in rules.units]
+    return {
+        "unit": result.unit,
+        "item": item,
+        "period": result.period,
+        "period_label": period_label,
+        "status": result.status,
+        "version": result.version,
+        "deadline_long": long_time(result.deadline) if result.deadline else "",
+        "received_long": long_time(received),
+        "received_short": short_time(received),
+        "files": files,
+        "unreadable": [f for f in files if f["error"]],
+        "problem": result.problem,
+        "problem_title": PROBLEM_TITLES.get(result.problem or "", ""),
+        "bad_cells": table.bad_cells if table else [],
+        "approximations": table.approximations if table else [],
+        "figures_line": figures_line,
+        "needs_stats": bool(item and item.needs_stats),
+        "paper": bool(item and item.needs_paper),
+        "notes": [n for n in result.notes if n.startswith("填报单位不符")],
+        "original_subject": original_subject or "（无主题）",
+        "original_subject_short": (original_subject or "（无主题）")[:30],
+        "example_unit": examples[0] if examples else "单位名称",
+    }

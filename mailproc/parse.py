@@ -1,0 +1,722 @@
+"""Raw mail bytes → `ParsedMail`, without losing a character of Chinese mail.
+
+mail-parser builds the message tree (and guards the stdlib parser against runaway nesting), but
+its decoded fields are lossy for Chinese mail: GB2312-labelled text holding GBK-only characters,
+raw 8-bit GBK names and quoted encoded words come back as mojibake or literal `=?...?=`. So every
+header, name and body is decoded here from the original bytes with the stdlib `email` helpers,
+reading gb2312/gbk labels as gb18030 (their superset) and unlabelled 8-bit bytes as UTF-8, else
+gb18030. Whatever cannot be decoded cleanly is kept (U+FFFD plus the raw bytes) and reported in
+`problems`; only input that is not a mail at all raises `ParseError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email.errors
+import email.header
+import email.parser
+import email.utils
+import hashlib
+import io
+import mimetypes
+import re
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+
+import mailparser
+from mailparser.exceptions import MailParserRecursionError
+
+__all__ = ["Attachment", "ParseError", "ParsedMail", "parse_message", "sniff_kind"]
+
+MAX_FORWARD_DEPTH = 3
+MAX_MIME_DEPTH = 30
+MAX_ZIP_TOTAL = 200 * 1024 * 1024
+MAX_ZIP_MEMBERS = 1000
+
+# Labels whose real-world content is GBK: gb18030 decodes all of it, the narrower codecs drop
+# characters such as 堃 and 鎔 that Chinese clients put under a GB2312 label.
+_GB_CODECS = {"gb2312", "gbk", "gb18030", "hz"}
+# Labels that say nothing about 8-bit bytes: fall back to UTF-8, then gb18030.
+_NO_LABEL = {"ascii", "us-ascii", "unknown-8bit", "x-unknown", "unknown", "default", ""}
+
+_HEADER_NAME = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w.-]+", re.ASCII)
+_CUT_MULTIPART = "truncated: multipart ends without its closing boundary"
+_TRUNCATION_DEFECTS = (
+    email.errors.InvalidBase64PaddingDefect,
+    email.errors.InvalidBase64LengthDefect,
+)
+
+
+class ParseError(Exception):
+    """The input is not a mail (empty, binary, no header) or could not be parsed; str(e) says why.
+
+    Callers quarantine the file with this reason instead of crashing the run.
+    """
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    kind: str
+    data: bytes
+    sha256: str
+    raw_filename: bytes | None = None
+    from_archive: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParsedMail:
+    raw: bytes
+    sha256: str
+    message_id: str | None
+    subject: str
+    from_name: str
+    from_address: str
+    to: list[str]
+    cc: list[str]
+    reply_to: str | None
+    date: datetime | None
+    received_at: datetime | None
+    in_reply_to: str | None
+    references: list[str]
+    headers: dict[str, list[str]]
+    content_type: str
+    body_text: str
+    body_html: str
+    attachments: list[Attachment]
+    forwarded: ParsedMail | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+# --- text decoding -------------------------------------------------------------------------
+
+
+def _codec(label: str | None) -> str | None:
+    """Python codec for a MIME charset label; GB labels widen to gb18030, unknown → None."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").split("*", 1)[0].lower()
+    if label in _NO_LABEL:
+        return None
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return "gb18030" if name in _GB_CODECS else name
+
+
+def _decode_bytes(data: bytes, label: str | None = None) -> tuple[str, bool]:
+    """Decode with the label, else UTF-8, else gb18030; (text, clean) — never raises.
+
+    A labelled text that fails only in its last bytes was cut off: keep the label and replace
+    the broken tail rather than re-reading everything as another charset (mojibake).
+    """
+    primary = _codec(label)
+    order = [primary] if primary else []
+    order += [c for c in ("utf-8", "gb18030") if c not in order]
+    for n, codec in enumerate(order):
+        try:
+            return data.decode(codec), True
+        except UnicodeDecodeError as err:
+            if n == 0 and primary and err.start >= len(data) - 4:
+                break
+    return data.decode(order[0], "replace"), False
+
+
+def _header_bytes(value: str) -> bytes:
+    """Original bytes of a compat32 header value (raw 8-bit bytes are surrogate escapes)."""
+    return str(value).encode("utf-8", "surrogateescape")
+
+
+def _decode_header(data: bytes) -> tuple[str, bool]:
+    """RFC 2047 words and raw 8-bit bytes → text; (text, clean).
+
+    Adjacent encoded words whose labels name the same codec are joined as bytes before
+    decoding, because mailers split words inside a multi-byte character.
+    """
+    text, clean = _decode_bytes(data) if max(data, default=0) > 0x7F else (data.decode(), True)
+    text = re.sub(r"\r?\n(?=[ \t])", "", text).replace("\r", "").replace("\n", "")
+    if "=?" not in text:
+        return text.strip(), clean
+    try:
+        pieces = email.header.decode_header(text)
+    except (email.errors.HeaderParseError, ValueError):
+        return text.strip(), False
+    if len(pieces) == 1 and isinstance(pieces[0][0], str):  # "=?" but no encoded word
+        return text.strip(), clean
+    merged: list[tuple[bytes, str | None, str | None]] = []  # (bytes, label, codec key)
+    for chunk, label in pieces:
+        key = (_codec(label) or label) if label else None
+        if label and merged and merged[-1][2] == key:
+            merged[-1] = (merged[-1][0] + chunk, label, key)
+        else:
+            merged.append((chunk, label, key))
+    out = []
+    for chunk, label, _ in merged:
+        if label is None:  # decode_header hands back plain text as raw-unicode-escape bytes
+            out.append(chunk.decode("raw-unicode-escape"))
+            continue
+        part, ok = _decode_bytes(chunk, label)
+        out.append(part)
+        clean = clean and ok
+    return "".join(out).strip(), clean
+
+
+def _decode_value(value: str) -> tuple[str, bool]:
+    return _decode_header(_header_bytes(value))
+
+
+# --- HTML → text ---------------------------------------------------------------------------
+
+
+class _HTMLText(HTMLParser):
+    """Readable text of an HTML body: block tags become line breaks, links show their URL."""
+
+    BREAKS = frozenset(
+        {"p", "br", "div", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr", "dt", "dd"}
+        | {"h1", "h2", "h3", "h4", "h5", "h6", "section"}
+    )
+    SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+        self.links: list[tuple[str, int]] = []  # (href, len(out) when <a> opened)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skip += 1
+        elif tag in self.BREAKS:
+            self.out.append("\n")
+        elif tag in ("td", "th"):
+            self.out.append("\t")
+        elif tag == "a":
+            self.links.append(((dict(attrs).get("href") or "").strip(), len(self.out)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BREAKS:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BREAKS:
+            self.out.append("\n")
+        elif tag == "a" and self.links:
+            href, start = self.links.pop()
+            label = "".join(self.out[start:]).strip()
+            if href and not href.startswith(("#", "javascript:")) and href != label:
+                self.out.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML body, keeping paragraph/row breaks and link targets."""
+    parser = _HTMLText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):  # html.parser gives up on some broken markup
+        pass
+    text = "".join(parser.out).replace("\xa0", " ")
+    lines = [re.sub(r"[ \r\f\v]+", " ", line).strip(" \t") for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- content sniffing ----------------------------------------------------------------------
+
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
+_BAD_ZIP = "truncated or corrupt zip container"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_BINARY_EXTS = {"xlsx", "xls", "et", "ods", "docx", "doc", "wps", "pdf", "zip", "rar", "7z"}
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00")
+
+
+def _ext(filename: str) -> str:
+    return PurePosixPath(filename.replace("\\", "/")).suffix.lower().lstrip(".")
+
+
+def _ole_streams(data: bytes) -> tuple[set[str], bool]:
+    """Stream names of an OLE2 compound file and whether it is complete.
+
+    Reads the header's FAT sector list (first 109 entries, enough for files up to ~7 MB with
+    512-byte sectors, beyond that the chain just stops early) and follows the directory chain.
+    """
+    try:
+        (shift,) = struct.unpack_from("<H", data, 0x1E)
+        n_fat, first_dir = struct.unpack_from("<I I", data, 0x2C)
+        size = 1 << shift if 7 <= shift <= 16 else 512
+        fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]
+    except struct.error:
+        return set(), False
+    complete = all((s + 2) * size <= len(data) for s in fat_sectors[:n_fat])
+    fat: list[int] = []
+    for s in fat_sectors[:n_fat]:
+        chunk = data[(s + 1) * size : (s + 2) * size]
+        fat.extend(struct.unpack(f"<{len(chunk) // 4}I", chunk[: len(chunk) // 4 * 4]))
+    used = [i for i, nxt in enumerate(fat) if nxt != 0xFFFFFFFF]
+    if used and (used[-1] + 2) * size > len(data):
+        complete = False
+    names: set[str] = set()
+    sector, seen = first_dir, set()
+    while sector < 0xFFFFFFFA and sector not in seen and len(seen) < 10_000:
+        seen.add(sector)
+        block = data[(sector + 1) * size : (sector + 2) * size]
+        if len(block) < size:
+            complete = False
+            break
+        for off in range(0, size, 128):
+            name_len, kind = struct.unpack_from("<HB", block, off + 64)
+            if kind in (1, 2, 5) and 2 <= name_len <= 64:
+                names.add(block[off : off + name_len - 2].decode("utf-16-le", "replace"))
+        sector = fat[sector] if sector < len(fat) else 0xFFFFFFFE
+    return names, complete
+
+
+def _zip_kind(names: list[str], zf: zipfile.ZipFile) -> str:
+    """Office/ODF format of a readable zip from its member names."""
+    if any(n.startswith("xl/") for n in names):
+        return "xlsx"
+    if any(n.startswith("word/") for n in names):
+        return "docx"
+    if "mimetype" in names:
+        try:
+            mimetype = zf.read("mimetype")[:100]
+        except (*_ZIP_ERRORS, RuntimeError):
+            mimetype = b""
+        if b"opendocument.spreadsheet" in mimetype:
+            return "ods"
+        if mimetype.startswith(b"application/vnd."):
+            return "other"
+    if any(n.startswith(("ppt/", "visio/")) for n in names):
+        return "other"
+    return "zip"
+
+
+def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
+    """(kind, problem): the file type from its first bytes; the name only breaks ties
+    (WPS .et/.wps) or stands in when the content is cut off or unrecognisable."""
+    ext = _ext(filename)
+    guess = ext if ext in _BINARY_EXTS else "other"
+    if not data:
+        return guess, "empty file"
+    head = data[:8]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                kind = _zip_kind(zf.namelist(), zf)
+        except _ZIP_ERRORS:
+            return (guess if guess in {"xlsx", "docx", "ods", "et", "wps"} else "zip"), _BAD_ZIP
+        if kind == "xlsx" and ext == "et":
+            return "et", None
+        return kind, None
+    if head == _OLE_MAGIC:
+        streams, complete = _ole_streams(data)
+        problem = None if complete else "truncated or corrupt OLE2 file"
+        lowered = {s.lower() for s in streams}
+        if lowered & {"workbook", "book"}:
+            kind = "et" if ext == "et" else "xls"
+        elif "worddocument" in lowered:
+            kind = "wps" if ext == "wps" else "doc"
+        elif ext in {"xls", "doc", "et", "wps"}:
+            kind = ext
+        else:
+            kind = "other"
+        return kind, problem
+    if b"%PDF-" in data[:1024]:
+        return "pdf", None if b"%%EOF" in data[-2048:] else "truncated PDF (no %%EOF)"
+    if data.startswith(b"Rar!\x1a\x07"):
+        return "rar", None
+    if data.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z", None
+    if data.startswith(_IMAGE_MAGIC) or data.startswith(b"MM\x00*") or data[8:12] == b"WEBP":
+        return "image", None
+    sample = data[:4096]
+    controls = sum(sample.count(bytes([c])) for c in (*range(1, 9), *range(14, 27), *range(28, 32)))
+    if b"\x00" not in sample and controls * 100 <= len(sample) and _decode_bytes(sample[:-4])[1]:
+        return ("csv" if ext in {"csv", "tsv"} else "text"), None
+    if guess != "other":
+        return guess, f"content does not look like a .{ext} file"
+    return "other", None
+
+
+def sniff_kind(data: bytes, filename: str) -> str:
+    """File type from content: xlsx xls et ods csv docx doc wps pdf zip rar 7z image text other."""
+    return _sniff(data, filename)[0]
+
+
+# --- attachments and zips ------------------------------------------------------------------
+
+
+def _make_attachment(
+    data: bytes,
+    filename: str,
+    content_type: str,
+    raw_filename: bytes | None = None,
+    from_archive: str | None = None,
+    problems: list[str] | None = None,
+) -> Attachment:
+    kind, problem = _sniff(data, filename)
+    problems = list(problems or [])
+    if problem:
+        problems.append(problem)
+    return Attachment(
+        filename=filename,
+        content_type=content_type,
+        kind=kind,
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        raw_filename=raw_filename,
+        from_archive=from_archive,
+        problems=problems,
+    )
+
+
+def _member_name(info: zipfile.ZipInfo) -> tuple[str, bytes | None]:
+    """Member name: as stored when flagged UTF-8 (0x800), else its bytes as UTF-8 or gb18030."""
+    if info.flag_bits & 0x800:
+        return info.filename, None
+    raw = info.orig_filename.encode("cp437")
+    name, clean = _decode_bytes(raw)
+    return name, None if clean else raw
+
+
+def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
+    """The members of a zip attachment, or the zip itself with a problem when it can't be opened.
+
+    Limits guard against zip bombs; a zip inside a zip is opened once more, no deeper.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(att.data))
+    except _ZIP_ERRORS as err:
+        att.problems.append(f"corrupt zip: {err}")
+        return [att]
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir() and "__MACOSX/" not in i.filename]
+        if len(infos) > MAX_ZIP_MEMBERS:
+            att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
+            return [att]
+        if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+            att.problems.append("zip not opened: unpacked size over 200 MB")
+            return [att]
+        members: list[Attachment] = []
+        total = 0
+        for info in infos:
+            name, raw_name = _member_name(info)
+            problems = ["undecodable file name"] if raw_name else []
+            try:
+                with zf.open(info) as fh:
+                    data = fh.read(MAX_ZIP_TOTAL - total + 1)
+            except (*_ZIP_ERRORS, RuntimeError) as err:
+                data = b""
+                problems.append(f"unreadable zip member: {err}")
+            total += len(data)
+            if total > MAX_ZIP_TOTAL:
+                att.problems.append("zip not opened: unpacked size over 200 MB")
+                return [att]
+            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
+            member = _make_attachment(data, name, ctype, raw_name, archive, problems)
+            if member.kind == "zip" and level == 0 and _BAD_ZIP not in member.problems:
+                members.extend(_unzip(member, level + 1))
+            else:
+                if member.kind == "zip":
+                    member.problems.append("nested archive not opened")
+                members.append(member)
+    if not members:
+        att.problems.append("empty zip")
+        return [att]
+    return members
+
+
+# --- MIME walking --------------------------------------------------------------------------
+
+
+def _part_headers(part: Message) -> Message:
+    """Content-Type/-Disposition of a part with their original bytes as latin-1 text.
+
+    latin-1 maps each byte to one character, so stdlib parameter parsing (RFC 2231 included)
+    works unchanged and `.encode("latin-1")` gives back the exact bytes of any value.
+    """
+    view = Message()
+    view.set_default_type(part.get_default_type())
+    for name, value in part.raw_items():
+        if name.lower() in ("content-type", "content-disposition"):
+            view[name] = _header_bytes(value).decode("latin-1")
+    return view
+
+
+def _param_text(value: str | tuple[str | None, str | None, str]) -> tuple[str, bytes, bool]:
+    """A parameter value from `_part_headers` → (text, original bytes, clean)."""
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded latin-1 text)
+        charset, _, text = value
+        raw = text.encode("latin-1", "replace")
+        decoded, clean = _decode_bytes(raw, charset)
+    else:
+        raw = value.encode("latin-1", "replace")
+        decoded, clean = _decode_header(raw)
+    return decoded, raw, clean
+
+
+def _filename(view: Message) -> tuple[str, bytes | None, bool]:
+    """(name, raw bytes, clean) from Content-Disposition filename, else Content-Type name."""
+    for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+        value = view.get_param(param, header=header)
+        if value:
+            text, raw, clean = _param_text(value)
+            if text:
+                return text, raw, clean
+    return "", None, True
+
+
+class _Walker:
+    """Collects bodies, attachments and forwarded messages of one message tree."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.forwarded: ParsedMail | None = None
+        self.problems: list[str] = []
+        self.leaves = 0
+        self.last_attachment: Attachment | None = None
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def walk(self, part: Message, level: int = 0, in_report: bool = False) -> None:
+        if level > MAX_MIME_DEPTH:
+            self.problem("MIME parts nested too deep; inner parts skipped")
+            return
+        for defect in part.defects:
+            if isinstance(defect, email.errors.CloseBoundaryNotFoundDefect):
+                self.problem(_CUT_MULTIPART)
+            elif isinstance(defect, email.errors.StartBoundaryNotFoundDefect):
+                self.problem("multipart without its boundary; parts not separated")
+        ctype = _part_headers(part).get_content_type()
+        if ctype == "message/rfc822" and part.is_multipart():
+            self.forward(part, in_report)
+            return
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                report = in_report or ctype == "multipart/report"
+                for child in payload:
+                    if isinstance(child, Message):
+                        self.walk(child, level + 1, report)
+            return
+        self.leaf(part, ctype)
+
+    def forward(self, part: Message, in_report: bool) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, Message):
+            return
+        if self.depth >= MAX_FORWARD_DEPTH:
+            self.problem("forwarded messages nested too deep; innermost not parsed")
+            return
+        try:
+            raw = inner.as_bytes()
+        except (LookupError, UnicodeError, ValueError, TypeError, email.errors.MessageError):
+            raw = b""
+        parsed = _from_message(inner, raw, self.depth + 1)
+        if self.forwarded is None:
+            self.forwarded = parsed
+        # A bounce or complaint returns the original mail: its files are not a submission.
+        if not in_report:
+            self.attachments.extend(parsed.attachments)
+
+    def payload(self, part: Message, name: str) -> tuple[bytes, list[str]]:
+        """Decoded payload bytes and transfer-encoding problems (cut-off base64 salvaged)."""
+        before = len(part.defects)
+        try:
+            data = part.get_payload(decode=True)
+        except (ValueError, TypeError, LookupError, binascii.Error):
+            data = None
+        problems = []
+        new = part.defects[before:]
+        if any(isinstance(d, email.errors.InvalidBase64LengthDefect) for d in new):
+            text = _header_bytes(part.get_payload())
+            alphabet = re.sub(rb"[^A-Za-z0-9+/]", b"", text)
+            data = base64.b64decode(alphabet[: len(alphabet) // 4 * 4])
+        if any(isinstance(d, _TRUNCATION_DEFECTS) for d in new):
+            problems.append("truncated base64")
+            self.problem(f"truncated base64 in {name}")
+        elif any(isinstance(d, email.errors.InvalidBase64CharactersDefect) for d in new):
+            problems.append("invalid characters in base64")
+        return data if isinstance(data, bytes) else b"", problems
+
+    def leaf(self, part: Message, ctype: str) -> None:
+        self.leaves += 1
+        view = _part_headers(part)
+        disposition = (view.get_content_disposition() or "").lower()
+        name, raw_name, clean = _filename(view)
+        is_body = (
+            (
+                ctype in ("text/plain", "text/html")
+                or ctype.startswith("multipart/")  # a multipart without boundaries: show its text
+            )
+            and not name
+            and disposition != "attachment"
+        )
+        data, problems = self.payload(part, f"part {self.leaves}" if is_body else repr(name))
+        if is_body:
+            text, ok = _decode_bytes(data, view.get_content_charset())
+            if not ok:
+                self.problem(f"undecodable bytes in {ctype} body")
+            (self.html if ctype == "text/html" else self.plain).append(text)
+            self.last_attachment = None
+            return
+        if ctype.startswith("text/") and not name and disposition != "attachment":
+            self.last_attachment = None
+            return  # delivery reports, rfc822-headers, calendars: not files
+        if not name:
+            ext = mimetypes.guess_extension(ctype) or ".bin"
+            name = f"attachment-{len(self.attachments) + 1}{ext}"
+        if not clean:
+            problems.append("undecodable file name")
+            self.problem(f"undecodable file name {name!r}")
+        att = _make_attachment(data, name, ctype, None if clean else raw_name, None, problems)
+        self.last_attachment = att
+        opens = att.kind == "zip" and _BAD_ZIP not in att.problems
+        self.attachments.extend(_unzip(att) if opens else [att])
+
+
+# --- headers -------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _addresses(values: list[str], problems: list[str]) -> list[tuple[str, str]]:
+    """(display name, lower-case address) pairs; names decoded even when quoted (Foxmail)."""
+    out = []
+    for name, addr in email.utils.getaddresses(values):
+        addr = addr.strip().lower()
+        if "@" not in addr:
+            continue
+        text, clean = _decode_value(name)
+        if not clean:
+            problems.append("undecodable bytes in an address display name")
+        out.append((text.strip().strip('"').strip(), addr))
+    if not out:  # getaddresses gives up on some broken headers: keep what looks like addresses
+        out = [("", a.lower()) for v in values for a in _ADDRESS.findall(v)]
+    return out
+
+
+def _from_message(msg: Message, raw: bytes, depth: int) -> ParsedMail:
+    problems: list[str] = []
+    headers: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        text, clean = _decode_value(value)
+        if not clean:
+            problems.append(f"undecodable bytes in {name} header")
+        headers.setdefault(name.lower(), []).append(text)
+    raw_headers: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        raw_headers.setdefault(name.lower(), []).append(value)
+
+    def first(name: str) -> str | None:
+        values = headers.get(name)
+        return values[0] if values else None
+
+    senders = _addresses(raw_headers.get("from", [])[:1], problems)
+    reply_to = _addresses(raw_headers.get("reply-to", [])[:1], problems)
+    received = raw_headers.get("received", [])
+    walker = _Walker(depth)
+    try:
+        walker.walk(msg)
+    except RecursionError:
+        walker.problem("MIME structure nested too deep; parts skipped")
+    if walker.last_attachment and _CUT_MULTIPART in walker.problems:
+        walker.last_attachment.problems.append("truncated: the mail ends inside this file")
+    plain = "\n".join(t.replace("\r\n", "\n").strip() for t in walker.plain if t.strip())
+    html = "\n".join(walker.html)
+    message_id = "".join((first("message-id") or "").split()) or None
+    in_reply_to = _MSG_ID.findall(first("in-reply-to") or "")
+    references = " ".join(headers.get("references", []))
+    return ParsedMail(
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        message_id=message_id,
+        subject=first("subject") or "",
+        from_name=senders[0][0] if senders else "",
+        from_address=senders[0][1] if senders else "",
+        to=[a for _, a in _addresses(raw_headers.get("to", []), problems)],
+        cc=[a for _, a in _addresses(raw_headers.get("cc", []), problems)],
+        reply_to=reply_to[0][1] if reply_to else None,
+        date=_parse_date(first("date")),
+        received_at=_parse_date(received[0].rpartition(";")[2]) if received else None,
+        in_reply_to=in_reply_to[0] if in_reply_to else (first("in-reply-to") or None),
+        references=_MSG_ID.findall(references) or references.split(),
+        headers=headers,
+        content_type=_part_headers(msg).get_content_type(),
+        body_text=plain or html_to_text(html),
+        body_html=html,
+        attachments=walker.attachments,
+        forwarded=walker.forwarded,
+        problems=list(dict.fromkeys(problems + walker.problems)),
+    )
+
+
+def _check_is_mail(raw: bytes) -> None:
+    """Raise ParseError for input that is plainly not a mail."""
+    if not raw.strip():
+        raise ParseError("empty file")
+    head = re.split(rb"\r?\n\r?\n", raw[:65536], maxsplit=1)[0]
+    if b"\x00" in head:
+        raise ParseError("binary data (NUL bytes in the header area), not a mail")
+    lines = [line for line in head.splitlines() if line.strip()]
+    if lines and lines[0].startswith(b"From "):  # mbox separator line
+        lines = lines[1:]
+    if not lines or not _HEADER_NAME.match(lines[0]):
+        raise ParseError("no header lines at the start, not a mail")
+
+
+def _load(raw: bytes) -> tuple[Message, list[str]]:
+    """Message tree via mail-parser; a tree too deep for the parser falls back to headers only."""
+    try:
+        return mailparser.MailParser.from_bytes(raw).message, []
+    except (MailParserRecursionError, RecursionError):
+        headers = email.parser.BytesHeaderParser().parsebytes(raw)
+        return headers, ["MIME structure nested too deep to parse; body and files not read"]
+
+
+def parse_message(raw: bytes) -> ParsedMail:
+    """Parse raw mail bytes; raises only ParseError, for input that is not a mail at all."""
+    _check_is_mail(raw)
+    try:
+        msg, problems = _load(raw)
+        if not msg.keys():
+            raise ParseError("no mail headers")
+        parsed = _from_message(msg, raw, 0)
+    except ParseError:
+        raise
+    except Exception as err:  # hostile input must reach quarantine with a reason, not crash
+        raise ParseError(f"could not parse: {type(err).__name__}: {err}") from err
+    parsed.problems[:0] = problems
+    return parsed

@@ -1,0 +1,372 @@
+"""The pipeline: fetch → parse → classify → ledger → reply, for one mail at a time.
+
+`Pipeline.ingest` takes the raw bytes of one mail and leaves the ledger, the archive and the
+outbox consistent, whatever the mail holds: a mail it cannot read is quarantined with its
+reason, never dropped, and never stops the run. Sources (files here, IMAP later) only hand
+it bytes and, when they know it, the server's receipt time.
+"""
+
+import datetime as dt
+import email.parser
+import email.policy
+import email.utils
+import hashlib
+import logging
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailproc import ledger
+from mailproc.archive import Archive
+from mailproc.classify import Classification, Classifier
+from mailproc.config import Config
+from mailproc.delivery import DirTransport, deliver
+from mailproc.outbox import Renderer, outbox_message_id, queue, reply_context
+from mailproc.parse import ParsedMail, ParseError, parse_message
+from mailproc.rules import Rules, load_rules
+
+log = logging.getLogger("mailproc")
+
+
+@dataclass
+class Outcome:
+    """What ingesting one mail did."""
+
+    state: str  # new | known | quarantined
+    message_pk: int | None
+    disposition: str
+    reply: str
+    reason: str | None = None
+
+
+class LedgerHistory:
+    """The classifier's view of the ledger (see classify.History)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def receipts(self, unit: str, item: str, period: str) -> list[dict]:
+        return ledger.receipts_for(self.db, unit, item, period)
+
+    def answered_by_us(self, message_ids: Iterable[str]) -> dict | None:
+        for message_id in message_ids:
+            row = ledger.outbox_row_by_message_id(self.db, message_id)
+            if row and row["message"]:
+                return self.db["messages"].get(row["message"])
+        return None
+
+    def is_ours(self, message_ids: Iterable[str]) -> bool:
+        return any(ledger.outbox_row_by_message_id(self.db, m) for m in message_ids)
+
+
+def header_receipt_time(raw: bytes) -> dt.datetime | None:
+    """The topmost Received: date, read from the headers alone (for ordering a batch)."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        for value in (headers.get("Received"), headers.get("Date")):
+            if value:
+                moment = email.utils.parsedate_to_datetime(
+                    str(value).rpartition(";")[2].strip() or str(value)
+                )
+                if moment.tzinfo is not None:
+                    return moment
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None
+
+
+def mail_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Each mail file named: a file as given, `*.eml` in folders, every file of a Maildir."""
+    for path in map(Path, paths):
+        if path.is_file():
+            yield path
+        elif (path / "cur").is_dir() or (path / "new").is_dir():
+            for sub in ("new", "cur"):
+                if (path / sub).is_dir():
+                    yield from sorted(p for p in (path / sub).iterdir() if p.is_file())
+        elif path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_dir():
+                    yield from mail_files([child])
+                elif child.suffix.lower() == ".eml":
+                    yield child
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+
+
+class Pipeline:
+    """One ledger, one set of rules, one archive and one outbox."""
+
+    def __init__(self, config: Config, rules: Rules | None = None):
+        self.config = config
+        self.rules = rules or load_rules(config.rules)
+        self.tz = self.rules.timezone
+        self.db = ledger.open_ledger(config.db)
+        self.classifier = Classifier(self.rules)
+        self.archive = Archive(config.archive)
+        self.from_address = config.from_address or self.rules.office["address"]
+        self.renderer = Renderer(
+            config.templates,
+            self.rules,
+            self.from_address,
+            config.from_name or self.rules.office["name"],
+        )
+        self.transport = DirTransport(config.outbox)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- one mail --------------------------------------------------------------------
+
+    def ingest(self, raw: bytes, source: str, received_at: dt.datetime | None = None) -> Outcome:
+        """Handle one mail completely; the same bytes a second time change nothing."""
+        sha256 = hashlib.sha256(raw).hexdigest()
+        known = ledger.find_message(self.db, sha256)
+        if known:
+            return Outcome("known", known["id"], known["disposition"], known["reply"])
+        try:
+            mail = parse_message(raw)
+        except ParseError as exc:
+            return self._quarantine(raw, sha256, source, received_at, f"无法解析: {exc}")
+        try:
+            return self._handle(mail, source, received_at)
+        except Exception as exc:  # a bug must cost one mail, never the run
+            log.exception("internal error on %s", source)
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            return self._quarantine(raw, sha256, source, received_at, f"内部错误: {detail}", mail)
+
+    def _receipt_time(
+        self, mail: ParsedMail | None, given: dt.datetime | None
+    ) -> tuple[dt.datetime, str, list[str]]:
+        if given is not None:
+            return given.astimezone(self.tz), "imap", []
+        if mail is not None and mail.received_at is not None:
+            return mail.received_at.astimezone(self.tz), "received", []
+        if mail is not None and mail.date is not None:
+            return (
+                mail.date.astimezone(self.tz),
+                "date",
+                ["没有 Received 头，接收时间取自发件人的 Date 头"],
+            )
+        return (
+            dt.datetime.now(self.tz).replace(microsecond=0),
+            "ingest",
+            ["没有可用的时间头，接收时间取自登记时间"],
+        )
+
+    def _quarantine(
+        self,
+        raw: bytes,
+        sha256: str,
+        source: str,
+        received_at: dt.datetime | None,
+        reason: str,
+        mail: ParsedMail | None = None,
+    ) -> Outcome:
+        received, received_from, notes = self._receipt_time(mail, received_at)
+        path = self.archive.store(
+            self.archive.folder_for(None, None, None, "quarantine"),
+            f"{received:%Y%m%d-%H%M%S}-{sha256[:12]}.eml",
+            raw,
+        )
+        with self.db.atomic():
+            pk = (
+                self.db["messages"]
+                .insert(
+                    {
+                        "message_id": mail.message_id if mail else None,
+                        "sha256": sha256,
+                        "received_at": received.isoformat(),
+                        "received_from": received_from,
+                        "sender": mail.from_address if mail else None,
+                        "sender_name": mail.from_name if mail else None,
+                        "subject": mail.subject if mail else None,
+                        "disposition": "quarantined",
+                        "reply": "none",
+                        "problems": "[]",
+                        "notes": ledger.dumps([reason, *notes]),
+                        "archive_path": path,
+                        "source": source,
+                        "ingested_at": ledger.now_iso(self.tz),
+                    }
+                )
+                .last_pk
+            )
+            ledger.log(self.db, self.tz, pk, "quarantined", {"reason": reason, "source": source})
+        log.warning("quarantined %s: %s", source, reason)
+        return Outcome("quarantined", pk, "quarantined", "none", reason)
+
+    def _handle(self, mail: ParsedMail, source: str, given: dt.datetime | None) -> Outcome:
+        received, received_from, notes = self._receipt_time(mail, given)
+        history = LedgerHistory(self.db)
+        duplicate = mail.message_id and ledger.message_by_message_id(self.db, mail.message_id)
+        if duplicate:
+            result = Classification(disposition="duplicate")
+            notes.append(f"与第 {duplicate['id']} 封邮件的 Message-ID 相同，内容不同，只登记不处理")
+        elif mail.from_address == self.from_address.lower() and mail.forwarded is None:
+            result = Classification(disposition="own")
+        else:
+            result = self.classifier.classify(mail, received, history)
+        notes.extend(mail.problems)
+
+        folder = self.archive.folder_for(result.unit, result.item, result.period, "mail")
+        stamp = f"{received:%Y%m%d-%H%M%S}-{mail.sha256[:12]}"
+        eml_path = self.archive.store(folder, f"{stamp}.eml", mail.raw)
+        stored = [
+            self.archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
+            for index, att in enumerate(mail.attachments, 1)
+        ]
+
+        with self.db.atomic():
+            pk = (
+                self.db["messages"]
+                .insert(
+                    {
+                        "message_id": mail.message_id,
+                        "sha256": mail.sha256,
+                        "received_at": received.isoformat(),
+                        "received_from": received_from,
+                        "sender": mail.from_address,
+                        "sender_name": mail.from_name,
+                        "subject": mail.subject,
+                        "disposition": result.disposition,
+                        "unit": result.unit,
+                        "unit_source": result.unit_source,
+                        "sender_unit": result.sender_unit,
+                        "item": result.item,
+                        "period": result.period,
+                        "status": result.status,
+                        "version": result.version,
+                        "reply": result.reply,
+                        "problems": ledger.dumps(result.problems),
+                        "notes": ledger.dumps(notes + result.notes),
+                        "in_reply_to": mail.in_reply_to,
+                        "archive_path": eml_path,
+                        "source": source,
+                        "ingested_at": ledger.now_iso(self.tz),
+                    }
+                )
+                .last_pk
+            )
+            self._record_files(pk, mail, result, stored)
+            if result.unit and result.item and result.period:
+                self._record_receipt(pk, received, result)
+            if result.reply != "none":
+                self._queue_reply(pk, mail, result, received)
+            ledger.log(
+                self.db,
+                self.tz,
+                pk,
+                "ingested",
+                {"source": source, "disposition": result.disposition, "reply": result.reply},
+            )
+        log.info(
+            "%s %s unit=%s item=%s period=%s status=%s reply=%s",
+            source,
+            result.disposition,
+            result.unit,
+            result.item,
+            result.period,
+            result.status,
+            result.reply,
+        )
+        return Outcome("new", pk, result.disposition, result.reply)
+
+    def _record_files(
+        self, pk: int, mail: ParsedMail, result: Classification, stored: list[str]
+    ) -> None:
+        checks = {id(c.attachment): c for c in result.files}
+        for att, path in zip(mail.attachments, stored, strict=True):
+            check = checks.get(id(att))
+            problems = list(att.problems)
+            if check and check.error and check.error not in problems:
+                problems.append(check.error)
+            self.db["attachments"].insert(
+                {
+                    "message": pk,
+                    "filename": att.filename,
+                    "raw_filename": att.raw_filename.hex() if att.raw_filename else None,
+                    "kind": att.kind,
+                    "role": check.role if check else None,
+                    "size": len(att.data),
+                    "sha256": att.sha256,
+                    "from_archive": att.from_archive,
+                    "archive_path": path,
+                    "problems": ledger.dumps(problems),
+                }
+            )
+
+    def _record_receipt(self, pk: int, received: dt.datetime, result: Classification) -> None:
+        self.db["receipts"].insert(
+            {
+                "message": pk,
+                "unit": result.unit,
+                "item": result.item,
+                "period": result.period,
+                "version": result.version,
+                "received_at": received.isoformat(),
+                "on_time": int(bool(result.on_time)),
+                "status": result.status,
+                "complete": int(not result.problems),
+                "problems": ledger.dumps(result.problems),
+            }
+        )
+        table = result.table
+        if table is not None and not table.bad_cells:
+            approximate = {cell.column for cell in table.approximations}
+            self.db["figures"].insert_all(
+                {
+                    "message": pk,
+                    "unit": result.unit,
+                    "item": result.item,
+                    "period": result.period,
+                    "version": result.version,
+                    "column": column,
+                    "value": value,
+                    "approximate": int(column in approximate),
+                }
+                for column, value in table.values.items()
+            )
+
+    def _queue_reply(
+        self, pk: int, mail: ParsedMail, result: Classification, received: dt.datetime
+    ) -> None:
+        to = mail.reply_to or mail.from_address
+        if not to:
+            return
+        context = reply_context(
+            self.rules, result, received=received, original_subject=mail.subject
+        )
+        subject, body = self.renderer.render(result.reply, context)
+        cause = f"reply:{mail.sha256}"
+        cc = (
+            [self.from_address]
+            if result.reply == "unrecognized" and self.config.office_copy
+            else []
+        )
+        message = self.renderer.message(
+            kind=result.reply,
+            subject=subject,
+            body=body,
+            to=[to],
+            cc=cc,
+            message_id=outbox_message_id(cause, self.from_address),
+            in_reply_to=mail.message_id,
+            references=mail.references,
+            now=dt.datetime.now(self.tz),
+        )
+        queue(
+            self.db,
+            kind=result.reply,
+            cause=cause,
+            message=message,
+            message_pk=pk,
+            unit=result.unit,
+            tz=self.tz,
+        )
+
+    # -- batches -------------------------------------------------------------------------
+
+    def deliver(self) -> dict[str, int]:
+        return deliver(self.db, self.transport, self.tz)

@@ -1,0 +1,136 @@
+"""Reports read from the ledger: the units × deadlines status matrix.
+
+The matrix is computed as of a moment (default: now): a deadline still ahead is "not due",
+one passed with no receipt is "missing". Mail received after the moment does not count.
+"""
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import sqlite_utils
+
+from mailproc.rules import Rules
+
+WIDTH = 9
+SYMBOLS = {
+    "on_time": ("✔", "green"),
+    "late": ("迟", "yellow"),
+    "missing": ("✘", "red"),
+    "not_due": ("·", None),
+}
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: CJK characters are two wide."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+@dataclass
+class Cell:
+    state: str  # on_time | late | missing | not_due
+    versions: int = 0
+    complete: bool = True
+    received_at: str | None = None
+
+
+@dataclass
+class StatusMatrix:
+    as_of: dt.datetime
+    deadlines: list[tuple[str, str, dt.datetime]]  # (item id, period, deadline)
+    units: list[tuple[str, str]]  # (unit, category)
+    labels: list[str]  # column heading of each deadline (the item's label)
+    cells: dict[tuple[str, str, str], Cell] = field(default_factory=dict)
+
+    def cell(self, unit: str, item: str, period: str) -> Cell:
+        return self.cells[(unit, item, period)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "deadlines": [
+                {"item": i, "period": p, "deadline": d.isoformat()} for i, p, d in self.deadlines
+            ],
+            "units": {
+                unit: {
+                    f"{item}/{period}": {
+                        "state": c.state,
+                        "versions": c.versions,
+                        "complete": c.complete,
+                        "received_at": c.received_at,
+                    }
+                    for (u, item, period), c in self.cells.items()
+                    if u == unit
+                }
+                for unit, _ in self.units
+            },
+        }
+
+    def counts(self, item: str, period: str) -> dict[str, int]:
+        result = {state: 0 for state in SYMBOLS}
+        for unit, _ in self.units:
+            result[self.cell(unit, item, period).state] += 1
+        return result
+
+    def render(self, color: bool = False) -> str:
+        name_width = max(display_width(u) for u, _ in self.units) + 2
+        legend = "✔ 按时  迟 逾期  ✘ 未报  · 未到期  ! 缺项未补齐"
+        lines = [
+            f"报送情况 截至 {self.as_of:%Y-%m-%d %H:%M}   {legend}",
+            pad("", name_width) + "".join(pad(label, WIDTH) for label in self.labels),
+            pad("单位", name_width) + "".join(pad(p[5:], WIDTH) for _, p, _ in self.deadlines),
+        ]
+        category = None
+        for unit, unit_category in self.units:
+            if unit_category != category:
+                category = unit_category
+                lines.append(f"[{category}]")
+            row = pad(unit, name_width)
+            for item, period, _ in self.deadlines:
+                cell = self.cell(unit, item, period)
+                symbol, colour = SYMBOLS[cell.state]
+                text = symbol + ("!" if not cell.complete else "")
+                shown = click.style(text, fg=colour) if color and colour else text
+                row += shown + " " * (WIDTH - display_width(text))
+            lines.append(row.rstrip())
+        totals = pad("按时/逾期/未报", name_width)
+        for item, period, _ in self.deadlines:
+            c = self.counts(item, period)
+            totals += pad(f"{c['on_time']}/{c['late']}/{c['missing']}", WIDTH)
+        lines.append(totals.rstrip())
+        return "\n".join(lines)
+
+
+def status_matrix(
+    db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = None
+) -> StatusMatrix:
+    """Build the matrix from the receipts table as of `as_of` (default: now)."""
+    as_of = (as_of or dt.datetime.now(rules.timezone)).astimezone(rules.timezone)
+    deadlines = [(item.id, item.period_of(d), d) for item, d in rules.deadlines()]
+    labels = [item.label for item, _ in rules.deadlines()]
+    matrix = StatusMatrix(as_of, deadlines, [(u.name, u.category) for u in rules.units], labels)
+    receipts: dict[tuple[str, str, str], list[dict]] = {}
+    for row in db.query("select * from receipts order by version"):
+        if dt.datetime.fromisoformat(row["received_at"]) <= as_of:
+            receipts.setdefault((row["unit"], row["item"], row["period"]), []).append(row)
+    for unit, _ in matrix.units:
+        for item, period, deadline in deadlines:
+            rows = receipts.get((unit, item, period), [])
+            if rows:
+                first = rows[0]
+                matrix.cells[(unit, item, period)] = Cell(
+                    state=first["status"],
+                    versions=len(rows),
+                    complete=any(r["complete"] for r in rows),
+                    received_at=first["received_at"],
+                )
+            else:
+                state = "missing" if deadline < as_of else "not_due"
+                matrix.cells[(unit, item, period)] = Cell(state=state)
+    return matrix

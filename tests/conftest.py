@@ -1,0 +1,49 @@
+"""Shared fixtures: a fresh config in a temp folder, and the corpus ingested once per session."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailproc.cli import message_records, run_ingest
+from mailproc.config import Config, parse_config
+from mailproc.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def make_config(folder: Path, **delivery) -> Config:
+    """A config like the demo's, with the repo's rules and templates copied into `folder`."""
+    for name in ("rules", "templates"):
+        if not (folder / name).exists():
+            shutil.copytree(ROOT / name, folder / name)
+    return parse_config(
+        {"paths": {"rules": "rules", "templates": "templates"}, "delivery": delivery}, folder
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def pipeline(config: Config):
+    pipe = Pipeline(config)
+    yield pipe
+    pipe.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole corpus ingested once: config, counts, and `messages --json` records."""
+    folder = tmp_path_factory.mktemp("corpus-ledger")
+    config = make_config(folder)
+    pipe = Pipeline(config)
+    try:
+        counts = run_ingest(pipe, [str(CORPUS)], quiet=True)
+        records = message_records(pipe.db)
+    finally:
+        pipe.close()
+    return {"config": config, "counts": counts, "records": records}
