@@ -27,6 +27,7 @@ DOCUMENT_EXTENSIONS = {".doc", ".docx", ".wps", ".pdf", ".odt", ".rtf", ".ofd", 
 WORD_KINDS = {"docx", "doc", "wps"}
 
 # Problems in the order domain.md gives them: the first that applies is the one reported.
+NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
 PROBLEM_ORDER = ("cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells")
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -36,6 +37,7 @@ _DATE = re.compile(
     r"|(?P<m4>0[1-9]|1[0-2])(?P<d4>0[1-9]|[12][0-9]|3[01]))(?![0-9])"
 )
 _DAY_ONLY = re.compile(r"(?<![0-9])(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _RANGE_JOINER = re.compile(r"^\s*(?:-|－|—|–|~|～|至|到)\s*")
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
 
@@ -60,6 +62,7 @@ class FileCheck:
     role: str  # stats | stats_candidate | document | image | other
     table: StatsTable | None = None
     error: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -224,6 +227,7 @@ class Classifier:
                     check.role = "stats"
                 elif is_sheet or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"} or named_stats:
                     check.role = "stats_candidate"
+                    check.error = check.error or NO_TABLE
             if check.error is None and check.role == "document":
                 check.error = document_problem(att)
             checks.append(check)
@@ -471,15 +475,24 @@ class Classifier:
     def _looks_like_submission(
         self, subjects: list[str], names: str, bodies: list[str], files: list[FileCheck]
     ) -> bool:
-        if any(c.role in {"stats", "stats_candidate", "document"} for c in files):
+        """Campaign words, a 附件1 table, or an office document in a mail written in Chinese."""
+        text = " ".join([*subjects, names, *bodies])
+        if any(w in normalize(text) for w in self.campaign_words):
             return True
-        text = normalize(" ".join([*subjects, names, *bodies]))
-        return any(w in text for w in self.campaign_words)
+        if any(c.role == "stats" for c in files):
+            return True
+        has_document = any(c.role in {"stats_candidate", "document"} for c in files)
+        return has_document and _CJK.search(text) is not None
 
     def _problems(
         self, item: Item, mail: ParsedMail, files: list[FileCheck], bodies: list[str]
     ) -> list[str]:
         problems = []
+        readable_tables = [c.table for c in files if c.table is not None]
+        for check in files:
+            # A spreadsheet that is not 附件1 matters only while 附件1 is still owed.
+            if check.role == "stats_candidate" and (readable_tables or not item.needs_stats):
+                check.note, check.error = check.error, None
         documents = [c for c in files if c.role in {"document", "stats", "stats_candidate"}]
         stats_files = [c for c in files if c.role in {"stats", "stats_candidate"}]
         real_documents = [
@@ -499,7 +512,6 @@ class Classifier:
             problems.append("no_stats")
         if any(c.error for c in files):
             problems.append("unreadable_file")
-        readable_tables = [c.table for c in stats_files if c.table is not None]
         if item.needs_stats and readable_tables and all(t.bad_cells for t in readable_tables):
             problems.append("bad_cells")
         return sorted(set(problems), key=PROBLEM_ORDER.index)

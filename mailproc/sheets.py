@@ -15,7 +15,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import docx
@@ -32,6 +32,7 @@ MIN_COLUMNS = 3  # headers of rules.columns needed before a table counts as 附�
 HEADER_SCAN_ROWS = 40  # the header sits near the top; the rest is data or notes
 VERTICAL_SCAN_ROWS = 120
 VERTICAL_SCAN_COLS = 6
+RARE_CHAR_SHARE = 0.2  # of non-ASCII characters outside GB2312 before a CSV reads as noise
 
 SPREADSHEET_KINDS = frozenset({"xlsx", "xls", "et", "ods"})
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -198,13 +199,32 @@ def _csv_grids(data: bytes) -> list[_Grid]:
 
 
 def _decode_csv(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030 (covers GBK/GB2312 from Chinese Excel)."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFile("CSV 文件编码无法识别 (unknown text encoding)")
+    """UTF-8 (with or without BOM) first, then GB18030 (covers GBK/GB2312 from Chinese Excel).
+
+    GB18030 decodes almost any run of high bytes into some rare character, so a GB18030
+    reading only counts when it looks like Chinese text: mostly GB2312 (common) characters.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    wide = [c for c in text if ord(c) >= 0x80]
+    rare = sum(1 for c in wide if not _in_gb2312(c))
+    if not text or (wide and rare > len(wide) * RARE_CHAR_SHARE):
+        raise UnreadableFile("CSV 文件编码无法识别 (unknown text encoding)")
+    return text
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +269,9 @@ class _Matcher:
         self.reporter_labels = {normalize(w) for w in table.get("reporter_labels", [])}
         self.total_labels = {normalize(w) for w in table.get("total_row_labels", [])}
         self.value_labels = {normalize(w) for w in table.get("vertical_value_labels", [])}
+        self.layout_words = self.value_labels | {
+            normalize(w) for w in table.get("vertical_labels", [])
+        }
         self._forms: dict[str, list[str]] = {}
 
     def forms(self, text: str) -> list[str]:
@@ -298,10 +321,10 @@ class _Layout:
 
     grid: _Grid
     vertical: bool
-    header_end: int  # first row after the header (horizontal layout)
+    top: int  # first row of the header (of the labels, if vertical): 填报单位 is above it
     columns: dict[str, tuple[int, str]]  # id → (column index, or row index if vertical; header)
+    header_rows: tuple[int, ...] = ()  # horizontal layout
     value_col: int = -1  # vertical layout: the column holding the figures
-    header_rows: tuple[int, ...] = ()
 
 
 def _row(rows: Grid, index: int) -> list[Cell]:
@@ -337,12 +360,12 @@ def _horizontal(grid: _Grid, m: _Matcher) -> _Layout | None:
                 hit, header = m.single(raw_top), raw_top
             if hit and hit not in double:
                 double[hit] = (j, header)
-        candidates = [(single, r + 1, (r,))]
+        candidates = [(single, (r,))]
         if paired:
-            candidates.append((double, r + 2, (r, r + 1)))
-        for found, end, header_rows in candidates:
+            candidates.append((double, (r, r + 1)))
+        for found, header_rows in candidates:
             if best is None or len(found) > len(best.columns):
-                best = _Layout(grid, False, end, found, header_rows=header_rows)
+                best = _Layout(grid, False, r, found, header_rows=header_rows)
     return best
 
 
@@ -366,7 +389,8 @@ def _vertical(grid: _Grid, m: _Matcher) -> _Layout | None:
         if found and (best is None or len(found) > len(best.columns)):
             value_col = _vertical_value_col(rows, m, found, last_label_col)
             if value_col >= 0:
-                best = _Layout(grid, True, 0, found, value_col=value_col)
+                top = min(i for i, _ in found.values())
+                best = _Layout(grid, True, top, found, value_col=value_col)
     return best
 
 
@@ -420,8 +444,14 @@ def _as_written(value: Cell) -> str:
     return str(value)
 
 
+def _longest_first(words: Iterable[str]) -> list[str]:
+    return sorted({simplify(w) for w in words}, key=len, reverse=True)
+
+
 @dataclass
 class _ValueWords:
+    """How figures may be written (rules.values), in the form cells are compared in."""
+
     zero: set[str]
     prefixes: list[str]
     suffixes: list[str]
@@ -431,18 +461,12 @@ class _ValueWords:
     @classmethod
     def of(cls, rules: Any) -> "_ValueWords":
         values = rules.values
-        units = {simplify(c.unit) for c in rules.columns} | {
-            simplify(u) for u in values.get("unit_suffixes", [])
-        }
+        units = [c.unit for c in rules.columns] + list(values.get("unit_suffixes", []))
         return cls(
             zero={normalize(z) for z in values.get("zero", [])},
-            prefixes=sorted((simplify(p) for p in values.get("approx_prefixes", [])), key=len)[
-                ::-1
-            ],
-            suffixes=sorted((simplify(s) for s in values.get("approx_suffixes", [])), key=len)[
-                ::-1
-            ],
-            units=sorted(units, key=len, reverse=True),
+            prefixes=_longest_first(values.get("approx_prefixes", [])),
+            suffixes=_longest_first(values.get("approx_suffixes", [])),
+            units=_longest_first(units),
             multipliers={simplify(k): int(v) for k, v in values.get("multipliers", {}).items()},
         )
 
@@ -487,29 +511,31 @@ def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
         text = text.replace(",", "")
     if not _NUMBER.match(text):
         return None
-    try:
-        number = Decimal(text) * factor
-    except InvalidOperation:
-        return None
+    number = Decimal(text) * factor
     if number != number.to_integral_value():
         return None
     return int(number), approx
 
 
-def _error_cells(data: bytes, sheet: str, row: int) -> dict[int, str]:
-    """Error values (#REF!, #DIV/0!) on one row of an xlsx sheet, by column index.
+def _error_cells(
+    data: bytes, sheet: str, wanted: set[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """Error values (#REF!, #DIV/0!) among some blank-looking cells of an xlsx sheet.
 
     python-calamine reads error cells as '' (dimastbk/python-calamine#105), which would pass
-    them off as blanks = 0; openpyxl keeps the cached error, so blank cells are asked again.
+    them off as blanks = 0; openpyxl keeps the cached error, so those cells are asked again.
     """
+    first, last = min(r for r, _ in wanted), max(r for r, _ in wanted)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
-            cells = next(workbook[sheet].iter_rows(min_row=row + 1, max_row=row + 1), ())
+            rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
             return {
-                cell.column - 1: str(cell.value)
-                for cell in cells
-                if getattr(cell, "data_type", None) == "e" and cell.value is not None
+                (cell.row - 1, cell.column - 1): str(cell.value)
+                for row in rows
+                for cell in row
+                if getattr(cell, "data_type", None) == "e"
+                and (cell.row - 1, cell.column - 1) in wanted
             }
         finally:
             workbook.close()
@@ -520,18 +546,18 @@ def _error_cells(data: bytes, sheet: str, row: int) -> dict[int, str]:
 def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> str | None:
     """The 填报单位 value as written: from a 'label：value' line or a label cell and its
     neighbour above the table or in loose text; else the data row's 单位 cell."""
-    top = layout.header_rows[0] if layout.header_rows else len(layout.grid.rows)
-    lines: list[list[str]] = [[_text(c) for c in row] for row in layout.grid.rows[:top]]
+    lines: list[list[str]] = [[_text(c) for c in row] for row in layout.grid.rows[: layout.top]]
     lines += [[t] for t in layout.grid.loose_text]
     for cells in lines:
         for j, text in enumerate(cells):
             value = _labelled_value(text, m)
             if value == "":  # label cell, value in the next filled cell unless that is a label
                 beside = next((c.strip() for c in cells[j + 1 :] if c.strip()), "")
-                value = "" if _LABEL_VALUE.search(beside) else beside
+                is_label = _LABEL_VALUE.search(beside) or normalize(beside) in m.layout_words
+                value = "" if is_label else beside
             if value:
                 return value
-    if data_row is not None and layout.header_rows:
+    if data_row is not None:
         for r in layout.header_rows:
             for j, head in enumerate(_row(layout.grid.rows, r)):
                 if normalize(_text(head)) in m.reporter_labels:
@@ -569,7 +595,7 @@ def _read_table(
     else:
         first_col = min(j for j, _ in columns.values())
         chosen = -1
-        for r in range(layout.header_end, len(grid.rows)):
+        for r in range(layout.header_rows[-1] + 1, len(grid.rows)):
             row = grid.rows[r]
             labels = [_text(c) for c in row[: max(first_col, 1)]]
             filled = any(_cell(row, j) not in ("", None) for j, _ in columns.values())
@@ -584,11 +610,12 @@ def _read_table(
             notes.append("未找到数据行 (no data row under the header)")
         else:
             data_row = grid.rows[chosen]
-            errors: dict[int, str] = {}
-            if grid.zip_workbook and any(_cell(data_row, j) == "" for j, _ in columns.values()):
-                errors = _error_cells(data, grid.sheet, chosen)
             for cid, (j, header) in columns.items():
-                cells.append((cid, chosen, j, header, errors.get(j, _cell(data_row, j))))
+                cells.append((cid, chosen, j, header, _cell(data_row, j)))
+    blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
+    if grid.zip_workbook and blanks:
+        errors = _error_cells(data, grid.sheet, blanks)
+        cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
     table = StatsTable(
         filename=filename,
         sheet=grid.sheet,

@@ -1,0 +1,260 @@
+"""Classification through the pipeline: units, items, periods, status, versions, the gate."""
+
+import datetime as dt
+import json
+
+from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
+
+from mailproc.cli import message_records
+
+
+def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 6) -> dt.datetime:
+    return dt.datetime(2019, month, day, hour, minute, second, tzinfo=TZ)
+
+
+def ingest(pipeline, raw: bytes) -> dict:
+    """Ingest one mail, deliver its reply, and return its `messages --json` record."""
+    outcome = pipeline.ingest(raw, source="test")
+    pipeline.deliver()
+    message_id = pipeline.db["messages"].get(outcome.message_pk)["message_id"]
+    return next(r for r in message_records(pipeline.db) if r["message_id"] == message_id)
+
+
+STATS = [("附件1：东风镇活动情况统计表.xlsx", stats_xlsx(), XLSX)]
+
+
+def test_received_header_decides_not_date(pipeline):
+    raw = make_mail(
+        "东风镇第2周安全生产月活动情况", received=at(13, 11, 0, 1), date=at(13, 10, 30), files=STATS
+    )
+    record = ingest(pipeline, raw)
+    assert record["received_at"] == "2019-06-13T11:00:01+08:00"
+    assert (record["period"], record["status"], record["reply"]) == ("2019-06-13", "late", "ack")
+
+
+def test_deadline_instant_is_on_time(pipeline):
+    record = ingest(pipeline, make_mail("东风镇第2周周报", received=at(13, 11, 0, 0), files=STATS))
+    assert (record["period"], record["status"]) == ("2019-06-13", "on_time")
+
+
+def test_date_header_used_only_without_received(pipeline):
+    raw = make_mail("东风镇第2周周报", received=at(12, 9), files=STATS)
+    raw = raw.split(b"\r\n", 1)[1]  # drop the Received line
+    record = ingest(pipeline, raw)
+    assert record["received_at"] == "2019-06-12T09:00:00+08:00"
+    assert any("Date" in note for note in record["notes"])
+
+
+def test_explicit_week_wins_over_timing(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇安全生产月周报",
+            received=at(17, 9),
+            files=[("东风镇第二周统计表.xlsx", stats_xlsx(), XLSX)],
+        ),
+    )
+    assert (record["period"], record["status"]) == ("2019-06-13", "late")
+
+
+def test_date_range_ending_on_a_deadline(pipeline):
+    record = ingest(
+        pipeline, make_mail("东风镇6.17-6.20安全生产月活动信息", received=at(15, 9), files=STATS)
+    )
+    assert (record["period"], record["status"]) == ("2019-06-20", "on_time")
+
+
+def test_range_starting_on_a_deadline_names_no_week(pipeline):
+    record = ingest(
+        pipeline, make_mail("东风镇6月13日至19日活动信息", received=at(18, 9), files=STATS)
+    )
+    assert record["period"] == "2019-06-20"
+
+
+def test_friday_rule_late_for_previous_week_then_next_week(pipeline):
+    first = ingest(
+        pipeline, make_mail("东风镇本周安全生产月活动开展情况", received=at(14, 16), files=STATS)
+    )
+    assert (first["period"], first["status"], first["version"]) == ("2019-06-13", "late", 1)
+    second = ingest(
+        pipeline, make_mail("东风镇本周活动开展情况（补充）", received=at(14, 17), files=STATS)
+    )
+    assert (second["period"], second["status"]) == ("2019-06-20", "on_time")
+    saturday = ingest(
+        pipeline,
+        make_mail(
+            "新兴镇本周活动开展情况", sender="xinxing_aj@163.com", received=at(15, 9), files=STATS
+        ),
+    )
+    assert (saturday["period"], saturday["status"]) == ("2019-06-20", "on_time")
+
+
+def test_after_last_deadline_is_late_for_it(pipeline):
+    record = ingest(pipeline, make_mail("东风镇本周活动开展情况", received=at(29, 9), files=STATS))
+    assert (record["period"], record["status"]) == ("2019-06-27", "late")
+
+
+def test_second_version_keeps_first_status(pipeline):
+    first = ingest(pipeline, make_mail("东风镇第1周周报", received=at(6, 11, 30)))
+    assert (first["status"], first["reply"], first["problems"]) == ("late", "missing", ["no_stats"])
+    second = ingest(pipeline, make_mail("东风镇第1周周报（更正）", received=at(6, 15), files=STATS))
+    assert (second["version"], second["status"], second["reply"]) == (2, "late", "ack")
+    row = pipeline.db["receipts"].get(2)
+    assert (row["on_time"], row["complete"]) == (0, 1)
+
+
+def test_subject_unit_wins_over_sender_and_is_shown(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "【平安镇】安全生产月周报（第3周）",
+            sender="dwzjj_aq@163.com",
+            received=at(19, 9),
+            files=STATS,
+        ),
+    )
+    assert record["unit"] == "平安镇"
+    assert any("代报" in note and "区住房和城乡建设局" in note for note in record["notes"])
+
+
+def test_traditional_subject_and_personal_address(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "東風鎮安全生產月第三週活動開展情況",
+            sender="lina70@qq.com",
+            received=at(19, 9),
+            files=STATS,
+        ),
+    )
+    assert (record["unit"], record["item"], record["period"]) == ("东风镇", "weekly", "2019-06-20")
+
+
+def test_unit_from_file_name_when_subject_has_none(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "安全生产月活动方案",
+            sender="someone@qq.com",
+            received=at(25, 9, month=5),
+            files=[("清水镇活动方案.docx", docx_bytes(), DOCX)],
+        ),
+    )
+    assert (record["unit"], record["item"], record["reply"]) == ("清水镇", "plan", "ack")
+
+
+def test_plan_without_document_and_cloud_link(pipeline):
+    plain = ingest(
+        pipeline,
+        make_mail(
+            "新兴镇安全生产月活动方案", sender="xinxing_aj@163.com", received=at(25, 9, month=5)
+        ),
+    )
+    assert (plain["reply"], plain["problems"]) == ("missing", ["no_attachment"])
+    linked = ingest(
+        pipeline,
+        make_mail(
+            "唐家镇大洼行活动工作总结",
+            sender="tangjia_aj@163.com",
+            received=at(20, 9, month=12),
+            body="从网易邮箱发来的超大附件：总结.docx 下载地址 https://mail.163.com/large-attachment-download/x",
+        ),
+    )
+    assert (linked["item"], linked["reply"], linked["problems"][0]) == (
+        "tour_summary",
+        "missing",
+        "cloud_link",
+    )
+
+
+def test_event_report(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "【重大活动】东风镇开展危化品泄漏事故应急演练",
+            received=at(18, 9),
+            files=[("现场.jpg", b"\xff\xd8\xff\xe0" + b"0" * 64, "image/jpeg")],
+        ),
+    )
+    assert (record["item"], record["period"], record["status"], record["reply"]) == (
+        "event",
+        None,
+        None,
+        "ack",
+    )
+
+
+def test_gate_never_answers_automatic_mail(pipeline):
+    cases = {
+        "auto": make_mail("自动回复：我正在休假", received=at(18, 9), body="我不在"),
+        "auto_header": make_mail(
+            "东风镇第3周周报",
+            received=at(18, 9, 5),
+            files=STATS,
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        "list": make_mail(
+            "东风镇第3周周报",
+            received=at(18, 9, 6),
+            files=STATS,
+            headers={"List-Id": "<news.example.cn>"},
+            sender="news@example.cn",
+        ),
+        "bounce": make_mail("系统退信", sender="MAILER-DAEMON@163.com", received=at(18, 9, 7)),
+        "own": make_mail(
+            "【回执】东风镇 周报", received=at(18, 9, 8), headers={"X-Mailproc-Kind": "ack"}
+        ),
+        "thanks": make_mail(
+            "Re: 【回执】东风镇 周报（第3周）已收到", received=at(18, 9, 9), body="收到，谢谢"
+        ),
+    }
+    for name, raw in cases.items():
+        record = ingest(pipeline, raw)
+        assert record["reply"] == "none", name
+    assert pipeline.db["outbox"].count == 0
+
+
+def test_strangers(pipeline):
+    unrelated = ingest(
+        pipeline,
+        make_mail(
+            "6月份工业品促销", sender="sales@promo.example.cn", received=at(18, 9), body="全场8折"
+        ),
+    )
+    assert (unrelated["unit"], unrelated["reply"]) == (None, "none")
+    submission = ingest(
+        pipeline,
+        make_mail(
+            "安全生产月活动统计表",
+            sender="user@qq.com",
+            received=at(18, 10),
+            files=[("统计表.xlsx", stats_xlsx(unit=""), XLSX)],
+        ),
+    )
+    assert (submission["unit"], submission["item"], submission["reply"]) == (
+        None,
+        None,
+        "unrecognized",
+    )
+    row = next(pipeline.db["outbox"].rows)
+    assert row["to_addrs"] == "user@qq.com" and row["cc_addrs"] == "dwajj6780436@163.com"
+
+
+def test_reply_to_our_notice_counts_for_its_period(pipeline):
+    first = ingest(pipeline, make_mail("东风镇第3周周报", received=at(19, 9)))
+    notice = next(pipeline.db["outbox"].rows)
+    correction = make_mail(
+        "Re: 您的邮件",
+        received=at(21, 9),
+        files=STATS,
+        headers={"In-Reply-To": notice["message_id"]},
+    )
+    record = ingest(pipeline, correction)
+    assert (
+        first["period"],
+        record["unit"],
+        record["item"],
+        record["period"],
+        record["version"],
+    ) == ("2019-06-20", "东风镇", "weekly", "2019-06-20", 2)
+    assert json.loads(pipeline.db["receipts"].get(2)["problems"]) == []

@@ -1,0 +1,31 @@
+"""The documentation tells the truth about the ledger and the config."""
+
+import re
+import tomllib
+from pathlib import Path
+
+from mailproc.config import KNOWN
+from mailproc.ledger import open_ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def documented_columns() -> dict[str, set[str]]:
+    text = (ROOT / "docs" / "ledger.md").read_text(encoding="utf-8")
+    tables: dict[str, set[str]] = {}
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        name = section.split("\n", 1)[0].strip()
+        cells = re.findall(r"^\| (`[^|]+) \|", section, flags=re.M)
+        tables[name] = {c for cell in cells for c in re.findall(r"`([a-z_0-9]+)`", cell)}
+    return tables
+
+
+def test_ledger_doc_matches_schema(tmp_path):
+    db = open_ledger(tmp_path / "ledger.db")
+    actual = {t.name: {c.name for c in t.columns} for t in db.tables if not t.name.startswith("_")}
+    assert documented_columns() == actual
+
+
+def test_config_example_documents_every_key():
+    example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    assert {section: set(keys) for section, keys in example.items()} == KNOWN
