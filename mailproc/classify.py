@@ -27,6 +27,9 @@ DOCUMENT_EXTENSIONS = {".doc", ".docx", ".wps", ".pdf", ".odt", ".rtf", ".ofd", 
 WORD_KINDS = {"docx", "doc", "wps"}
 
 # Problems in the order domain.md gives them: the first that applies is the one reported.
+# Attachment problems (from parse) that mean the file's structure is broken; the others
+# (an odd file name, stray base64 characters) do not stop it from opening.
+DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
 NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
 PROBLEM_ORDER = ("cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells")
 
@@ -216,8 +219,9 @@ class Classifier:
                 checks.append(FileCheck(att, "other"))
                 continue
             check = FileCheck(att, "document")
-            if att.problems:
-                check.error = "；".join(att.problems)
+            damage = [p for p in att.problems if p.startswith(DAMAGE_PREFIXES)]
+            if damage:
+                check.error = "文件不完整或已损坏（可能在传输中被截断）"
             if is_sheet or is_word or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"}:
                 try:
                     check.table = read_stats(att.data, att.filename, att.kind, self.rules)

@@ -38,7 +38,8 @@ PROBLEM_TITLES = {
 
 
 def long_time(moment: dt.datetime) -> str:
-    return f"{moment:%Y年%m月%d日}（周{WEEKDAYS[moment.weekday()]}）{moment:%H:%M}"
+    weekday = WEEKDAYS[moment.weekday()]
+    return f"{moment.year}年{moment.month}月{moment.day}日（周{weekday}）{moment:%H:%M}"
 
 
 def short_time(moment: dt.datetime) -> str:

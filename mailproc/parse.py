@@ -6,7 +6,8 @@ raw 8-bit GBK names and quoted encoded words come back as mojibake or literal `=
 header, name and body is decoded here from the original bytes with the stdlib `email` helpers,
 reading gb2312/gbk labels as gb18030 (their superset) and unlabelled 8-bit bytes as UTF-8, else
 gb18030. Whatever cannot be decoded cleanly is kept (U+FFFD plus the raw bytes) and reported in
-`problems`; only input that is not a mail at all raises `ParseError`.
+`problems`. `ParseError` is the only exception: for input that is not a mail at all, and as the
+last guard when something unforeseen breaks, so callers quarantine the file instead of crashing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import email.parser
 import email.utils
 import hashlib
 import io
+import logging
 import mimetypes
 import re
 import struct
@@ -33,7 +35,11 @@ from pathlib import PurePosixPath
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
-__all__ = ["Attachment", "ParseError", "ParsedMail", "parse_message", "sniff_kind"]
+# mail-parser warns on every part type it does not decode itself ("Email content 'alternative'
+# not handled"); this module decodes those parts, so the warnings are noise in the service log.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+__all__ = ["Attachment", "ParseError", "ParsedMail", "html_to_text", "parse_message", "sniff_kind"]
 
 MAX_FORWARD_DEPTH = 3
 MAX_MIME_DEPTH = 30
@@ -242,6 +248,7 @@ def html_to_text(html: str) -> str:
 
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
 _BAD_ZIP = "truncated or corrupt zip container"
+_ZIP_TOO_BIG = "zip not opened: unpacked size over the limit"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BINARY_EXTS = {"xlsx", "xls", "et", "ods", "docx", "doc", "wps", "pdf", "zip", "rar", "7z"}
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00")
@@ -309,8 +316,11 @@ def _zip_kind(names: list[str], zf: zipfile.ZipFile) -> str:
 
 
 def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
-    """(kind, problem): the file type from its first bytes; the name only breaks ties
-    (WPS .et/.wps) or stands in when the content is cut off or unrecognisable."""
+    """(kind, problem) of a file from its first bytes.
+
+    The name only breaks ties (WPS .et/.wps) or stands in when the content is cut off or
+    unrecognisable, so a spreadsheet renamed .doc is still read as a spreadsheet.
+    """
     ext = _ext(filename)
     guess = ext if ext in _BINARY_EXTS else "other"
     if not data:
@@ -347,7 +357,7 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
     if data.startswith(_IMAGE_MAGIC) or data.startswith(b"MM\x00*") or data[8:12] == b"WEBP":
         return "image", None
     sample = data[:4096]
-    controls = sum(sample.count(bytes([c])) for c in (*range(1, 9), *range(14, 27), *range(28, 32)))
+    controls = sum(b < 9 or (13 < b < 32 and b != 27) for b in sample)
     if b"\x00" not in sample and controls * 100 <= len(sample) and _decode_bytes(sample[:-4])[1]:
         return ("csv" if ext in {"csv", "tsv"} else "text"), None
     if guess != "other":
@@ -412,7 +422,7 @@ def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
             att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
             return [att]
         if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
-            att.problems.append("zip not opened: unpacked size over 200 MB")
+            att.problems.append(_ZIP_TOO_BIG)
             return [att]
         members: list[Attachment] = []
         total = 0
@@ -427,7 +437,7 @@ def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
                 problems.append(f"unreadable zip member: {err}")
             total += len(data)
             if total > MAX_ZIP_TOTAL:
-                att.problems.append("zip not opened: unpacked size over 200 MB")
+                att.problems.append(_ZIP_TOO_BIG)
                 return [att]
             ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
             archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
@@ -494,7 +504,6 @@ class _Walker:
         self.attachments: list[Attachment] = []
         self.forwarded: ParsedMail | None = None
         self.problems: list[str] = []
-        self.leaves = 0
         self.last_attachment: Attachment | None = None
 
     def problem(self, text: str) -> None:
@@ -537,6 +546,8 @@ class _Walker:
         except (LookupError, UnicodeError, ValueError, TypeError, email.errors.MessageError):
             raw = b""
         parsed = _from_message(inner, raw, self.depth + 1)
+        for problem in parsed.problems:
+            self.problem(f"forwarded message: {problem}")
         if self.forwarded is None:
             self.forwarded = parsed
         # A bounce or complaint returns the original mail: its files are not a submission.
@@ -564,32 +575,26 @@ class _Walker:
         return data if isinstance(data, bytes) else b"", problems
 
     def leaf(self, part: Message, ctype: str) -> None:
-        self.leaves += 1
         view = _part_headers(part)
-        disposition = (view.get_content_disposition() or "").lower()
         name, raw_name, clean = _filename(view)
-        is_body = (
-            (
-                ctype in ("text/plain", "text/html")
-                or ctype.startswith("multipart/")  # a multipart without boundaries: show its text
-            )
-            and not name
-            and disposition != "attachment"
-        )
-        data, problems = self.payload(part, f"part {self.leaves}" if is_body else repr(name))
-        if is_body:
+        attached = bool(name) or (view.get_content_disposition() or "").lower() == "attachment"
+        # a "multipart" without boundaries is a leaf too: show its text rather than lose it
+        body_type = ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
+        if body_type and not attached:
+            data, _ = self.payload(part, f"the {ctype} body")
             text, ok = _decode_bytes(data, view.get_content_charset())
             if not ok:
                 self.problem(f"undecodable bytes in {ctype} body")
             (self.html if ctype == "text/html" else self.plain).append(text)
             self.last_attachment = None
             return
-        if ctype.startswith("text/") and not name and disposition != "attachment":
+        if not attached and ctype.startswith("text/"):
             self.last_attachment = None
             return  # delivery reports, rfc822-headers, calendars: not files
         if not name:
             ext = mimetypes.guess_extension(ctype) or ".bin"
             name = f"attachment-{len(self.attachments) + 1}{ext}"
+        data, problems = self.payload(part, repr(name))
         if not clean:
             problems.append("undecodable file name")
             self.problem(f"undecodable file name {name!r}")
@@ -698,12 +703,27 @@ def _check_is_mail(raw: bytes) -> None:
 
 
 def _load(raw: bytes) -> tuple[Message, list[str]]:
-    """Message tree via mail-parser; a tree too deep for the parser falls back to headers only."""
+    """Message tree via mail-parser, else the stdlib parser it wraps, else headers only.
+
+    mail-parser 4.8 raises AttributeError on some truncated multiparts (its epilogue recovery
+    assumes an epilogue); the stdlib tree it would have returned is all that is needed here.
+    """
     try:
         return mailparser.MailParser.from_bytes(raw).message, []
     except (MailParserRecursionError, RecursionError):
-        headers = email.parser.BytesHeaderParser().parsebytes(raw)
-        return headers, ["MIME structure nested too deep to parse; body and files not read"]
+        return _headers_only(raw)
+    except Exception:  # a bug in mail-parser must not lose the mail
+        pass
+    try:
+        return email.message_from_bytes(raw), []
+    except RecursionError:
+        return _headers_only(raw)
+
+
+def _headers_only(raw: bytes) -> tuple[Message, list[str]]:
+    msg = email.parser.BytesHeaderParser().parsebytes(raw)
+    msg.set_payload("")
+    return msg, ["MIME structure nested too deep to parse; body and files not read"]
 
 
 def parse_message(raw: bytes) -> ParsedMail:
