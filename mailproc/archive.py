@@ -16,8 +16,8 @@ MAX_NAME_BYTES = 150
 
 def safe_name(name: str, fallback: str = "file") -> str:
     """A file name that stays inside its folder on any system and keeps its extension."""
-    name = unicodedata.normalize("NFC", name or "")
-    name = _UNSAFE.sub("_", name).strip().strip(".")
+    name = unicodedata.normalize("NFC", name or "").replace("..", "_")
+    name = re.sub(r"_+", "_", _UNSAFE.sub("_", name)).strip().strip(".")
     name = re.sub(r"\s+", " ", name)
     if not name or set(name) <= {"_", " "}:
         name = fallback
@@ -35,8 +35,11 @@ class Archive:
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def folder_for(self, unit: str | None, item: str | None, period: str | None, kind: str) -> Path:
-        if kind == "quarantine":
+    def folder_for(
+        self, disposition: str, unit: str | None, item: str | None, period: str | None
+    ) -> Path:
+        """UNIT/ITEM/PERIOD for submissions; `_quarantine` if a person must look; else `_other`."""
+        if disposition in {"quarantined", "unrecognized"}:
             return Path("_quarantine")
         if unit is None:
             return Path("_other")

@@ -360,12 +360,11 @@ class Classifier:
         looks_like_submission = self._looks_like_submission(subjects, names, bodies, files)
         if unit is None or item is None:
             result.disposition = "unrecognized" if looks_like_submission else "unrelated"
-            result.item = item.id if item and unit else None
-            if unit is None:
-                result.item = None
-            result.reply = "unrecognized" if looks_like_submission and gate is None else "none"
+            if looks_like_submission:
+                result.notes.append("无法确定报送单位" if unit is None else "无法确定报送内容")
             if unit is None:
                 result.unit_source = None
+            result.reply = "unrecognized" if looks_like_submission and gate is None else "none"
             return result
         result.item = item.id
 

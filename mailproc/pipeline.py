@@ -166,7 +166,7 @@ class Pipeline:
     ) -> Outcome:
         received, received_from, notes = self._receipt_time(mail, received_at)
         path = self.archive.store(
-            self.archive.folder_for(None, None, None, "quarantine"),
+            self.archive.folder_for("quarantined", None, None, None),
             f"{received:%Y%m%d-%H%M%S}-{sha256[:12]}.eml",
             raw,
         )
@@ -210,7 +210,9 @@ class Pipeline:
             result = self.classifier.classify(mail, received, history)
         notes.extend(mail.problems)
 
-        folder = self.archive.folder_for(result.unit, result.item, result.period, "mail")
+        folder = self.archive.folder_for(
+            result.disposition, result.unit, result.item, result.period
+        )
         stamp = f"{received:%Y%m%d-%H%M%S}-{mail.sha256[:12]}"
         eml_path = self.archive.store(folder, f"{stamp}.eml", mail.raw)
         stored = [

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import CORPUS
+from conftest import CORPUS, SUMMARY
 from corpus_check import compare, expected_entries
 
 from mailproc.cli import message_records, run_ingest
@@ -12,7 +12,7 @@ from mailproc.pipeline import Pipeline
 
 def test_every_mail_matches_expected(corpus_run):
     accuracy, mismatches = compare(corpus_run["records"], skip_bad_cells=False)
-    print("per-field accuracy: " + "  ".join(f"{k} {v:.1%}" for k, v in accuracy.items()))
+    SUMMARY.append("corpus accuracy: " + "  ".join(f"{k} {v:.1%}" for k, v in accuracy.items()))
     assert mismatches == []
     assert len(corpus_run["records"]) == len(expected_entries())
 
@@ -49,3 +49,13 @@ def test_second_ingest_changes_nothing(corpus_run):
     assert counts["replies_sent"] == 0
     assert sorted(p.name for p in config.outbox.iterdir()) == outbox_files
     assert json.dumps(message_records(db)) == json.dumps(corpus_run["records"])
+
+
+def test_figures_in_ledger_equal_expected_stats(corpus_run):
+    db = open_ledger(corpus_run["config"].db)
+    pk_by_message_id = {r["message_id"]: r["id"] for r in db["messages"].rows}
+    with_stats = [e for e in expected_entries() if e.get("stats")]
+    for entry in with_stats:
+        rows = db["figures"].rows_where("message = ?", [pk_by_message_id[entry["message_id"]]])
+        assert {r["column"]: r["value"] for r in rows} == entry["stats"], entry["file"]
+    assert len(with_stats) == 155
