@@ -23,6 +23,8 @@ from mailproc.text import normalize, simplify
 
 SPREADSHEET_KINDS = {"xlsx", "xls", "et", "ods", "csv"}
 DOCUMENT_KINDS = {"docx", "doc", "wps", "pdf"}
+SHEET_SUFFIXES = {".xls", ".xlsx", ".et", ".ods", ".csv"}
+WORD_SUFFIXES = {".doc", ".docx", ".wps"}
 DOCUMENT_EXTENSIONS = {".doc", ".docx", ".wps", ".pdf", ".odt", ".rtf", ".ofd", ".wpt", ".dot"}
 WORD_KINDS = {"docx", "doc", "wps"}
 
@@ -30,6 +32,7 @@ WORD_KINDS = {"docx", "doc", "wps"}
 # Attachment problems (from parse) that mean the file's structure is broken; the others
 # (an odd file name, stray base64 characters) do not stop it from opening.
 DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
+DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
 NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
 PROBLEM_ORDER = ("cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells")
 
@@ -108,6 +111,7 @@ class Classifier:
         self.tags = {kind: normalize(tag) for kind, tag in rules.tags.items()}
         self.raw_tags = list(rules.tags.values())
         self.campaign_words = [normalize(w) for w in rules.words["campaign"]]
+        self.stats_file_words = [normalize(w) for w in rules.table["file_words"]]
         self.auto_subjects = [normalize(w) for w in rules.words["auto_reply_subjects"]]
         self.reply_prefixes = {p.lower() for p in rules.words["reply_prefixes"]}
         self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
@@ -205,31 +209,30 @@ class Classifier:
     # -- files ---------------------------------------------------------------------------
 
     def check_files(self, attachments: list[Attachment]) -> list[FileCheck]:
+        """Open every office file: which one is 附件1, which are documents, which are broken."""
         checks = []
         for att in attachments:
             suffix = PurePath(att.filename).suffix.lower()
-            named_stats = any(w in normalize(att.filename) for w in ("统计表", "附件1", "统计"))
             if att.kind == "image":
                 checks.append(FileCheck(att, "image"))
                 continue
-            is_sheet = att.kind in SPREADSHEET_KINDS
-            is_word = att.kind in WORD_KINDS or suffix in {".doc", ".docx", ".wps"}
-            is_doc = att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_EXTENSIONS
-            if not (is_sheet or is_doc or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"}):
+            is_sheet = att.kind in SPREADSHEET_KINDS or suffix in SHEET_SUFFIXES
+            is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
+            if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_EXTENSIONS):
                 checks.append(FileCheck(att, "other"))
                 continue
             check = FileCheck(att, "document")
-            damage = [p for p in att.problems if p.startswith(DAMAGE_PREFIXES)]
-            if damage:
-                check.error = "文件不完整或已损坏（可能在传输中被截断）"
-            if is_sheet or is_word or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"}:
+            if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
+                check.error = DAMAGED
+            if is_sheet or is_word:
                 try:
                     check.table = read_stats(att.data, att.filename, att.kind, self.rules)
                 except UnreadableFile as exc:
                     check.error = str(exc)
+                named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
                 if check.table is not None:
                     check.role = "stats"
-                elif is_sheet or suffix in {".xls", ".xlsx", ".et", ".ods", ".csv"} or named_stats:
+                elif is_sheet or named_stats:
                     check.role = "stats_candidate"
                     check.error = check.error or NO_TABLE
             if check.error is None and check.role == "document":

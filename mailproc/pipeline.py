@@ -282,8 +282,9 @@ class Pipeline:
         for att, path in zip(mail.attachments, stored, strict=True):
             check = checks.get(id(att))
             problems = list(att.problems)
-            if check and check.error and check.error not in problems:
-                problems.append(check.error)
+            for finding in (check.error, check.note) if check else ():
+                if finding and finding not in problems:
+                    problems.append(finding)
             self.db["attachments"].insert(
                 {
                     "message": pk,

@@ -307,7 +307,13 @@ def load_rules(folder: str | Path) -> Rules:
 
     columns_top = _Reader(folder / "columns.toml", "", raw["columns.toml"])
     table = columns_top.sub("table")
-    for key in ("reporter_labels", "total_row_labels", "vertical_labels", "vertical_value_labels"):
+    table_lists = (
+        "reporter_labels",
+        "total_row_labels",
+        "vertical_labels",
+        "vertical_value_labels",
+    )
+    for key in (*table_lists, "file_words"):
         table.texts(key)
     values = columns_top.sub("values")
     for key in ("zero", "approx_prefixes", "approx_suffixes"):
