@@ -21,20 +21,6 @@ from mailproc.ledger import now_iso
 from mailproc.rules import Rules
 
 WEEKDAYS = "一二三四五六日"
-ROLE_LABELS = {
-    "stats": "附件1 统计表",
-    "stats_candidate": "统计表（未能读取）",
-    "document": "文档",
-    "image": "图片",
-    "other": "其他文件",
-}
-PROBLEM_TITLES = {
-    "cloud_link": "请以附件形式发送文件",
-    "no_attachment": "缺少电子文档",
-    "no_stats": "缺少附件1统计表",
-    "unreadable_file": "文件无法打开",
-    "bad_cells": "附件1有无法识别的数字",
-}
 
 
 def long_time(moment: dt.datetime) -> str:
@@ -161,23 +147,19 @@ def reply_context(
     files = [
         {
             "name": check.attachment.filename,
-            "label": ROLE_LABELS.get(check.role, ""),
+            "role": check.role,
             "error": check.error,
         }
         for check in result.files
     ]
     table = result.table
-    columns = {c.id: c for c in rules.columns}
-    figures_line = ""
-    if table and not table.bad_cells and table.values:
-        figures_line = (
-            "，".join(
-                f"{columns[cid].group}{columns[cid].header} {value}{columns[cid].unit}"
-                for cid, value in table.values.items()
-                if cid in columns and value
-            )
-            or "各项均为 0"
-        )
+    figures = []
+    if table and not table.bad_cells:
+        figures = [
+            {"group": c.group, "header": c.header, "unit": c.unit, "value": table.values[c.id]}
+            for c in rules.columns
+            if c.id in table.values
+        ]
     examples = [u.name for u in rules.units]
     return {
         "unit": result.unit,
@@ -192,10 +174,9 @@ def reply_context(
         "files": files,
         "unreadable": [f for f in files if f["error"]],
         "problem": result.problem,
-        "problem_title": PROBLEM_TITLES.get(result.problem or "", ""),
         "bad_cells": table.bad_cells if table else [],
         "approximations": table.approximations if table else [],
-        "figures_line": figures_line,
+        "figures": figures,
         "needs_stats": bool(item and item.needs_stats),
         "paper": bool(item and item.needs_paper),
         "notes": [n for n in result.notes if n.startswith("填报单位不符")],
