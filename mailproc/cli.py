@@ -14,9 +14,11 @@ import click
 
 from mailproc import ledger, resources
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.imap import MailboxError
 from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
 from mailproc.report import status_matrix
 from mailproc.rules import RulesError, load_rules
+from mailproc.service import AlreadyRunning, ProcessLock, Service
 
 MESSAGE_FIELDS = (
     "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
@@ -88,8 +90,8 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
             if outcome.state == "quarantined" and not quiet:
                 click.echo(f"quarantined {path}: {outcome.reason}", err=True)
     delivered = pipeline.deliver()
-    counts["replies_sent"] = delivered["sent"]
-    counts["replies_failed"] = delivered["failed"]
+    counts["replies_sent"] = delivered.sent
+    counts["replies_failed"] = delivered.failed
     return counts
 
 
@@ -106,14 +108,56 @@ def summary_line(counts: dict[str, int]) -> str:
 @config_option
 def ingest(config: Config, paths: tuple[str, ...]) -> None:
     """Process stored mail: .eml files, folders of them, or Maildirs, in receipt order."""
-    pipeline = Pipeline(config)
     try:
-        counts = run_ingest(pipeline, list(paths))
-    except FileNotFoundError as exc:
+        with ProcessLock(config.db):
+            pipeline = Pipeline(config)
+            try:
+                counts = run_ingest(pipeline, list(paths))
+            finally:
+                pipeline.close()
+    except (FileNotFoundError, AlreadyRunning) as exc:
         fail(str(exc))
-    finally:
-        pipeline.close()
     click.echo(summary_line(counts))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Fetch, process, send, then exit.")
+@config_option
+def poll(config: Config, once: bool) -> None:
+    """Read the mailbox once: fetch new mail, process it, send the replies, exit."""
+    if not once:
+        fail("poll needs --once; `mailproc run` is the service that polls every few minutes")
+    try:
+        with ProcessLock(config.db):
+            pipeline = Pipeline(config)
+            try:
+                done = Service(pipeline).poll_once()
+            finally:
+                pipeline.close()
+    except (MailboxError, AlreadyRunning) as exc:
+        fail(str(exc), code=1)
+    click.echo(
+        f"fetched {done.polled.fetched} mails ({done.polled.new} new); replies sent "
+        f"{done.delivered.sent}, to retry {done.delivered.retry}, failed {done.delivered.failed}"
+    )
+    if done.delivered.stopped:
+        fail(done.delivered.stopped, code=1)
+
+
+@cli.command()
+@config_option
+def run(config: Config) -> None:
+    """The service: poll every [mailbox] poll_minutes, process, send; stop on SIGTERM."""
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        with ProcessLock(config.db):
+            pipeline = Pipeline(config)
+            try:
+                Service(pipeline).run()
+            finally:
+                pipeline.close()
+    except (MailboxError, AlreadyRunning) as exc:
+        fail(str(exc), code=1)
 
 
 def message_records(db) -> list[dict]:
@@ -181,10 +225,20 @@ def status(config: Config, as_json: bool) -> None:
     rules = load_rules(config.rules)
     db = ledger.open_ledger(config.db)
     matrix = status_matrix(db, rules)
+    failed = list(db["outbox"].rows_where("status = 'failed'", order_by="id"))
     if as_json:
-        click.echo(json.dumps(matrix.as_dict(), ensure_ascii=False, indent=1))
-    else:
-        click.echo(matrix.render(color=sys.stdout.isatty()))
+        report = matrix.as_dict()
+        report["failed_sends"] = [
+            {k: row[k] for k in ("id", "kind", "unit", "to_addrs", "subject", "last_error")}
+            for row in failed
+        ]
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+    click.echo(matrix.render(color=sys.stdout.isatty()))
+    if failed:
+        click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
+        for row in failed:
+            click.echo(f"  #{row['id']} {row['to_addrs']} {row['subject']}：{row['last_error']}")
 
 
 @cli.command("check-rules")

@@ -1,12 +1,16 @@
 """Delivery: moves queued outbox rows to a transport, each exactly once.
 
-A row goes queued → sending → sent (or failed) in the ledger. The `dir` transport writes
-each message as an `.eml` file named by its outbox id, so re-delivering a row after a crash
-rewrites the same file instead of producing a second copy.
+A row goes queued → sending → sent (or failed) in the ledger, committed before the transport
+is called. A row found still `sending` when delivery starts was interrupted by a crash: the
+transport is asked whether it got through (`already_sent`) before it is sent again. The `dir`
+transport writes each message as an `.eml` named by its outbox id, so a repeat rewrites the
+same file instead of producing a second copy.
 """
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -15,17 +19,29 @@ import sqlite_utils
 from mailproc.archive import safe_name
 from mailproc.ledger import now_iso
 
+MAX_RETRY_MINUTES = 60
+
 
 class Transport(Protocol):
     def send(self, row: dict) -> str:
         """Deliver one outbox row; returns where it went. Raises DeliveryError."""
         ...
 
+    def already_sent(self, row: dict) -> bool:
+        """Whether a row interrupted in flight was in fact delivered."""
+        ...
+
+    def close(self) -> None: ...
+
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool):
+    """A send did not happen: `permanent` (never retry) or not; `stop_batch` when trying the
+    next message now is pointless (the server is unreachable, the login is refused)."""
+
+    def __init__(self, message: str, permanent: bool, stop_batch: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.stop_batch = stop_batch
 
 
 class DirTransport:
@@ -43,23 +59,77 @@ class DirTransport:
         os.replace(temporary, target)
         return str(target)
 
+    def already_sent(self, row: dict) -> bool:
+        return False  # rewriting the same file is harmless
 
-def deliver(db: sqlite_utils.Database, transport: Transport, tz: dt.tzinfo) -> dict[str, int]:
-    """Send every queued (or interrupted) outbox row; returns counts by outcome."""
-    counts = {"sent": 0, "failed": 0, "retry": 0}
-    rows = list(db["outbox"].rows_where("status in ('queued', 'sending')", order_by="id"))
-    for row in rows:
-        with db.atomic():
-            db["outbox"].update(row["id"], {"status": "sending", "attempts": row["attempts"] + 1})
-        try:
-            where = transport.send(row)
-        except DeliveryError as exc:
-            status = "failed" if exc.permanent else "queued"
-            db["outbox"].update(row["id"], {"status": status, "last_error": str(exc)})
-            counts["failed" if exc.permanent else "retry"] += 1
-            continue
-        db["outbox"].update(
-            row["id"], {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
-        )
-        counts["sent"] += 1
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Delivered:
+    """What one delivery run did."""
+
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    stopped: str | None = None  # why the run stopped early: server unreachable, login refused
+
+
+def deliver(
+    db: sqlite_utils.Database,
+    transport: Transport,
+    tz: dt.tzinfo,
+    retry_minutes: float = 2,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Delivered:
+    """Send every outbox row that is due."""
+    counts = Delivered()
+    now = dt.datetime.now(tz)
+    for row in db["outbox"].rows_where("status = 'sending'", order_by="id"):
+        if transport.already_sent(row):
+            db["outbox"].update(
+                row["id"], {"status": "sent", "sent_at": now_iso(tz), "delivered_to": "recovered"}
+            )
+        else:
+            db["outbox"].update(row["id"], {"status": "queued"})
+    due = db["outbox"].rows_where(
+        "status = 'queued' and (next_attempt_at is null or next_attempt_at <= ?)",
+        [now.isoformat()],
+        order_by="id",
+    )
+    try:
+        for row in list(due):
+            if should_stop():
+                break
+            attempts = row["attempts"] + 1
+            db["outbox"].update(row["id"], {"status": "sending", "attempts": attempts})
+            try:
+                where = transport.send(row)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    db["outbox"].update(row["id"], {"status": "failed", "last_error": str(exc)})
+                    counts.failed += 1
+                else:
+                    wait = min(retry_minutes * 2 ** (attempts - 1), MAX_RETRY_MINUTES)
+                    later = now + dt.timedelta(minutes=wait)
+                    db["outbox"].update(
+                        row["id"],
+                        {
+                            "status": "queued",
+                            "last_error": str(exc),
+                            "next_attempt_at": later.isoformat(),
+                        },
+                    )
+                    counts.retry += 1
+                    if exc.stop_batch:
+                        counts.stopped = str(exc)
+                        break
+                continue
+            db["outbox"].update(
+                row["id"], {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
+            )
+            counts.sent += 1
+    finally:
+        transport.close()
     return counts

@@ -142,6 +142,24 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["log"].create_index(["message"])
 
 
+@migrations()
+def m002_mailbox_and_retries(db: sqlite_utils.Database) -> None:
+    db["mailbox_state"].create(
+        {
+            "id": int,
+            "account": str,
+            "folder": str,
+            "uidvalidity": int,
+            "last_uid": int,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"account", "folder", "uidvalidity", "last_uid"},
+    )
+    db["mailbox_state"].create_index(["account", "folder"], unique=True)
+    db["outbox"].add_column("next_attempt_at", str)
+
+
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the ledger and bring its schema up to date."""
     path = Path(path)

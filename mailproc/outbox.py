@@ -6,6 +6,7 @@ crash can neither lose it nor produce it twice. Rendering uses the jinja2 templa
 """
 
 import datetime as dt
+import email.policy
 import hashlib
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -122,7 +123,7 @@ def queue(
             "cc_addrs": message["Cc"] or "",
             "subject": message["Subject"],
             "message_id": message["Message-ID"],
-            "eml": message.as_string(),
+            "eml": message.as_string(policy=email.policy.SMTP),
             "status": "queued",
             "attempts": 0,
             "created_at": now_iso(tz),

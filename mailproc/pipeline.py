@@ -13,7 +13,7 @@ import email.utils
 import hashlib
 import logging
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +21,11 @@ from mailproc import ledger
 from mailproc.archive import Archive
 from mailproc.classify import Classification, Classifier
 from mailproc.config import Config
-from mailproc.delivery import DirTransport, deliver
+from mailproc.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outbox import Renderer, outbox_message_id, queue, reply_context
 from mailproc.parse import ParsedMail, ParseError, parse_message
 from mailproc.rules import Rules, load_rules
+from mailproc.smtp import SmtpTransport
 
 log = logging.getLogger("mailproc")
 
@@ -112,9 +113,16 @@ class Pipeline:
             self.from_address,
             config.from_name or self.rules.office["name"],
         )
-        self.transport = DirTransport(config.outbox)
+        self.transport = self._transport()
+
+    def _transport(self) -> Transport:
+        if self.config.transport == "smtp" and self.config.smtp is not None:
+            mailbox = self.config.mailbox.server if self.config.mailbox else None
+            return SmtpTransport(self.config.smtp, self.from_address, mailbox)
+        return DirTransport(self.config.outbox)
 
     def close(self) -> None:
+        self.transport.close()
         self.db.close()
 
     # -- one mail --------------------------------------------------------------------
@@ -371,5 +379,7 @@ class Pipeline:
 
     # -- batches -------------------------------------------------------------------------
 
-    def deliver(self) -> dict[str, int]:
-        return deliver(self.db, self.transport, self.tz)
+    def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> Delivered:
+        """Send what the outbox holds and is due."""
+        retry = self.config.smtp.retry_minutes if self.config.smtp else 2
+        return deliver(self.db, self.transport, self.tz, retry, should_stop)

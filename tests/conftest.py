@@ -9,6 +9,8 @@ from mailproc.cli import message_records, run_ingest
 from mailproc.config import Config, parse_config
 from mailproc.pipeline import Pipeline
 
+pytest_plugins = ["servers"]  # the real Dovecot and SMTP server fixtures
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "corpus"
 # Lines the corpus tests want in the run's summary (per-field accuracy), shown even when they pass.

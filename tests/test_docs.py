@@ -4,7 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from mailproc.config import KNOWN
+from mailproc.config import KNOWN, parse_config
 from mailproc.ledger import open_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +26,11 @@ def test_ledger_doc_matches_schema(tmp_path):
     assert documented_columns() == actual
 
 
-def test_config_example_documents_every_key():
+def test_config_example_documents_every_key_and_loads(tmp_path):
     example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
     assert {section: set(keys) for section, keys in example.items()} == KNOWN
+    config = parse_config(example, tmp_path)
+    assert (config.mailbox.server.host, config.mailbox.server.port) == ("imap.163.com", 993)
+    assert (config.smtp.server.host, config.smtp.server.port) == ("smtp.163.com", 465)
+    assert config.mailbox.since.isoformat() == "2019-05-01"
+    assert config.mailbox.processed_folder is None

@@ -51,6 +51,10 @@ def test_ack_for_plan_asks_for_paper(corpus_run):
     assert "正式纸质文件" in parsed(ack).get_content()
 
 
+def counts(delivered) -> tuple[int, int, int]:
+    return delivered.sent, delivered.failed, delivered.retry
+
+
 class Flaky:
     """A transport that fails the first `failures` sends with a temporary or permanent error."""
 
@@ -66,17 +70,23 @@ class Flaky:
         self.sent.append(row["id"])
         return "ok"
 
+    def already_sent(self, row: dict) -> bool:
+        return row["id"] in self.sent
+
+    def close(self) -> None:
+        pass
+
 
 def test_delivery_retries_temporary_and_records_permanent_failures(pipeline):
     pipeline.ingest((CORPUS / "0004.eml").read_bytes(), source="0004")
     pipeline.ingest((CORPUS / "0005.eml").read_bytes(), source="0005")
     flaky = Flaky(failures=1, permanent=False)
-    assert deliver(pipeline.db, flaky, pipeline.tz) == {"sent": 1, "failed": 0, "retry": 1}
-    assert deliver(pipeline.db, flaky, pipeline.tz) == {"sent": 1, "failed": 0, "retry": 0}
-    assert deliver(pipeline.db, flaky, pipeline.tz) == {"sent": 0, "failed": 0, "retry": 0}
+    assert counts(deliver(pipeline.db, flaky, pipeline.tz, retry_minutes=0)) == (1, 0, 1)
+    assert counts(deliver(pipeline.db, flaky, pipeline.tz, retry_minutes=0)) == (1, 0, 0)
+    assert counts(deliver(pipeline.db, flaky, pipeline.tz)) == (0, 0, 0)
     pipeline.ingest((CORPUS / "0006.eml").read_bytes(), source="0006")
     broken = Flaky(failures=1, permanent=True)
-    assert deliver(pipeline.db, broken, pipeline.tz) == {"sent": 0, "failed": 1, "retry": 0}
+    assert counts(deliver(pipeline.db, broken, pipeline.tz)) == (0, 1, 0)
     row = next(pipeline.db["outbox"].rows_where("status = 'failed'"))
     assert row["last_error"] == "554 spam"
-    assert deliver(pipeline.db, broken, pipeline.tz) == {"sent": 0, "failed": 0, "retry": 0}
+    assert counts(deliver(pipeline.db, broken, pipeline.tz)) == (0, 0, 0)

@@ -1,0 +1,210 @@
+"""The live mailbox: reads new mail over IMAP the way a careful mail client does.
+
+Every session logs in and sends `ID` at once (163.com's Coremail refuses SELECT without it),
+fetches only UIDs it has not handled, with `BODY.PEEK[]` so the clerk's unread marks in webmail
+stay as they were, and takes INTERNALDATE as the receipt time. The (account, folder,
+UIDVALIDITY, last UID) it has handled lives in the ledger, updated after each mail is committed,
+so a crash at any point means at most re-reading mail the ledger already knows by its sha256.
+"""
+
+import contextlib
+import datetime as dt
+import logging
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import imapclient
+import sqlite_utils
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from mailproc import __version__
+from mailproc.config import MailboxConfig, ServerConfig
+from mailproc.ledger import now_iso
+
+log = logging.getLogger("mailproc.imap")
+
+CLIENT_ID = {"name": "mailproc", "version": __version__, "vendor": "mailproc"}
+
+
+class MailboxError(Exception):
+    """The mailbox cannot be used right now; the message is one line for the log."""
+
+
+def connect(server: ServerConfig) -> imapclient.IMAPClient:
+    """Log in and identify; every failure becomes one clear MailboxError line."""
+    try:
+        client = imapclient.IMAPClient(
+            server.host,
+            server.port,
+            ssl=server.security == "ssl",
+            ssl_context=server.ssl_context() if server.security != "none" else None,
+            timeout=server.timeout,
+        )
+        client.normalise_times = False  # INTERNALDATE with its zone, not naive local time
+        if server.security == "starttls":
+            client.starttls(server.ssl_context())
+        client.login(server.username, server.password())
+        client.id_(CLIENT_ID)
+        return client
+    except LoginError as exc:
+        raise MailboxError(
+            f"IMAP login as {server.username} at {server.address} refused: {_text(exc)}"
+        ) from None
+    except ssl.SSLError as exc:
+        raise MailboxError(f"TLS with IMAP server {server.address} failed: {_text(exc)}") from None
+    except (OSError, IMAPClientError) as exc:
+        raise MailboxError(f"cannot reach IMAP server {server.address}: {_text(exc)}") from None
+
+
+@contextlib.contextmanager
+def session(server: ServerConfig) -> Iterator[imapclient.IMAPClient]:
+    """A logged-in, identified client that logs out however the block ends."""
+    client = connect(server)
+    try:
+        yield client
+    except (OSError, IMAPClientError) as exc:
+        raise MailboxError(f"IMAP session with {server.address} broke: {_text(exc)}") from None
+    finally:
+        with contextlib.suppress(OSError, IMAPClientError):
+            client.logout()
+
+
+def _text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+@dataclass
+class PollResult:
+    fetched: int = 0
+    new: int = 0
+    outcomes: list = field(default_factory=list)
+
+
+class MailboxSource:
+    """One configured folder of one account."""
+
+    def __init__(self, config: MailboxConfig):
+        self.config = config
+        self.account = f"{config.server.username}@{config.server.host}:{config.server.port}"
+
+    def _state(self, db: sqlite_utils.Database) -> dict | None:
+        return next(
+            db["mailbox_state"].rows_where(
+                "account = ? and folder = ?", [self.account, self.config.folder], limit=1
+            ),
+            None,
+        )
+
+    def _save_state(self, db: sqlite_utils.Database, uidvalidity: int, last_uid: int, tz) -> None:
+        db["mailbox_state"].upsert(
+            {
+                "account": self.account,
+                "folder": self.config.folder,
+                "uidvalidity": uidvalidity,
+                "last_uid": last_uid,
+                "updated_at": now_iso(tz),
+            },
+            pk=("account", "folder"),
+            alter=False,
+        )
+
+    def _initial_criteria(self) -> list:
+        return ["SINCE", self.config.since] if self.config.since else ["ALL"]
+
+    def _unknown_after_reset(self, client, uids: list[int], db) -> list[int]:
+        """After a UIDVALIDITY change, the UIDs whose Message-ID the ledger does not know."""
+        if not uids:
+            return []
+        headers = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        unknown = []
+        for uid in uids:
+            data = headers.get(uid, {})
+            raw = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+            message_id = raw.decode("ascii", "replace").partition(":")[2].strip()
+            if not message_id or not db["messages"].count_where("message_id = ?", [message_id]):
+                unknown.append(uid)
+        return unknown
+
+    def poll(self, pipeline, should_stop: Callable[[], bool] = lambda: False) -> PollResult:
+        """Fetch and ingest every mail not handled yet; returns what was done."""
+        with session(self.config.server) as client:
+            return self._poll(client, pipeline, should_stop)
+
+    def _poll(self, client, pipeline, should_stop: Callable[[], bool]) -> PollResult:
+        config, db, tz = self.config, pipeline.db, pipeline.tz
+        writable = bool(config.processed_folder) or config.mark_seen
+        info = client.select_folder(config.folder, readonly=not writable)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        state = self._state(db)
+        if state is None:
+            uids = client.search(self._initial_criteria())
+        elif state["uidvalidity"] != uidvalidity:
+            log.warning(
+                "UIDVALIDITY of %s changed (%s → %s): matching by Message-ID",
+                config.folder,
+                state["uidvalidity"],
+                uidvalidity,
+            )
+            uids = self._unknown_after_reset(client, client.search(self._initial_criteria()), db)
+        else:
+            last = state["last_uid"]
+            uids = [uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last]
+        uids = sorted(uids)
+        result = PollResult()
+        if state is None or state["uidvalidity"] != uidvalidity:
+            self._save_state(db, uidvalidity, uids[0] - 1 if uids else 0, tz)
+        move = config.processed_folder and client.has_capability("MOVE")
+        for start in range(0, len(uids), config.batch_size):
+            batch = uids[start : start + config.batch_size]
+            fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
+            for uid in batch:
+                if should_stop():
+                    return result
+                data = fetched.get(uid)
+                if data is None:  # expunged meanwhile
+                    continue
+                received = data[b"INTERNALDATE"]
+                if received.tzinfo is None:  # a server that sends no zone: take it as UTC
+                    received = received.replace(tzinfo=dt.UTC)
+                source = f"imap:{self.account}/{config.folder};UIDVALIDITY={uidvalidity};UID={uid}"
+                outcome = pipeline.ingest(data[b"BODY[]"], source=source, received_at=received)
+                result.fetched += 1
+                result.new += outcome.state != "known"
+                result.outcomes.append(outcome)
+                self._save_state(db, uidvalidity, uid, tz)
+                if config.mark_seen:
+                    client.add_flags([uid], [imapclient.SEEN])
+                if config.processed_folder:
+                    if move:
+                        client.move([uid], config.processed_folder)
+                    else:
+                        client.copy([uid], config.processed_folder)
+                        client.delete_messages([uid])
+                        if client.has_capability("UIDPLUS"):  # else: never expunge others' mail
+                            client.uid_expunge([uid])
+        # Everything below UIDNEXT at SELECT was seen: skipped mail (before `since`, or known
+        # after a UIDVALIDITY change) is not searched again.
+        seen_up_to = int(info.get(b"UIDNEXT", 1)) - 1
+        self._save_state(db, uidvalidity, max(seen_up_to, self._state(db)["last_uid"]), tz)
+        return result
+
+
+def append_copy(server: ServerConfig, folder: str, message: bytes, when: dt.datetime) -> None:
+    """Put a copy of a sent message in a folder (the clerk's 已发送) so webmail shows it."""
+    with session(server) as client:
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        client.append(folder, message, flags=[imapclient.SEEN], msg_time=when)
+
+
+def copy_exists(server: ServerConfig, folder: str, message_id: str) -> bool:
+    """Whether a message with this Message-ID is already in the folder."""
+    with session(server) as client:
+        if not client.folder_exists(folder):
+            return False
+        client.select_folder(folder, readonly=True)
+        return bool(client.search(["HEADER", "Message-ID", message_id]))

@@ -1,0 +1,131 @@
+"""The SMTP transport: sends outbox rows through the office's own server (smtp.163.com).
+
+163 throttles and rejects bursts (`451 MI:SFQ`, `554 DT:SPM`), so sending is paced by
+`max_per_minute`; a 4xx answer leaves the row queued for a later try, a 5xx marks it failed
+with the server's words, shown to the office, and never retried blindly. When `save_copy_to`
+names a folder, each sent message is also appended there, which is how a restart after a crash
+can tell whether a message in flight was delivered (see docs/deploy.md, "Exactly once").
+"""
+
+import collections
+import datetime as dt
+import logging
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from email.utils import getaddresses
+
+from mailproc.config import ServerConfig, SmtpConfig
+from mailproc.delivery import DeliveryError
+from mailproc.imap import MailboxError, append_copy, copy_exists
+
+log = logging.getLogger("mailproc.smtp")
+
+
+class SmtpTransport:
+    """One SMTP account; keeps its connection open across a batch, paces every send."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        from_address: str,
+        mailbox: ServerConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config, self.server = config, config.server
+        self.from_address, self.mailbox = from_address, mailbox
+        self.clock, self.sleep = clock, sleep
+        self.recent: collections.deque[float] = collections.deque()
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        server = self.server
+        if server.security == "ssl":
+            smtp = smtplib.SMTP_SSL(
+                server.host, server.port, timeout=server.timeout, context=server.ssl_context()
+            )
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+            if server.security == "starttls":
+                smtp.starttls(context=server.ssl_context())
+        smtp.login(server.username, server.password())
+        return smtp
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                self.connection.close()
+            self.connection = None
+
+    def _pace(self) -> None:
+        """Wait until one more message keeps the last minute within max_per_minute."""
+        window = 60.0
+        while self.recent and self.clock() - self.recent[0] >= window:
+            self.recent.popleft()
+        if len(self.recent) >= self.config.max_per_minute:
+            self.sleep(window - (self.clock() - self.recent[0]))
+            self.recent.popleft()
+
+    def send(self, row: dict) -> str:
+        recipients = [
+            a for _, a in getaddresses([row["to_addrs"] or "", row["cc_addrs"] or ""]) if a
+        ]
+        data = row["eml"].encode("utf-8")
+        self._pace()
+        try:
+            if self.connection is None:
+                self.connection = self._connect()
+            self.connection.sendmail(self.from_address, recipients, data)
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()
+            raise DeliveryError(
+                f"SMTP login as {self.server.username} at {self.server.address} refused: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                permanent=False,
+                stop_batch=True,
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            detail = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
+            raise DeliveryError(detail, permanent=all(c >= 500 for c in codes)) from None
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise DeliveryError(
+                f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500
+            ) from None
+        except ssl.SSLError as exc:
+            self.close()
+            raise DeliveryError(
+                f"TLS with SMTP server {self.server.address} failed: {exc}",
+                permanent=False,
+                stop_batch=True,
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise DeliveryError(
+                f"cannot reach SMTP server {self.server.address}: {exc}",
+                permanent=False,
+                stop_batch=True,
+            ) from None
+        self.recent.append(self.clock())
+        if self.config.save_copy_to and self.mailbox is not None:
+            try:
+                append_copy(self.mailbox, self.config.save_copy_to, data, dt.datetime.now(dt.UTC))
+            except MailboxError as exc:
+                log.warning("sent %s but could not keep a copy: %s", row["message_id"], exc)
+        return f"smtp:{self.server.address}"
+
+    def already_sent(self, row: dict) -> bool:
+        """Whether a message interrupted in flight reached the server (its copy is there)."""
+        if not (self.config.save_copy_to and self.mailbox is not None):
+            return False
+        return copy_exists(self.mailbox, self.config.save_copy_to, row["message_id"])
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return " ".join(text.split())

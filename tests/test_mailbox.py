@@ -1,0 +1,377 @@
+"""The live mailbox against a real Dovecot and a real SMTP server on 127.0.0.1.
+
+The corpus is appended to Dovecot with each mail's receipt time as INTERNALDATE, and mailproc
+reads it over IMAPS and answers over SMTPS with AUTH, as it does with 163.com.
+"""
+
+import datetime as dt
+import email
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CORPUS, make_config
+from corpus_check import compare, expected_entries
+from mails import make_mail
+from servers import Mailbox, SmtpServer, free_port
+
+from mailproc.cli import cli, message_records
+from mailproc.config import load_config
+from mailproc.delivery import deliver
+from mailproc.imap import MailboxError
+from mailproc.ledger import open_ledger
+from mailproc.pipeline import Pipeline
+from mailproc.service import AlreadyRunning, ProcessLock, Service
+
+PASSWORD_ENV = "MAILPROC_TEST_MAIL_PASSWORD"
+SMTP_AUTH = ("office@test", "smtp-secret")
+SMTPS = [{"tls": "implicit", "auth": SMTP_AUTH}]
+
+
+def write_config(
+    folder: Path,
+    mailbox: Mailbox,
+    smtp: SmtpServer,
+    *,
+    imap_port: int | None = None,
+    folder_name: str = "INBOX",
+    poll_minutes: float = 5,
+    extra_smtp: str = "",
+) -> Path:
+    """A config like a 163.com deployment's, pointed at the test servers."""
+    make_config(folder)
+    bundle = folder / "test-ca.pem"
+    bundle.write_bytes(mailbox.ca_file.read_bytes() + smtp.ca_file.read_bytes())
+    path = folder / "config.toml"
+    path.write_text(
+        f"""
+[paths]
+rules = "rules"
+templates = "templates"
+
+[delivery]
+transport = "smtp"
+
+[mailbox]
+host = "localhost"
+port = {imap_port or mailbox.ssl_port}
+security = "ssl"
+username = "{mailbox.user}"
+password_env = "{PASSWORD_ENV}"
+folder = "{folder_name}"
+poll_minutes = {poll_minutes}
+timeout_seconds = 10
+
+[smtp]
+host = "localhost"
+port = {smtp.port}
+security = "ssl"
+username = "{SMTP_AUTH[0]}"
+password_env = "{PASSWORD_ENV}_SMTP"
+from_address = "dwajj6780436@163.com"
+max_per_minute = 100000
+retry_minutes = 0
+timeout_seconds = 10
+{extra_smtp}
+
+[tls]
+ca_file = "test-ca.pem"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def env(monkeypatch, mailbox: Mailbox):
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    monkeypatch.setenv(f"{PASSWORD_ENV}_SMTP", SMTP_AUTH[1])
+
+
+def append_corpus(mailbox: Mailbox, folder: str = "INBOX", entries: list | None = None) -> None:
+    for entry in entries or expected_entries():
+        raw = (CORPUS / entry["file"]).read_bytes()
+        when = dt.datetime.fromisoformat(entry["received_at"])
+        mailbox.append(folder, raw, internaldate=when)
+
+
+def poll(config: Path, *args: str):
+    return CliRunner().invoke(cli, ["poll", "--once", *args, "--config", str(config)])
+
+
+def records(config: Path) -> list[dict]:
+    return message_records(open_ledger(load_config(config).db))
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_corpus_through_imap_and_smtp(tmp_path, mailbox, smtp_server, env):
+    append_corpus(mailbox)
+    flags_before = mailbox.flags()
+    config = write_config(tmp_path, mailbox, smtp_server)
+
+    result = poll(config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("fetched 272 mails (272 new); replies sent 259,")
+
+    accuracy, mismatches = compare(records(config), skip_bad_cells=False)
+    assert mismatches == [], accuracy
+    assert mailbox.flags() == flags_before  # nothing marked read or unread
+
+    expected_replies = {e["message_id"]: e for e in expected_entries() if e["reply"] != "none"}
+    senders = {r["message_id"]: r["sender"] for r in records(config)}
+    seen = set()
+    for received in smtp_server.messages:
+        msg = email.message_from_bytes(received.data, policy=policy.default)
+        answered = msg["In-Reply-To"]
+        entry = expected_replies[answered]
+        assert answered not in seen
+        seen.add(answered)
+        assert msg["X-Mailproc-Kind"] == entry["reply"]
+        assert received.rcpt_tos[0] == senders[answered]
+        assert received.mail_from == "dwajj6780436@163.com"
+    assert seen == set(expected_replies)
+
+    again = poll(config)
+    assert again.stdout.startswith("fetched 0 mails (0 new); replies sent 0,")
+    assert len(smtp_server.messages) == len(expected_replies)
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_id_comes_before_select_in_every_session(tmp_path, mailbox, smtp_server, env):
+    append_corpus(mailbox, entries=expected_entries()[:3])
+    config = write_config(tmp_path, mailbox, smtp_server)
+    assert poll(config).exit_code == 0
+    assert poll(config).exit_code == 0
+    sessions = mailbox.sessions()
+    assert len(sessions) == 2
+    for session in sessions:
+        assert "SELECT" in session.commands or "EXAMINE" in session.commands
+        first_select = min(i for i, c in enumerate(session.commands) if c in {"SELECT", "EXAMINE"})
+        assert "ID" in session.commands[:first_select], session.commands
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_dovecot_killed_mid_poll_loses_and_doubles_nothing(
+    tmp_path, mailbox, smtp_server, env, dovecot
+):
+    entries = expected_entries()[:60]
+    append_corpus(mailbox, entries=entries)
+    config = load_config(write_config(tmp_path, mailbox, smtp_server))
+    pipeline = Pipeline(config)
+    original, handled = pipeline.ingest, []
+
+    def ingest_then_kill(*args, **kwargs):
+        outcome = original(*args, **kwargs)
+        handled.append(outcome)
+        if len(handled) == 25:
+            dovecot.kill()
+        return outcome
+
+    pipeline.ingest = ingest_then_kill
+    with pytest.raises(MailboxError, match=r"broke|cannot reach"):
+        Service(pipeline).poll_once()
+    assert 25 <= len(handled) < 60
+    dovecot.start()
+    pipeline.ingest = original
+    Service(pipeline).poll_once()
+    pipeline.close()
+
+    db = open_ledger(config.db)
+    assert db["messages"].count == 60
+    assert {r["message_id"] for r in db["messages"].rows} == {e["message_id"] for e in entries}
+    due = sum(e["reply"] != "none" for e in entries)
+    assert db["outbox"].count == due
+    assert len(smtp_server.messages) == due
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_smtp_451_is_retried_until_it_recovers(tmp_path, mailbox, smtp_server, env):
+    entries = [e for e in expected_entries() if e["reply"] != "none"][:5]
+    append_corpus(mailbox, entries=entries)
+    config = write_config(tmp_path, mailbox, smtp_server)
+    smtp_server.fail_with("451 4.7.1 MI:SFQ busy, try later", times=None)
+    first = poll(config)
+    assert first.exit_code == 0
+    assert "replies sent 0, to retry 5, failed 0" in first.stdout
+    assert poll(config).stdout.startswith("fetched 0 mails (0 new); replies sent 0, to retry 5")
+    smtp_server.recover()
+    assert "replies sent 5, to retry 0" in poll(config).stdout
+    assert "replies sent 0, to retry 0" in poll(config).stdout
+    answered = [
+        email.message_from_bytes(m.data, policy=policy.default)["In-Reply-To"]
+        for m in smtp_server.messages
+    ]
+    assert sorted(answered) == sorted(e["message_id"] for e in entries)
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_smtp_554_is_failed_shown_and_not_retried(tmp_path, mailbox, smtp_server, env):
+    append_corpus(mailbox, entries=[e for e in expected_entries() if e["reply"] == "ack"][:2])
+    config = write_config(tmp_path, mailbox, smtp_server)
+    smtp_server.fail_with("554 5.7.1 DT:SPM content rejected as spam", times=1)
+    assert "replies sent 1, to retry 0, failed 1" in poll(config).stdout
+    assert "replies sent 0, to retry 0, failed 0" in poll(config).stdout
+    assert len(smtp_server.rejected) == 1 and len(smtp_server.messages) == 1
+    status = CliRunner().invoke(cli, ["status", "--config", str(config)]).stdout
+    assert "发送失败 1 封" in status and "554 5.7.1 DT:SPM" in status
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_recreated_folder_is_not_reprocessed(tmp_path, mailbox, smtp_server, env):
+    entries = expected_entries()[3:13]
+    mailbox.create_folder("报送/2019")
+    append_corpus(mailbox, "报送/2019", entries)
+    config = write_config(tmp_path, mailbox, smtp_server, folder_name="报送/2019")
+    assert "fetched 10 mails (10 new)" in poll(config).stdout
+    sent = len(smtp_server.messages)
+    before = mailbox.uidvalidity("报送/2019")
+    mailbox.delete_folder("报送/2019")
+    mailbox.create_folder("报送/2019")
+    append_corpus(mailbox, "报送/2019", entries)
+    assert mailbox.uidvalidity("报送/2019") != before
+    assert poll(config).stdout.startswith("fetched 0 mails (0 new); replies sent 0")
+    assert len(smtp_server.messages) == sent
+    late = expected_entries()[13]
+    append_corpus(mailbox, "报送/2019", [late])
+    assert poll(config).stdout.startswith("fetched 1 mails (1 new)")
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_crash_after_send_does_not_send_twice(tmp_path, mailbox, smtp_server, env):
+    mailbox.create_folder("已发送")
+    entry = next(e for e in expected_entries() if e["reply"] == "ack")
+    append_corpus(mailbox, entries=[entry])
+    config = load_config(
+        write_config(tmp_path, mailbox, smtp_server, extra_smtp='save_copy_to = "已发送"')
+    )
+    pipeline = Pipeline(config)
+    real_send = pipeline.transport.send
+
+    def send_then_crash(row):
+        real_send(row)
+        raise KeyboardInterrupt  # the process dies after the server's 250 and the copy
+
+    pipeline.transport.send = send_then_crash
+    with pytest.raises(KeyboardInterrupt):
+        Service(pipeline).poll_once()
+    pipeline.close()
+    assert open_ledger(config.db)["outbox"].get(1)["status"] == "sending"
+
+    restarted = Pipeline(config)
+    done = deliver(restarted.db, restarted.transport, restarted.tz)
+    restarted.close()
+    assert (done.sent, done.retry) == (0, 0)
+    row = open_ledger(config.db)["outbox"].get(1)
+    assert (row["status"], row["delivered_to"]) == ("sent", "recovered")
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_errors_are_one_clear_line(tmp_path, mailbox, smtp_server, env, monkeypatch):
+    append_corpus(mailbox, entries=expected_entries()[3:4])
+    config = write_config(tmp_path, mailbox, smtp_server)
+
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    result = poll(config)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(f"mailproc: IMAP login as {mailbox.user} at localhost:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+
+    unreachable = write_config(tmp_path / "u", mailbox, smtp_server, imap_port=free_port())
+    result = poll(unreachable)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("mailproc: cannot reach IMAP server localhost:")
+
+    plain_port = write_config(tmp_path / "t", mailbox, smtp_server, imap_port=mailbox.port)
+    result = poll(plain_port)  # TLS spoken to a plain-text port
+    assert result.exit_code == 1
+    assert result.stderr.startswith("mailproc: TLS with IMAP server localhost:")
+
+    monkeypatch.setenv(f"{PASSWORD_ENV}_SMTP", "wrong")
+    result = poll(config)
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("mailproc: SMTP login as office@test at localhost:")
+    )
+    assert "535" in result.stderr
+
+    monkeypatch.delenv(PASSWORD_ENV)
+    result = poll(config)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"mailproc: [mailbox] password_env: variable {PASSWORD_ENV} is not set"
+    )
+
+
+def start_service(config: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailproc", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_run_picks_up_new_mail_and_stops_on_sigterm(tmp_path, mailbox, smtp_server, env):
+    config = write_config(tmp_path, mailbox, smtp_server, poll_minutes=0.05)  # every 3 s
+    service = start_service(config)
+    try:
+        assert wait_for(lambda: mailbox.sessions(), 10), "the service never polled"
+        mailbox.append("INBOX", make_mail("东风镇第2周周报"), internaldate=dt.datetime.now(dt.UTC))
+        appended = time.monotonic()
+        assert wait_for(lambda: len(smtp_server.messages) == 1, 10)
+        assert time.monotonic() - appended <= 3 + 2  # within one poll interval (and its work)
+        assert records(config)[0]["unit"] == "东风镇"
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output = service.communicate(timeout=10)[0].decode()
+    assert service.returncode == 0, output
+    assert "东风镇" in output and "stopped" in output
+    assert mailbox.password not in output and SMTP_AUTH[1] not in output
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_run_retries_with_backoff(tmp_path, mailbox, smtp_server, env, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    config = write_config(tmp_path, mailbox, smtp_server, poll_minutes=0.05)
+    service = start_service(config)
+    time.sleep(2)
+    service.send_signal(signal.SIGTERM)
+    output = service.communicate(timeout=10)[0].decode()
+    assert service.returncode == 0
+    assert "IMAP login as" in output and "trying again in 5 s" in output
+    assert "wrong" not in output
+
+
+def test_one_instance_per_ledger(tmp_path):
+    config = tmp_path / "config.toml"
+    make_config(tmp_path)
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    with ProcessLock(tmp_path / "mailproc.db"):
+        result = CliRunner().invoke(
+            cli, ["ingest", str(CORPUS / "0004.eml"), "--config", str(config)]
+        )
+        assert result.exit_code == 2
+        assert "another mailproc is already running" in result.stderr
+        with pytest.raises(AlreadyRunning), ProcessLock(tmp_path / "mailproc.db"):
+            pass
+    assert CliRunner().invoke(cli, ["messages", "--config", str(config)]).output == ""
