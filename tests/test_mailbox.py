@@ -375,3 +375,32 @@ def test_one_instance_per_ledger(tmp_path):
         with pytest.raises(AlreadyRunning), ProcessLock(tmp_path / "mailproc.db"):
             pass
     assert CliRunner().invoke(cli, ["messages", "--config", str(config)]).output == ""
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_first_run_starts_from_since(tmp_path, mailbox, smtp_server, env):
+    old = make_mail("东风镇2018年工作总结", received=dt.datetime(2018, 12, 1, 9, tzinfo=dt.UTC))
+    mailbox.append("INBOX", old, internaldate=dt.datetime(2018, 12, 1, 9, tzinfo=dt.UTC))
+    append_corpus(mailbox, entries=expected_entries()[3:5])
+    path = write_config(tmp_path, mailbox, smtp_server)
+    text = path.read_text(encoding="utf-8").replace('folder = "INBOX"', "since = 2019-05-01")
+    path.write_text(text, encoding="utf-8")
+    assert poll(path).stdout.startswith("fetched 2 mails (2 new)")
+    assert poll(path).stdout.startswith("fetched 0 mails (0 new)")
+    assert {r["subject"] for r in records(path)}.isdisjoint({"东风镇2018年工作总结"})
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_processed_folder_and_mark_seen_only_when_configured(tmp_path, mailbox, smtp_server, env):
+    mailbox.create_folder("已登记")
+    append_corpus(mailbox, entries=expected_entries()[3:6])
+    path = write_config(tmp_path, mailbox, smtp_server)
+    text = path.read_text(encoding="utf-8").replace(
+        'folder = "INBOX"', 'folder = "INBOX"\nprocessed_folder = "已登记"\nmark_seen = true'
+    )
+    path.write_text(text, encoding="utf-8")
+    assert poll(path).stdout.startswith("fetched 3 mails (3 new)")
+    assert mailbox.flags("INBOX") == {}
+    moved = mailbox.flags("已登记")
+    assert len(moved) == 3 and all(b"\\Seen" in flags for flags in moved.values())
+    assert len(records(path)) == 3
