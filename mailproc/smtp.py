@@ -88,6 +88,13 @@ class SmtpTransport:
                 permanent=False,
                 stop_batch=True,
             ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self.close()
+            raise DeliveryError(
+                f"SMTP server {self.server.address} cannot log in {self.server.username}: {exc}",
+                permanent=False,
+                stop_batch=True,
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             detail = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())

@@ -4,6 +4,7 @@ The corpus is appended to Dovecot with each mail's receipt time as INTERNALDATE,
 reads it over IMAPS and answers over SMTPS with AUTH, as it does with 163.com.
 """
 
+import dataclasses
 import datetime as dt
 import email
 import os
@@ -28,6 +29,7 @@ from mailproc.imap import MailboxError
 from mailproc.ledger import open_ledger
 from mailproc.pipeline import Pipeline
 from mailproc.service import AlreadyRunning, ProcessLock, Service
+from mailproc.smtp import SmtpTransport
 
 PASSWORD_ENV = "MAILPROC_TEST_MAIL_PASSWORD"
 SMTP_AUTH = ("office@test", "smtp-secret")
@@ -40,6 +42,8 @@ def write_config(
     smtp: SmtpServer,
     *,
     imap_port: int | None = None,
+    imap_security: str = "ssl",
+    smtp_security: str = "ssl",
     folder_name: str = "INBOX",
     poll_minutes: float = 5,
     extra_smtp: str = "",
@@ -60,8 +64,8 @@ transport = "smtp"
 
 [mailbox]
 host = "localhost"
-port = {imap_port or mailbox.ssl_port}
-security = "ssl"
+port = {imap_port or (mailbox.ssl_port if imap_security == "ssl" else mailbox.port)}
+security = "{imap_security}"
 username = "{mailbox.user}"
 password_env = "{PASSWORD_ENV}"
 folder = "{folder_name}"
@@ -71,7 +75,7 @@ timeout_seconds = 10
 [smtp]
 host = "localhost"
 port = {smtp.port}
-security = "ssl"
+security = "{smtp_security}"
 username = "{SMTP_AUTH[0]}"
 password_env = "{PASSWORD_ENV}_SMTP"
 from_address = "dwajj6780436@163.com"
@@ -404,3 +408,47 @@ def test_processed_folder_and_mark_seen_only_when_configured(tmp_path, mailbox, 
     moved = mailbox.flags("已登记")
     assert len(moved) == 3 and all(b"\\Seen" in flags for flags in moved.values())
     assert len(records(path)) == 3
+
+
+@pytest.mark.parametrize(
+    ("imap_security", "smtp_security", "smtp_server"),
+    [
+        ("starttls", "starttls", {"tls": "starttls", "auth": SMTP_AUTH}),
+        ("none", "starttls", {"tls": "starttls", "auth": SMTP_AUTH}),
+    ],
+    indirect=["smtp_server"],
+)
+def test_starttls_and_plain_connections(
+    tmp_path, mailbox, smtp_server, env, imap_security, smtp_security
+):
+    append_corpus(mailbox, entries=expected_entries()[3:4])
+    path = write_config(
+        tmp_path, mailbox, smtp_server, imap_security=imap_security, smtp_security=smtp_security
+    )
+    result = poll(path)
+    assert result.stdout.startswith("fetched 1 mails (1 new); replies sent 1,"), result.stderr
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_sending_is_paced_to_max_per_minute(tmp_path, mailbox, smtp_server, env):
+    config = load_config(write_config(tmp_path, mailbox, smtp_server))
+    clock, waits = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 3))
+        clock[0] += seconds
+
+    pipeline = Pipeline(config)
+    for entry in [e for e in expected_entries() if e["reply"] != "none"][:5]:
+        pipeline.ingest((CORPUS / entry["file"]).read_bytes(), source=entry["file"])
+    paced = SmtpTransport(
+        dataclasses.replace(config.smtp, max_per_minute=2),
+        "dwajj6780436@163.com",
+        clock=lambda: clock[0],
+        sleep=sleep,
+    )
+    done = deliver(pipeline.db, paced, pipeline.tz)
+    pipeline.close()
+    assert done.sent == 5 and len(smtp_server.messages) == 5
+    assert waits == [60.0, 60.0]  # messages 3 and 5 each wait for the minute to pass
