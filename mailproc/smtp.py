@@ -81,19 +81,13 @@ class SmtpTransport:
                 self.connection = self._connect()
             self.connection.sendmail(self.from_address, recipients, data)
         except smtplib.SMTPAuthenticationError as exc:
-            self.close()
-            raise DeliveryError(
+            raise self._broken(
                 f"SMTP login as {self.server.username} at {self.server.address} refused: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
-                permanent=False,
-                stop_batch=True,
+                f"{exc.smtp_code} {_text(exc.smtp_error)}"
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
-            self.close()
-            raise DeliveryError(
-                f"SMTP server {self.server.address} cannot log in {self.server.username}: {exc}",
-                permanent=False,
-                stop_batch=True,
+            raise self._broken(
+                f"SMTP server {self.server.address} cannot log in {self.server.username}: {exc}"
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -105,19 +99,11 @@ class SmtpTransport:
                 f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500
             ) from None
         except ssl.SSLError as exc:
-            self.close()
-            raise DeliveryError(
-                f"TLS with SMTP server {self.server.address} failed: {exc}",
-                permanent=False,
-                stop_batch=True,
+            raise self._broken(
+                f"TLS with SMTP server {self.server.address} failed: {exc}"
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            raise DeliveryError(
-                f"cannot reach SMTP server {self.server.address}: {exc}",
-                permanent=False,
-                stop_batch=True,
-            ) from None
+            raise self._broken(f"cannot reach SMTP server {self.server.address}: {exc}") from None
         self.recent.append(self.clock())
         if self.config.save_copy_to and self.mailbox is not None:
             try:
@@ -125,6 +111,11 @@ class SmtpTransport:
             except MailboxError as exc:
                 log.warning("sent %s but could not keep a copy: %s", row["message_id"], exc)
         return f"smtp:{self.server.address}"
+
+    def _broken(self, message: str) -> DeliveryError:
+        """The connection cannot be used: drop it and end this delivery run, to retry later."""
+        self.close()
+        return DeliveryError(message, permanent=False, stop_batch=True)
 
     def already_sent(self, row: dict) -> bool:
         """Whether a message interrupted in flight reached the server (its copy is there)."""
