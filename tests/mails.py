@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import io
+import zipfile
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -65,3 +66,21 @@ def make_mail(
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     received_line = f"from mx.163.com by mx-dw.163.com; {format_datetime(received)}"
     return f"Received: {received_line}\r\n".encode() + msg.as_bytes()
+
+
+class GbkZipInfo(zipfile.ZipInfo):
+    """Writes the member name as raw GBK without the UTF-8 flag, as Chinese Windows does."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
+        return self.filename.encode("gbk"), self.flag_bits
+
+
+def zip_with(names: list[tuple[str, bytes, bool]]) -> bytes:
+    """A deflated zip; members with utf8=True get the 0x800 flag (zipfile's default)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data, utf8 in names:
+            info = zipfile.ZipInfo(name) if utf8 else GbkZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()

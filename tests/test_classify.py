@@ -1,9 +1,13 @@
 """Classification through the pipeline: units, items, periods, status, versions, the gate."""
 
 import datetime as dt
+import email
 import json
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
 
-from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
+from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx, zip_with
 
 from mailproc.cli import message_records
 
@@ -258,3 +262,43 @@ def test_reply_to_our_notice_counts_for_its_period(pipeline):
         record["version"],
     ) == ("2019-06-20", "东风镇", "weekly", "2019-06-20", 2)
     assert json.loads(pipeline.db["receipts"].get(2)["problems"]) == []
+
+
+def test_forwarded_submission_counts_for_the_inner_unit(pipeline):
+    inner = make_mail(
+        "安全生产月周报（第2周）",
+        sender="xinxing_aj@163.com",
+        received=at(12, 8),
+        files=[("统计表.xlsx", stats_xlsx("新兴镇"), XLSX)],
+    )
+    outer = EmailMessage()
+    outer["From"] = "lina@qq.com"
+    outer["To"] = "dwajj6780436@163.com"
+    outer["Subject"] = "Fw: 周报"
+    outer["Message-ID"] = "<fw-1@qq.com>"
+    outer.set_content("转发新兴镇的周报")
+    outer.add_attachment(email.message_from_bytes(inner, policy=policy.default))
+    received = f"Received: from mx by mx-dw.163.com; {format_datetime(at(14, 9))}\r\n"
+    record = ingest(pipeline, received.encode() + outer.as_bytes())
+    assert (record["unit"], record["item"], record["period"], record["status"]) == (
+        "新兴镇",
+        "weekly",
+        "2019-06-13",
+        "late",
+    )
+    assert record["received_at"] == "2019-06-14T09:00:00+08:00"
+
+
+def test_zipped_files_with_gbk_names_count_as_attachments(pipeline):
+    archive = zip_with([("附件1：东风镇统计表.xlsx", stats_xlsx(), False)])
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇第2周周报",
+            received=at(12, 9),
+            files=[("周报.zip", archive, "application/zip")],
+        ),
+    )
+    assert (record["reply"], record["problems"]) == ("ack", [])
+    names = [row["filename"] for row in pipeline.db["attachments"].rows]
+    assert names == ["附件1：东风镇统计表.xlsx"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from mails import zip_with
 
 from mailproc import parse
 from mailproc.parse import ParseError, parse_message, sniff_kind
@@ -301,27 +302,9 @@ def test_truncated_office_files_get_name_based_kind_and_a_problem():
     ]
 
 
-class _GbkZipInfo(zipfile.ZipInfo):
-    """Writes the member name as raw GBK without the UTF-8 flag, as Chinese Windows does."""
-
-    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
-        return self.filename.encode("gbk"), self.flag_bits
-
-
-def _zip_with(names: list[tuple[str, bytes, bool]]) -> bytes:
-    """A deflated zip; members with utf8=True get the 0x800 flag (zipfile's default)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data, utf8 in names:
-            info = zipfile.ZipInfo(name) if utf8 else _GbkZipInfo(name)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    return buf.getvalue()
-
-
 def test_zip_members_with_gbk_and_utf8_names_become_attachments():
-    inner = _zip_with([("里层.docx", b"plain words", False)])
-    archive = _zip_with(
+    inner = zip_with([("里层.docx", b"plain words", False)])
+    archive = zip_with(
         [
             ("第三周/附件1：堃鎔统计表.xlsx", xlsx_bytes(), False),
             ("活动信息.txt", "说明".encode(), True),
@@ -338,7 +321,7 @@ def test_zip_members_with_gbk_and_utf8_names_become_attachments():
 
 
 def test_corrupt_zip_stays_one_attachment_with_a_problem():
-    archive = _zip_with([("a.xlsx", xlsx_bytes(), False)])
+    archive = zip_with([("a.xlsx", xlsx_bytes(), False)])
     mail = parse_message(mail_with_parts(file_part(b'filename="a.zip"', archive[:-30])))
     (att,) = mail.attachments
     assert (att.filename, att.kind, att.problems) == (
@@ -350,7 +333,7 @@ def test_corrupt_zip_stays_one_attachment_with_a_problem():
 
 def test_zip_bomb_is_not_unpacked(monkeypatch):
     monkeypatch.setattr(parse, "MAX_ZIP_TOTAL", 1000)
-    archive = _zip_with([("big.txt", b"0" * 5000, False)])
+    archive = zip_with([("big.txt", b"0" * 5000, False)])
     mail = parse_message(mail_with_parts(file_part(b'filename="big.zip"', archive)))
     (att,) = mail.attachments
     assert (att.filename, att.problems) == (
