@@ -19,6 +19,8 @@ from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
 from mailproc.report import status_matrix
 from mailproc.rules import RulesError, load_rules
 from mailproc.service import AlreadyRunning, ProcessLock, Service
+from mailproc.stats import StatsError, period_stats
+from mailproc.workbook import write_workbook
 
 MESSAGE_FIELDS = (
     "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
@@ -239,6 +241,44 @@ def status(config: Config, as_json: bool) -> None:
         click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
         for row in failed:
             click.echo(f"  #{row['id']} {row['to_addrs']} {row['subject']}：{row['last_error']}")
+
+
+@cli.command()
+@click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
+@click.option("--item", "item_id", help="The item, when several have that deadline.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@config_option
+def stats(config: Config, period: str, item_id: str | None, as_json: bool) -> None:
+    """附件1 figures of one period: per unit (latest readable version), totals, missing units."""
+    rules = load_rules(config.rules)
+    try:
+        result = period_stats(ledger.open_ledger(config.db), rules, period, item_id)
+    except StatsError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    headers = {c.id: f"{c.group}{c.header}" for c in rules.columns}
+    click.echo(f"{result.item.name} {period}: {len(result.units)} units counted")
+    for column, total in result.totals.items():
+        click.echo(f"  {headers[column]}: {total}")
+    click.echo(f"missing ({len(result.missing)}): {'、'.join(result.missing) or '无'}")
+
+
+@cli.command()
+@click.argument("item_id", metavar="ITEM")
+@click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
+@config_option
+def report(config: Config, item_id: str, period: str) -> None:
+    """Write the consolidated 附件1 workbook of ITEM (weekly, month_summary) for one period."""
+    rules = load_rules(config.rules)
+    try:
+        path, _ = write_workbook(
+            ledger.open_ledger(config.db), rules, period, config.reports, item_id
+        )
+    except StatsError as exc:
+        fail(str(exc))
+    click.echo(str(path))
 
 
 @cli.command("check-rules")

@@ -55,7 +55,18 @@ def test_figures_in_ledger_equal_expected_stats(corpus_run):
     db = open_ledger(corpus_run["config"].db)
     pk_by_message_id = {r["message_id"]: r["id"] for r in db["messages"].rows}
     with_stats = [e for e in expected_entries() if e.get("stats")]
+    right: dict[str, int] = {}
+    wrong = []
     for entry in with_stats:
         rows = db["figures"].rows_where("message = ?", [pk_by_message_id[entry["message_id"]]])
-        assert {r["column"]: r["value"] for r in rows} == entry["stats"], entry["file"]
+        got = {r["column"]: r["value"] for r in rows}
+        for column, value in entry["stats"].items():
+            right[column] = right.get(column, 0) + (got.get(column) == value)
+        if got != entry["stats"]:
+            wrong.append(entry["file"])
+    SUMMARY.append(
+        f"附件1 per-column accuracy over {len(with_stats)} tables: "
+        + "  ".join(f"{c} {n / len(with_stats):.0%}" for c, n in right.items())
+    )
+    assert wrong == []
     assert len(with_stats) == 155

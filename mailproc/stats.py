@@ -1,0 +1,104 @@
+"""Statistics: the 附件1 figures of one period, consolidated from the ledger.
+
+Per unit, the latest version whose 附件1 was read without bad cells counts (domain.md: "the
+latest readable 附件1 counts for figures"); a unit with no such version is missing from the
+table. Cumulative figures add up a unit's counted figures over the periods of one item up to
+and including the given one.
+"""
+
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from mailproc.rules import Item, Rules
+
+
+class StatsError(Exception):
+    """The period asked for has no statistics (not a deadline of an item that carries 附件1)."""
+
+
+@dataclass
+class PeriodStats:
+    item: Item
+    period: str
+    units: dict[str, dict[str, int]]  # unit → column id → figure, in rules order
+    versions: dict[str, int]  # unit → the version whose figures count
+    totals: dict[str, int]
+    missing: list[str]
+    approximate: dict[str, list[str]] = field(default_factory=dict)  # unit → columns
+
+    def as_dict(self) -> dict:
+        return {
+            "period": self.period,
+            "item": self.item.id,
+            "units": self.units,
+            "totals": self.totals,
+            "missing": self.missing,
+        }
+
+
+def stats_item(rules: Rules, period: str, item_id: str | None = None) -> Item:
+    """The item whose deadline `period` is and whose submissions carry 附件1."""
+    candidates = [
+        item
+        for item in rules.items
+        if item.needs_stats and item.deadline_for(period) and item_id in (None, item.id)
+    ]
+    if not candidates:
+        known = ", ".join(
+            f"{item.id} {item.period_of(d)}" for item in rules.items if item.needs_stats
+            for d in item.deadlines
+        )  # fmt: skip
+        raise StatsError(f"no statistics for period {period!r} (periods with 附件1: {known})")
+    return candidates[0]
+
+
+def period_stats(
+    db: sqlite_utils.Database, rules: Rules, period: str, item_id: str | None = None
+) -> PeriodStats:
+    item = stats_item(rules, period, item_id)
+    columns = [c.id for c in rules.columns]
+    latest: dict[str, int] = {}
+    for row in db.query(
+        "select unit, max(version) as version from figures where item = ? and period = ? "
+        "group by unit",
+        [item.id, period],
+    ):
+        latest[row["unit"]] = row["version"]
+    figures: dict[str, dict[str, int]] = {}
+    approximate: dict[str, list[str]] = {}
+    for row in db.query(
+        "select unit, version, [column], value, approximate from figures "
+        "where item = ? and period = ?",
+        [item.id, period],
+    ):
+        if latest.get(row["unit"]) != row["version"]:
+            continue
+        figures.setdefault(row["unit"], {})[row["column"]] = row["value"]
+        if row["approximate"]:
+            approximate.setdefault(row["unit"], []).append(row["column"])
+    units = {
+        unit.name: {c: figures[unit.name][c] for c in columns if c in figures[unit.name]}
+        for unit in rules.units
+        if unit.name in figures
+    }
+    totals = {c: sum(values.get(c, 0) for values in units.values()) for c in columns}
+    missing = [unit.name for unit in rules.units if unit.name not in units]
+    return PeriodStats(item, period, units, latest, totals, missing, approximate)
+
+
+def cumulative_stats(db: sqlite_utils.Database, rules: Rules, period: str, item: Item) -> dict:
+    """Each unit's figures added up over `item`'s periods up to `period`, and their totals."""
+    columns = [c.id for c in rules.columns]
+    units: dict[str, dict[str, int]] = {}
+    for deadline in item.deadlines:
+        current = item.period_of(deadline)
+        if current > period:
+            break
+        for unit, values in period_stats(db, rules, current, item.id).units.items():
+            sums = units.setdefault(unit, dict.fromkeys(columns, 0))
+            for column, value in values.items():
+                sums[column] += value
+    ordered = {u.name: units[u.name] for u in rules.units if u.name in units}
+    totals = {c: sum(values[c] for values in ordered.values()) for c in columns}
+    return {"units": ordered, "totals": totals}

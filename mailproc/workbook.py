@@ -1,0 +1,285 @@
+"""The consolidated workbook: the table the office sends upward, instead of retyping 34 sheets.
+
+Three sheets: the period's figures (units in rules order, grouped by category, the two-level
+headers of 附件1, a 合计 row, missing and late units marked), the figures added up to date,
+and the receipt log. Laid out to print on A4 landscape and to open the same in WPS and Excel.
+Text that came from units is written as text, never as a formula.
+"""
+
+import datetime as dt
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import sqlite_utils
+from openpyxl.cell import Cell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from mailproc.archive import safe_name
+from mailproc.outbox import long_time
+from mailproc.rules import Rules
+from mailproc.stats import cumulative_stats, period_stats
+
+FONT_NAME = (
+    "宋体"  # SimSun: present in every Chinese Windows/WPS; LibreOffice maps it to a CJK font
+)
+FORMULA_STARTS = ("=", "+", "-", "@")
+THIN = Side(style="thin", color="808080")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+FILLS = {
+    "header": PatternFill("solid", fgColor="DDEBF7"),
+    "category": PatternFill("solid", fgColor="F2F2F2"),
+    "missing": PatternFill("solid", fgColor="F8CBAD"),
+    "late": PatternFill("solid", fgColor="FFE699"),
+    "incomplete": PatternFill("solid", fgColor="FCE4D6"),
+    "total": PatternFill("solid", fgColor="E2EFDA"),
+}
+STATUS_TEXT = {"on_time": "按时", "late": "逾期"}
+
+
+def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Cell:
+    """Write one cell; a string that a spreadsheet would run as a formula stays text."""
+    cell = sheet.cell(row=row, column=column, value=value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+    cell.font = style.pop("font", Font(name=FONT_NAME, size=10))
+    cell.border = BORDER
+    cell.alignment = style.pop("alignment", CENTER)
+    for name, setting in style.items():
+        setattr(cell, name, setting)
+    return cell
+
+
+def _title(sheet: Worksheet, width: int, title: str, subtitle: str) -> None:
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
+    cell = sheet.cell(row=1, column=1, value=title)
+    cell.font = Font(name=FONT_NAME, size=14, bold=True)
+    cell.alignment = CENTER
+    cell = sheet.cell(row=2, column=1, value=subtitle)
+    cell.font = Font(name=FONT_NAME, size=10)
+    cell.alignment = Alignment(horizontal="left", vertical="center")
+    sheet.row_dimensions[1].height = 28
+
+
+def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
+    """序号 | 单位 | two-level 附件1 headers | extra columns; returns the number of columns."""
+    bold = Font(name=FONT_NAME, size=10, bold=True)
+    for column, label in ((1, "序号"), (2, "单位")):
+        sheet.merge_cells(start_row=3, start_column=column, end_row=4, end_column=column)
+        put(sheet, 3, column, label, font=bold, fill=FILLS["header"])
+        put(sheet, 4, column, None, fill=FILLS["header"])
+    column = 3
+    for group, members in groupby(rules.columns, key=lambda c: c.group):
+        members = list(members)
+        if len(members) > 1:
+            sheet.merge_cells(
+                start_row=3, start_column=column, end_row=3, end_column=column + len(members) - 1
+            )
+        put(sheet, 3, column, group, font=bold, fill=FILLS["header"])
+        for offset, member in enumerate(members):
+            if offset:
+                put(sheet, 3, column + offset, None, fill=FILLS["header"])
+            put(sheet, 4, column + offset, f"{member.header}（{member.unit}）", font=bold,
+                fill=FILLS["header"])  # fmt: skip
+        column += len(members)
+    for label in extra:
+        sheet.merge_cells(start_row=3, start_column=column, end_row=4, end_column=column)
+        put(sheet, 3, column, label, font=bold, fill=FILLS["header"])
+        put(sheet, 4, column, None, fill=FILLS["header"])
+        column += 1
+    sheet.row_dimensions[4].height = 42
+    return column - 1
+
+
+def _layout(sheet: Worksheet, width: int, extra_widths: list[int]) -> None:
+    sheet.column_dimensions["A"].width = 5
+    sheet.column_dimensions["B"].width = 22
+    for column in range(3, width - len(extra_widths) + 1):
+        sheet.column_dimensions[get_column_letter(column)].width = 10
+    for offset, size in enumerate(extra_widths):
+        sheet.column_dimensions[
+            get_column_letter(width - len(extra_widths) + 1 + offset)
+        ].width = size
+    sheet.freeze_panes = "C5"
+    sheet.print_title_rows = "3:4"
+    _print_setup(sheet)
+
+
+def _print_setup(sheet: Worksheet) -> None:
+    """A4 landscape, as wide as the page, as many pages down as needed."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+
+
+def _unit_rows(
+    sheet: Worksheet,
+    rules: Rules,
+    figures: dict[str, dict[str, int]],
+    totals: dict[str, int],
+    status: dict[str, tuple[str, str]] | None = None,
+) -> int:
+    """Category rows, one row per unit, the 合计 row; returns the last row written."""
+    width = 2 + len(rules.columns) + (3 if status is not None else 0)
+    labels = dict(rules.categories)
+    row, number = 5, 0
+    for category, units in groupby(rules.units, key=lambda u: u.category):
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
+        put(sheet, row, 1, labels.get(category, category), fill=FILLS["category"],
+            font=Font(name=FONT_NAME, size=10, bold=True),
+            alignment=Alignment(horizontal="left", vertical="center"))  # fmt: skip
+        row += 1
+        for unit in units:
+            number += 1
+            values = figures.get(unit.name)
+            put(sheet, row, 1, number)
+            put(sheet, row, 2, unit.name, alignment=Alignment(horizontal="left", vertical="center"))
+            for offset, column in enumerate(rules.columns):
+                put(sheet, row, 3 + offset, values.get(column.id) if values else None)
+            if status is not None:
+                text, fill, first_received, versions = status[unit.name]
+                put(sheet, row, width - 2, text, fill=FILLS[fill] if fill else PatternFill())
+                put(sheet, row, width - 1, first_received)
+                put(sheet, row, width, versions)
+            row += 1
+    bold = Font(name=FONT_NAME, size=10, bold=True)
+    put(sheet, row, 1, None, fill=FILLS["total"])
+    put(sheet, row, 2, "合计", font=bold, fill=FILLS["total"])
+    for offset, column in enumerate(rules.columns):
+        put(sheet, row, 3 + offset, totals[column.id], font=bold, fill=FILLS["total"])
+    for column in range(3 + len(rules.columns), width + 1):
+        put(sheet, row, column, None, fill=FILLS["total"])
+    return row
+
+
+def _statuses(db: sqlite_utils.Database, item: str, period: str, counted: dict) -> dict:
+    """Per unit: (报送情况, fill, first receipt time, versions) for the period's table."""
+    receipts: dict[str, list[dict]] = {}
+    for row in db.query(
+        "select * from receipts where item = ? and period = ? order by version", [item, period]
+    ):
+        receipts.setdefault(row["unit"], []).append(row)
+    result = {}
+    for unit, rows in receipts.items():
+        first = rows[0]
+        text = STATUS_TEXT.get(first["status"], first["status"])
+        fill = "late" if first["status"] == "late" else None
+        if unit not in counted:
+            text, fill = f"{text}，附件1待更正", "incomplete"
+        when = dt.datetime.fromisoformat(first["received_at"]).strftime("%m-%d %H:%M")
+        result[unit] = (text, fill, when, len(rows))
+    return result
+
+
+def write_workbook(
+    db: sqlite_utils.Database,
+    rules: Rules,
+    period: str,
+    folder: Path,
+    item_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Path, dict]:
+    """Write the consolidated workbook of one period; returns its path and the period's stats."""
+    stats = period_stats(db, rules, period, item_id)
+    item = stats.item
+    now = now or dt.datetime.now(rules.timezone)
+    deadline = item.deadline_for(period)
+    label = item.label
+    if item.weekly:
+        label = f"第{item.deadlines.index(deadline) + 1}周（{deadline.month}月{deadline.day}日）"
+    campaign = rules.campaign["name"]
+    book = openpyxl.Workbook()
+
+    sheet = book.active
+    sheet.title = "本期汇总"
+    width = _headers(sheet, rules, ["报送情况", "首次接收", "版本数"])
+    _title(
+        sheet,
+        width,
+        f"{campaign}情况统计表 · {label}",
+        f"{rules.office['name']}汇总  截止时间：{long_time(deadline)}  已计入 "
+        f"{len(stats.units)} 个单位，未计入 {len(stats.missing)} 个  生成：{now:%Y-%m-%d %H:%M}",
+    )
+    status = dict.fromkeys((u.name for u in rules.units), ("未报送", "missing", None, None))
+    status.update(_statuses(db, item.id, period, stats.units))
+    last = _unit_rows(sheet, rules, stats.units, stats.totals, status)
+    notes = [
+        f"{unit}：{'、'.join(c.group + c.header for c in rules.columns if c.id in columns)}为约数"
+        for unit, columns in stats.approximate.items()
+    ]
+    for offset, note in enumerate(
+        ["注：同一单位多次报送的，以最新一版可读取的附件1为准。", *notes]
+    ):
+        cell = sheet.cell(row=last + 2 + offset, column=1, value=note)
+        cell.font = Font(name=FONT_NAME, size=9)
+    _layout(sheet, width, [16, 12, 7])
+
+    if item.weekly:
+        cumulative = cumulative_stats(db, rules, period, item)
+        sheet = book.create_sheet("累计")
+        width = _headers(sheet, rules, [])
+        _title(sheet, width, f"{campaign}情况统计表 · 累计（截至{label}）", rules.office["name"])
+        _unit_rows(sheet, rules, cumulative["units"], cumulative["totals"])
+        _layout(sheet, width, [])
+
+    sheet = book.create_sheet("报送记录")
+    headings = [
+        "单位",
+        "类别",
+        "版本",
+        "接收时间",
+        "是否按时",
+        "是否完整",
+        "问题",
+        "发件人",
+        "邮件主题",
+    ]
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headings))
+    sheet.cell(row=1, column=1, value=f"报送记录 · {item.name} · {label}").font = Font(
+        name=FONT_NAME, size=14, bold=True
+    )
+    bold = Font(name=FONT_NAME, size=10, bold=True)
+    for column, heading in enumerate(headings, 1):
+        put(sheet, 2, column, heading, font=bold, fill=FILLS["header"])
+    categories = {u.name: dict(rules.categories).get(u.category, u.category) for u in rules.units}
+    left = Alignment(horizontal="left", vertical="center")
+    rows = db.query(
+        "select r.*, m.sender, m.subject from receipts r join messages m on m.id = r.message "
+        "where r.item = ? and r.period = ? order by r.received_at, r.id",
+        [item.id, period],
+    )
+    for number, row in enumerate(rows, 3):
+        received = dt.datetime.fromisoformat(row["received_at"])
+        values = [
+            row["unit"],
+            categories.get(row["unit"], ""),
+            row["version"],
+            received.strftime("%Y-%m-%d %H:%M:%S"),
+            "按时" if row["on_time"] else "逾期",
+            "完整" if row["complete"] else "缺项",
+            row["problems"].strip("[]").replace('"', ""),
+            row["sender"],
+            row["subject"],
+        ]
+        for column, value in enumerate(values, 1):
+            put(sheet, number, column, value, alignment=left if column in (1, 8, 9) else CENTER)
+    for column, size in enumerate([22, 10, 6, 20, 9, 9, 16, 26, 50], 1):
+        sheet.column_dimensions[get_column_letter(column)].width = size
+    sheet.freeze_panes = "A3"
+    _print_setup(sheet)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = safe_name(f"{rules.campaign.get('short', '统计')}_{item.label}_{period}.xlsx")
+    path = folder / name
+    book.save(path)
+    return path, stats.as_dict()
