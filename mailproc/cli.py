@@ -1,6 +1,7 @@
 """The `mailproc` command: one click group, one subcommand per job."""
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -13,8 +14,12 @@ from typing import Any
 import click
 
 from mailproc import ledger, resources
+from mailproc.assess import assess as assess_units
+from mailproc.assess import write_assessment
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.dashboard import write_dashboard
 from mailproc.imap import MailboxError
+from mailproc.jobs import Ticker
 from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
 from mailproc.report import status_matrix
 from mailproc.rules import RulesError, load_rules
@@ -147,15 +152,18 @@ def poll(config: Config, once: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--now", "now_text", help="Start the service's clock at this moment (ISO 8601; for drills)."
+)
 @config_option
-def run(config: Config) -> None:
-    """The service: poll every [mailbox] poll_minutes, process, send; stop on SIGTERM."""
+def run(config: Config, now_text: str | None) -> None:
+    """The service: poll every [mailbox] poll_minutes, run due jobs every minute; SIGTERM stops."""
     logging.getLogger().setLevel(logging.INFO)
     try:
         with ProcessLock(config.db):
             pipeline = Pipeline(config)
             try:
-                Service(pipeline).run()
+                Service(pipeline, moment(now_text, config)).run()
             finally:
                 pipeline.close()
     except (MailboxError, AlreadyRunning) as exc:
@@ -247,12 +255,17 @@ def status(config: Config, as_json: bool) -> None:
 @click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
 @click.option("--item", "item_id", help="The item, when several have that deadline.")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.option("--as-of", "as_of", help="Only mail received by this moment (ISO 8601).")
 @config_option
-def stats(config: Config, period: str, item_id: str | None, as_json: bool) -> None:
+def stats(
+    config: Config, period: str, item_id: str | None, as_json: bool, as_of: str | None
+) -> None:
     """附件1 figures of one period: per unit (latest readable version), totals, missing units."""
     rules = load_rules(config.rules)
     try:
-        result = period_stats(ledger.open_ledger(config.db), rules, period, item_id)
+        result = period_stats(
+            ledger.open_ledger(config.db), rules, period, item_id, moment(as_of, config)
+        )
     except StatsError as exc:
         fail(str(exc))
     if as_json:
@@ -268,16 +281,95 @@ def stats(config: Config, period: str, item_id: str | None, as_json: bool) -> No
 @cli.command()
 @click.argument("item_id", metavar="ITEM")
 @click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
+@click.option("--as-of", "as_of", help="Only mail received by this moment (ISO 8601).")
 @config_option
-def report(config: Config, item_id: str, period: str) -> None:
+def report(config: Config, item_id: str, period: str, as_of: str | None) -> None:
     """Write the consolidated 附件1 workbook of ITEM (weekly, month_summary) for one period."""
     rules = load_rules(config.rules)
     try:
         path, _ = write_workbook(
-            ledger.open_ledger(config.db), rules, period, config.reports, item_id
+            ledger.open_ledger(config.db),
+            rules,
+            period,
+            config.reports,
+            item_id,
+            moment(as_of, config),
         )
     except StatsError as exc:
         fail(str(exc))
+    click.echo(str(path))
+
+
+def moment(text: str | None, config: Config) -> dt.datetime | None:
+    """An --now / --as-of value: ISO 8601; without an offset, the campaign's time zone."""
+    if text is None:
+        return None
+    tz = load_rules(config.rules).timezone
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{text!r} is not an ISO 8601 time like 2019-06-13T11:05:00+08:00")
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+@cli.command()
+@click.option("--now", "now_text", help="Run as if it were this moment (ISO 8601). Default: now.")
+@config_option
+def tick(config: Config, now_text: str | None) -> None:
+    """Run every job due now and not run before: reminders, overdue notices, alerts, digests."""
+    try:
+        with ProcessLock(config.db):
+            pipeline = Pipeline(config)
+            try:
+                now = moment(now_text, config) or dt.datetime.now(pipeline.tz)
+                done = Ticker(pipeline).tick(now)
+                delivered = pipeline.deliver()
+            finally:
+                pipeline.close()
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    for job in done:
+        units = job.get("units", job.get("missing"))
+        click.echo(f"{job['job']}: {job['outcome']}" + (f" ({len(units)} units)" if units else ""))
+    click.echo(
+        f"{len(done)} jobs run; messages sent {delivered.sent}, to retry {delivered.retry}, "
+        f"failed {delivered.failed}"
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.option("--now", "now_text", help="Assess as of this moment (ISO 8601). Default: now.")
+@config_option
+def assess(config: Config, as_json: bool, now_text: str | None) -> None:
+    """The assessment (考核): each unit's record, score and rank; writes the ranked xlsx."""
+    rules = load_rules(config.rules)
+    result = assess_units(ledger.open_ledger(config.db), rules, moment(now_text, config))
+    path = write_assessment(result, rules, config.reports)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    for entry in result["units"]:
+        click.echo(
+            f"{entry['rank']:>3}  {entry['unit']:<14} {entry['score']} / {entry['possible']}"
+        )
+    click.echo(str(path))
+
+
+@cli.command()
+@click.option("--now", "now_text", help="Show the campaign as of this moment (ISO 8601).")
+@config_option
+def dashboard(config: Config, now_text: str | None) -> None:
+    """Write reports/index.html: the campaign at a glance, to open in any browser from disk."""
+    rules = load_rules(config.rules)
+    path = write_dashboard(
+        ledger.open_ledger(config.db),
+        rules,
+        config.reports,
+        config.archive,
+        config.templates,
+        moment(now_text, config),
+    )
     click.echo(str(path))
 
 

@@ -30,6 +30,7 @@ KNOWN: dict[str, set[str]] = {
         "max_per_minute", "timeout_seconds", "retry_minutes", "save_copy_to",
     },
     "tls": {"ca_file"},
+    "recipients": {"supervisors", "office"},
 }  # fmt: skip
 
 
@@ -67,6 +68,12 @@ class _Section:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
             raise self.fail(key, f"must be a number ≥ {minimum:g}, got {value!r}")
         return value
+
+    def addresses(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
+            raise self.fail(key, f"must be a list of mail addresses, got {value!r}")
+        return tuple(value)
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
@@ -137,6 +144,8 @@ class Config:
     from_name: str | None
     mailbox: MailboxConfig | None
     smtp: SmtpConfig | None
+    supervisors: tuple[str, ...]
+    office: tuple[str, ...]
 
 
 def _resolve(base: Path, value: Any, key: str, default: Path) -> Path:
@@ -241,6 +250,8 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
         from_name=sections["smtp"].text("from_name"),
         mailbox=mailbox,
         smtp=smtp,
+        supervisors=sections["recipients"].addresses("supervisors"),
+        office=sections["recipients"].addresses("office"),
     )
 
 

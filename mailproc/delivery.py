@@ -52,7 +52,8 @@ class DirTransport:
 
     def send(self, row: dict) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = safe_name(f"{row['id']:05d}-{row['kind']}-{row['unit'] or '未识别'}.eml")
+        about = row["unit"] or ("未识别" if row["kind"] == "unrecognized" else "")
+        name = safe_name(f"{row['id']:05d}-{row['kind']}{'-' if about else ''}{about}.eml")
         target = self.folder / name
         temporary = target.with_name(f".{name}.tmp")
         temporary.write_bytes(row["eml"].encode("utf-8"))

@@ -160,6 +160,26 @@ def m002_mailbox_and_retries(db: sqlite_utils.Database) -> None:
     db["outbox"].add_column("next_attempt_at", str)
 
 
+@migrations()
+def m003_jobs(db: sqlite_utils.Database) -> None:
+    db["jobs_run"].create(
+        {
+            "id": int,
+            "key": str,
+            "kind": str,
+            "item": str,
+            "period": str,
+            "due_at": str,
+            "ran_at": str,
+            "outcome": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"key", "kind", "due_at", "ran_at", "outcome"},
+    )
+    db["jobs_run"].create_index(["key"], unique=True)
+
+
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the ledger and bring its schema up to date."""
     path = Path(path)

@@ -74,7 +74,10 @@ class Renderer:
         in_reply_to: str | None,
         references: list[str],
         now: dt.datetime,
+        html: str | None = None,
+        attachments: tuple[tuple[str, bytes, str], ...] = (),
     ) -> EmailMessage:
+        """A complete message: plain text (and HTML), attachments, every mailproc header."""
         msg = EmailMessage()
         msg["From"] = Address(self.from_name, addr_spec=self.from_address)
         msg["To"] = ", ".join(to)
@@ -90,7 +93,16 @@ class Renderer:
         msg["X-Auto-Response-Suppress"] = "All"
         msg["X-Mailproc-Kind"] = kind
         msg.set_content(body, charset="utf-8")
+        if html is not None:
+            msg.add_alternative(html, subtype="html", charset="utf-8")
+        for filename, data, mime in attachments:
+            maintype, subtype = mime.split("/", 1)
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         return msg
+
+    def render_html(self, name: str, context: dict[str, Any]) -> str:
+        """A whole HTML template (a digest, the dashboard) with the base context."""
+        return self.env.get_template(name).render({**self.base_context(), **context})
 
 
 def outbox_message_id(cause: str, from_address: str) -> str:

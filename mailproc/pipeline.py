@@ -139,7 +139,9 @@ class Pipeline:
             return self._quarantine(raw, sha256, source, received_at, f"无法解析: {exc}")
         try:
             return self._handle(mail, source, received_at)
-        except Exception as exc:  # a bug must cost one mail, never the run
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bug (or a library's panic) costs one mail, not the run
             log.exception("internal error on %s", source)
             detail = "".join(traceback.format_exception_only(exc)).strip()
             return self._quarantine(raw, sha256, source, received_at, f"内部错误: {detail}", mail)

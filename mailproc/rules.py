@@ -15,7 +15,7 @@ from typing import Any
 
 from mailproc.text import normalize
 
-RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml")
+RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml", "jobs.toml")
 
 
 class RulesError(Exception):
@@ -82,6 +82,23 @@ class Column:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """When the automatic jobs run (rules/jobs.toml)."""
+
+    reminder_days_before: int
+    reminder_at: dt.time
+    overdue_grace: dt.timedelta
+    alert_grace: dt.timedelta
+    digest_items: tuple[str, ...]
+    digest_grace: dt.timedelta
+    digest_late_after: dt.timedelta
+    assessment_grace: dt.timedelta
+    drop_after: dt.timedelta
+    points: dict[str, int]
+    item_weights: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Rules:
     folder: Path
     campaign: dict[str, Any]
@@ -95,6 +112,7 @@ class Rules:
     values: dict[str, Any]
     words: dict[str, Any]
     tags: dict[str, str]
+    jobs: JobSettings
     _by_address: dict[str, Unit] = field(default_factory=dict, repr=False)
 
     def unit(self, name: str) -> Unit | None:
@@ -226,7 +244,16 @@ def load_rules(folder: str | Path) -> Rules:
         except re.error as exc:
             raise words._fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
     tags = top.sub("tags")
-    for kind in ("ack", "missing", "unrecognized", "reminder", "overdue", "alert", "digest"):
+    for kind in (
+        "ack",
+        "missing",
+        "unrecognized",
+        "reminder",
+        "overdue",
+        "alert",
+        "digest",
+        "assessment",
+    ):
         tags.text(kind)
 
     units_top = _Reader(folder / "units.toml", "", raw["units.toml"])
@@ -334,6 +361,7 @@ def load_rules(folder: str | Path) -> Rules:
             raise reader._fail("id", f"{column.id!r} appears twice")
         columns.append(column)
 
+    jobs = _jobs(_Reader(folder / "jobs.toml", "", raw["jobs.toml"]), {i.id for i in items})
     return Rules(
         folder=folder,
         campaign=dict(campaign.data),
@@ -347,5 +375,48 @@ def load_rules(folder: str | Path) -> Rules:
         values=dict(values.data),
         words=dict(words.data),
         tags=dict(tags.data),
+        jobs=jobs,
         _by_address=by_address,
+    )
+
+
+def _minutes(reader: _Reader, key: str = "grace_minutes") -> dt.timedelta:
+    return dt.timedelta(minutes=reader.number(key, 0))
+
+
+def _jobs(top: _Reader, item_ids: set[str]) -> JobSettings:
+    reminder = top.sub("reminder")
+    at = reminder.text("at", "09:00")
+    try:
+        reminder_at = dt.time.fromisoformat(at)
+    except ValueError:
+        raise reminder._fail("at", f"{at!r} is not a time like 09:00") from None
+    digest = top.sub("digest")
+    for item in digest.texts("items"):
+        if item not in item_ids:
+            raise digest._fail("items", f"{item!r} is not an item id")
+    assessment = top.sub("assessment")
+    points = assessment.sub("points").data
+    for state in ("on_time", "late", "missing"):
+        value = points.get(state)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise assessment._fail(f"points.{state}", f"must be a number, got {value!r}")
+    weights = assessment.sub("item_weights", required=False).data
+    for item, weight in weights.items():
+        if item not in item_ids:
+            raise assessment._fail(f"item_weights.{item}", "not an item id")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise assessment._fail(f"item_weights.{item}", f"must be a number ≥ 0, got {weight!r}")
+    return JobSettings(
+        reminder_days_before=reminder.number("working_days_before", 1),
+        reminder_at=reminder_at,
+        overdue_grace=_minutes(top.sub("overdue")),
+        alert_grace=_minutes(top.sub("alert")),
+        digest_items=digest.texts("items"),
+        digest_grace=_minutes(digest),
+        digest_late_after=_minutes(digest, "late_after_minutes"),
+        assessment_grace=_minutes(assessment),
+        drop_after=dt.timedelta(days=top.sub("catch_up").number("drop_after_days", 3)),
+        points={state: points[state] for state in ("on_time", "late", "missing")},
+        item_weights=dict(weights),
     )

@@ -5,6 +5,7 @@ UIDs and two deliverers for the same outbox rows. SIGTERM and SIGINT finish the 
 and stop cleanly. A broken mailbox connection is retried with growing pauses, never fatal.
 """
 
+import datetime as dt
 import fcntl
 import logging
 import signal
@@ -17,10 +18,12 @@ import schedule
 
 from mailproc.delivery import Delivered
 from mailproc.imap import MailboxError, MailboxSource, PollResult
+from mailproc.jobs import Ticker
 from mailproc.pipeline import Pipeline
 
 log = logging.getLogger("mailproc.service")
 
+TICK_SECONDS = 60
 FIRST_RETRY_SECONDS = 5
 MAX_RETRY_SECONDS = 300
 
@@ -64,14 +67,29 @@ class Round:
 class Service:
     """Drives one pipeline from one mailbox; `stop()` may be called from a signal handler."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, clock_start: dt.datetime | None = None):
         if pipeline.config.mailbox is None:
             raise MailboxError("no [mailbox] section in the config: nothing to poll")
         self.pipeline = pipeline
         self.source = MailboxSource(pipeline.config.mailbox)
+        self.ticker = Ticker(pipeline)
         self.stopping = False
         self.failures = 0
         self.retry_at: float | None = None
+        self.clock_start, self.started = clock_start, time.monotonic()
+
+    def now(self) -> dt.datetime:
+        """The service's clock: real time, or time running on from a given start (--now)."""
+        if self.clock_start is None:
+            return dt.datetime.now(self.pipeline.tz)
+        return self.clock_start + dt.timedelta(seconds=time.monotonic() - self.started)
+
+    def _tick(self) -> None:
+        """Run the jobs due now; a failing job is logged and retried at the next tick."""
+        try:
+            self.ticker.tick(self.now())
+        except Exception:
+            log.exception("jobs failed; trying again at the next tick")
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping = True
@@ -112,7 +130,9 @@ class Service:
         scheduler = schedule.Scheduler()
         seconds = max(1, round(self.pipeline.config.mailbox.poll_minutes * 60))
         scheduler.every(seconds).seconds.do(self._job)
+        scheduler.every(TICK_SECONDS).seconds.do(self._tick)
         try:
+            self._tick()  # catch up on what came due while mailproc was not running
             self._job()
             while not self.stopping:
                 if self.retry_at is not None and time.monotonic() >= self.retry_at:

@@ -10,22 +10,26 @@ stall the run.
 """
 
 import csv
+import functools
 import io
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import zip_longest
 from typing import Any
 
 import docx
 import openpyxl
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineWorkbook
 
 from mailproc.text import normalize, simplify
 
 MAX_BYTES = 50 * 1024 * 1024
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # a zip bomb dressed as xlsx/docx
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a zip bomb dressed as xlsx/docx; 附件1 is ~20 KB
 MAX_ROWS = 5_000
 MAX_COLS = 200
 MIN_COLUMNS = 3  # headers of rules.columns needed before a table counts as 附件1
@@ -43,6 +47,14 @@ _VALUE_END = re.compile(r"\s{2,}|\u3000|\s+(?=\S{1,10}[:：])")
 _NEGATIVE = re.compile(r"^[-−－–]\s*\d")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+# An error cell's type attribute (t="e") as written, or with a reference or entity in its value
+_ERROR_TYPE = re.compile(rb"t\s*=\s*[\"'][e&]")
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local header; sizes of name, extra last
+_INFLATERS = {
+    zipfile.ZIP_STORED: bytes,
+    zipfile.ZIP_DEFLATED: lambda packed: zlib.decompressobj(-15).decompress(packed),
+}
+_CACHE_SIZE = 1 << 16  # distinct cell texts remembered; a run repeats the same headers and words
 
 
 class UnreadableFile(Exception):
@@ -160,7 +172,9 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
                 raise _too_big(rows, cols)
             grid = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS)
             grids.append(_Grid(name, grid, [], zip_workbook=is_zip))
-    except CalamineError as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
         raise UnreadableFile(f"文件已损坏，无法打开 ({type(exc).__name__}: {exc})") from None
     return grids
 
@@ -231,6 +245,9 @@ def _in_gb2312(char: str) -> bool:
 # Finding the columns
 
 
+_normalize = functools.lru_cache(maxsize=_CACHE_SIZE)(normalize)
+
+
 def _text(value: Cell) -> str:
     return value if isinstance(value, str) else ""
 
@@ -273,10 +290,14 @@ class _Matcher:
             normalize(w) for w in table.get("vertical_labels", [])
         }
         self._forms: dict[str, list[str]] = {}
+        self._singles: dict[str, str | None] = {}
+        self._pairs: dict[tuple[str, str], str | None] = {}
 
     def forms(self, text: str) -> list[str]:
         """Normalised readings of a header cell, most literal first."""
         if text not in self._forms:
+            if len(self._forms) >= _CACHE_SIZE:
+                self._forms.clear()
             found = [normalize(text), normalize(_BRACKETED.sub("", text))]
             for form in list(found):
                 for prefix in self.prefixes:
@@ -294,6 +315,13 @@ class _Matcher:
 
     def single(self, text: str) -> str | None:
         """The column a header cell names alone (宣讲场次), or None."""
+        if text not in self._singles:
+            if len(self._singles) >= _CACHE_SIZE:
+                self._singles.clear()
+            self._singles[text] = self._find_single(text)
+        return self._singles[text]
+
+    def _find_single(self, text: str) -> str | None:
         for table in (self.listed, self.derived):
             for form in self.forms(text):
                 hit = self._one(table.get(form))
@@ -303,6 +331,14 @@ class _Matcher:
 
     def pair(self, group: str, header: str) -> str | None:
         """The column named by a group cell and the sub-header under it (宣讲活动 / 场次)."""
+        key = (group, header)
+        if key not in self._pairs:
+            if len(self._pairs) >= _CACHE_SIZE:
+                self._pairs.clear()
+            self._pairs[key] = self._find_pair(group, header)
+        return self._pairs[key]
+
+    def _find_pair(self, group: str, header: str) -> str | None:
         for g in self.forms(group):
             for h in self.forms(header):
                 hit = self._one(self.pairs.get((g, h)))
@@ -311,7 +347,7 @@ class _Matcher:
         return None
 
     def is_total(self, text: str) -> bool:
-        norm = normalize(text)
+        norm = _normalize(text)
         return bool(norm) and any(label in norm for label in self.total_labels)
 
 
@@ -335,20 +371,27 @@ def _cell(row: Sequence[Cell], index: int) -> Cell:
     return row[index] if 0 <= index < len(row) else ""
 
 
+def _stripped(rows: Grid) -> list[list[str]]:
+    """Each cell's text without surrounding white space ('' for numbers and blanks), worked
+    out once per sheet: the layout scans look at every cell several times."""
+    return [[v.strip() if isinstance(v, str) else "" for v in row] for row in rows]
+
+
 def _horizontal(grid: _Grid, m: _Matcher) -> _Layout | None:
     best: _Layout | None = None
+    texts = _stripped(grid.rows[: HEADER_SCAN_ROWS + 1])
     for r in range(min(len(grid.rows), HEADER_SCAN_ROWS)):
-        top, sub = _row(grid.rows, r), _row(grid.rows, r + 1)
         single: dict[str, tuple[int, str]] = {}
-        for j, value in enumerate(top):
-            hit = m.single(_text(value))
+        for j, value in enumerate(grid.rows[r]):
+            hit = m.single(value) if isinstance(value, str) and value else None
             if hit and hit not in single:
-                single[hit] = (j, _text(value).strip())
+                single[hit] = (j, value.strip())
         double: dict[str, tuple[int, str]] = {}
         paired = False  # without one group/sub-header pair this is just row r+1 read alone
         group = ""
-        for j in range(max(len(top), len(sub))):
-            raw_top, below = _text(_cell(top, j)).strip(), _text(_cell(sub, j)).strip()
+        for j, (raw_top, below) in enumerate(
+            zip_longest(texts[r], _row(texts, r + 1), fillvalue="")
+        ):
             group = raw_top or group  # merged group cells come back blank right of the first
             hit, header = None, ""
             if below:
@@ -371,13 +414,14 @@ def _horizontal(grid: _Grid, m: _Matcher) -> _Layout | None:
 
 def _vertical(grid: _Grid, m: _Matcher) -> _Layout | None:
     rows = grid.rows[:VERTICAL_SCAN_ROWS]
+    texts = _stripped([row[: VERTICAL_SCAN_COLS + 1] for row in rows])
     best: _Layout | None = None
     for c in range(VERTICAL_SCAN_COLS):
         found: dict[str, tuple[int, str]] = {}
         last_label_col = c
         group = ""
-        for i, row in enumerate(rows):
-            label, beside = _text(_cell(row, c)).strip(), _text(_cell(row, c + 1)).strip()
+        for i, row in enumerate(texts):
+            label, beside = _cell(row, c), _cell(row, c + 1)
             group = label or group  # a merged group cell runs down the label column
             hit, header = m.single(label), label
             if not hit and beside:
@@ -403,7 +447,7 @@ def _vertical_value_col(
     first_label_row = min(i for i, _ in found.values())
     for row in rows[: first_label_row + 1]:
         for j in range(label_col + 1, width):
-            if normalize(_text(_cell(row, j))) in m.value_labels:
+            if _normalize(_text(_cell(row, j))) in m.value_labels:
                 return j
     for j in range(label_col + 1, width):
         heads = [_text(_cell(r, j)) for r in rows[:first_label_row]]
@@ -457,6 +501,8 @@ class _ValueWords:
     suffixes: list[str]
     units: list[str]
     multipliers: dict[str, int]
+    # figures of cell texts already read: units write the same few ("3场", "约500") everywhere
+    read: dict[str, tuple[int, bool] | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, rules: Any) -> "_ValueWords":
@@ -483,8 +529,16 @@ def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
         return (int(value), False) if value.is_integer() and value >= 0 else None
     if not isinstance(value, str):
         return None  # dates and times
+    if value not in words.read:
+        if len(words.read) >= _CACHE_SIZE:
+            words.read.clear()
+        words.read[value] = _text_figure(value, words)
+    return words.read[value]
+
+
+def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
     text = re.sub(r"\s+", "", simplify(value))
-    if normalize(text) in words.zero:
+    if _normalize(text) in words.zero:
         return 0, False
     if _NEGATIVE.match(text):
         return None
@@ -515,6 +569,31 @@ def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
     if number != number.to_integral_value():
         return None
     return int(number), approx
+
+
+def _may_hold_errors(data: bytes) -> bool:
+    """False only when no part of the zip can mark a cell as an error, so the slow openpyxl
+    reading in `_error_cells` would find none (most files: blanks there are true blanks).
+
+    Parts are inflated straight from `data` (zipfile's reader costs more than the inflating);
+    a part this cannot read plainly counts as one that may hold errors.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+        for info in infos:
+            if info.flag_bits & 1 or info.compress_type not in _INFLATERS:
+                return True  # encrypted, or a compression left to zipfile
+            start = info.header_offset + _LOCAL_HEADER.size
+            name_size, extra_size = _LOCAL_HEADER.unpack_from(data, info.header_offset)[-2:]
+            packed = data[start + name_size + extra_size :][: info.compress_size]
+            part = _INFLATERS[info.compress_type](packed)
+            utf16 = part[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in part[:4]
+            if utf16 or _ERROR_TYPE.search(part):
+                return True
+    except Exception:  # whatever openpyxl makes of it
+        return True
+    return False
 
 
 def _error_cells(
@@ -550,17 +629,19 @@ def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> 
     lines += [[t] for t in layout.grid.loose_text]
     for cells in lines:
         for j, text in enumerate(cells):
+            if not text:
+                continue
             value = _labelled_value(text, m)
             if value == "":  # label cell, value in the next filled cell unless that is a label
                 beside = next((c.strip() for c in cells[j + 1 :] if c.strip()), "")
-                is_label = _LABEL_VALUE.search(beside) or normalize(beside) in m.layout_words
+                is_label = _LABEL_VALUE.search(beside) or _normalize(beside) in m.layout_words
                 value = "" if is_label else beside
             if value:
                 return value
     if data_row is not None:
         for r in layout.header_rows:
             for j, head in enumerate(_row(layout.grid.rows, r)):
-                if normalize(_text(head)) in m.reporter_labels:
+                if _normalize(_text(head)) in m.reporter_labels:
                     name = _text(_cell(data_row, j)).strip()
                     if name and not m.is_total(name):
                         return name
@@ -573,7 +654,7 @@ def _labelled_value(text: str, m: _Matcher) -> str | None:
     for segment in re.split(r"\s{2,}|\u3000+", text.strip()):
         label, *rest = _LABEL_VALUE.split(segment, maxsplit=1)
         value = rest[0] if rest else ""
-        if label.strip() and normalize(label) in m.reporter_labels:
+        if label.strip() and _normalize(label) in m.reporter_labels:
             return _VALUE_END.split(value.strip(), maxsplit=1)[0].strip()
     return None
 
@@ -613,7 +694,7 @@ def _read_table(
             for cid, (j, header) in columns.items():
                 cells.append((cid, chosen, j, header, _cell(data_row, j)))
     blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
-    if grid.zip_workbook and blanks:
+    if grid.zip_workbook and blanks and _may_hold_errors(data):
         errors = _error_cells(data, grid.sheet, blanks)
         cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
     table = StatsTable(
@@ -624,12 +705,10 @@ def _read_table(
         notes=notes,
     )
     for cid, r, j, header, value in cells:
-        where = BadCell(grid.sheet, _address(r, j), cid, header, _as_written(value))
         figure = _figure(value, words)
-        if figure is None:
-            table.bad_cells.append(where)
-            continue
-        table.values[cid] = figure[0]
-        if figure[1]:
-            table.approximations.append(where)
+        if figure is not None:
+            table.values[cid] = figure[0]
+        if figure is None or figure[1]:
+            where = BadCell(grid.sheet, _address(r, j), cid, header, _as_written(value))
+            (table.bad_cells if figure is None else table.approximations).append(where)
     return table

@@ -6,6 +6,7 @@ table. Cumulative figures add up a unit's counted figures over the periods of on
 and including the given one.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -53,25 +54,35 @@ def stats_item(rules: Rules, period: str, item_id: str | None = None) -> Item:
     return candidates[0]
 
 
+# Figures of one period with the receipt time of the version they came in.
+_FIGURES = (
+    "select f.unit, f.version, f.[column], f.value, f.approximate, r.received_at "
+    "from figures f join receipts r on r.unit = f.unit and r.item = f.item "
+    "and r.period = f.period and r.version = f.version where f.item = ? and f.period = ?"
+)
+
+
 def period_stats(
-    db: sqlite_utils.Database, rules: Rules, period: str, item_id: str | None = None
+    db: sqlite_utils.Database,
+    rules: Rules,
+    period: str,
+    item_id: str | None = None,
+    as_of: dt.datetime | None = None,
 ) -> PeriodStats:
+    """The period's figures as the ledger held them at `as_of` (default: everything)."""
     item = stats_item(rules, period, item_id)
     columns = [c.id for c in rules.columns]
+    rows = [
+        row
+        for row in db.query(_FIGURES, [item.id, period])
+        if as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
+    ]
     latest: dict[str, int] = {}
-    for row in db.query(
-        "select unit, max(version) as version from figures where item = ? and period = ? "
-        "group by unit",
-        [item.id, period],
-    ):
-        latest[row["unit"]] = row["version"]
+    for row in rows:
+        latest[row["unit"]] = max(latest.get(row["unit"], 0), row["version"])
     figures: dict[str, dict[str, int]] = {}
     approximate: dict[str, list[str]] = {}
-    for row in db.query(
-        "select unit, version, [column], value, approximate from figures "
-        "where item = ? and period = ?",
-        [item.id, period],
-    ):
+    for row in rows:
         if latest.get(row["unit"]) != row["version"]:
             continue
         figures.setdefault(row["unit"], {})[row["column"]] = row["value"]
@@ -87,7 +98,13 @@ def period_stats(
     return PeriodStats(item, period, units, latest, totals, missing, approximate)
 
 
-def cumulative_stats(db: sqlite_utils.Database, rules: Rules, period: str, item: Item) -> dict:
+def cumulative_stats(
+    db: sqlite_utils.Database,
+    rules: Rules,
+    period: str,
+    item: Item,
+    as_of: dt.datetime | None = None,
+) -> dict:
     """Each unit's figures added up over `item`'s periods up to `period`, and their totals."""
     columns = [c.id for c in rules.columns]
     units: dict[str, dict[str, int]] = {}
@@ -95,7 +112,7 @@ def cumulative_stats(db: sqlite_utils.Database, rules: Rules, period: str, item:
         current = item.period_of(deadline)
         if current > period:
             break
-        for unit, values in period_stats(db, rules, current, item.id).units.items():
+        for unit, values in period_stats(db, rules, current, item.id, as_of).units.items():
             sums = units.setdefault(unit, dict.fromkeys(columns, 0))
             for column, value in values.items():
                 sums[column] += value

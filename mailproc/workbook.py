@@ -108,10 +108,10 @@ def _layout(sheet: Worksheet, width: int, extra_widths: list[int]) -> None:
         ].width = size
     sheet.freeze_panes = "C5"
     sheet.print_title_rows = "3:4"
-    _print_setup(sheet)
+    print_setup(sheet)
 
 
-def _print_setup(sheet: Worksheet) -> None:
+def print_setup(sheet: Worksheet) -> None:
     """A4 landscape, as wide as the page, as many pages down as needed."""
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
@@ -162,12 +162,28 @@ def _unit_rows(
     return row
 
 
-def _statuses(db: sqlite_utils.Database, item: str, period: str, counted: dict) -> dict:
+def _receipts(
+    db: sqlite_utils.Database, item: str, period: str, as_of: dt.datetime | None
+) -> list[dict]:
+    """The period's receipts (with sender and subject) received by `as_of`, in time order."""
+    rows = db.query(
+        "select r.*, m.sender, m.subject from receipts r join messages m on m.id = r.message "
+        "where r.item = ? and r.period = ? order by r.received_at, r.id",
+        [item, period],
+    )
+    return [
+        row
+        for row in rows
+        if as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
+    ]
+
+
+def _statuses(
+    db: sqlite_utils.Database, item: str, period: str, counted: dict, as_of: dt.datetime | None
+) -> dict:
     """Per unit: (报送情况, fill, first receipt time, versions) for the period's table."""
     receipts: dict[str, list[dict]] = {}
-    for row in db.query(
-        "select * from receipts where item = ? and period = ? order by version", [item, period]
-    ):
+    for row in sorted(_receipts(db, item, period, as_of), key=lambda r: r["version"]):
         receipts.setdefault(row["unit"], []).append(row)
     result = {}
     for unit, rows in receipts.items():
@@ -187,12 +203,13 @@ def write_workbook(
     period: str,
     folder: Path,
     item_id: str | None = None,
-    now: dt.datetime | None = None,
+    as_of: dt.datetime | None = None,
 ) -> tuple[Path, dict]:
-    """Write the consolidated workbook of one period; returns its path and the period's stats."""
-    stats = period_stats(db, rules, period, item_id)
+    """Write the consolidated workbook of one period as the ledger stood at `as_of` (default:
+    everything in it); returns its path and the period's stats."""
+    stats = period_stats(db, rules, period, item_id, as_of)
     item = stats.item
-    now = now or dt.datetime.now(rules.timezone)
+    now = as_of or dt.datetime.now(rules.timezone)
     deadline = item.deadline_for(period)
     label = item.label
     if item.weekly:
@@ -211,7 +228,7 @@ def write_workbook(
         f"{len(stats.units)} 个单位，未计入 {len(stats.missing)} 个  生成：{now:%Y-%m-%d %H:%M}",
     )
     status = dict.fromkeys((u.name for u in rules.units), ("未报送", "missing", None, None))
-    status.update(_statuses(db, item.id, period, stats.units))
+    status.update(_statuses(db, item.id, period, stats.units, as_of))
     last = _unit_rows(sheet, rules, stats.units, stats.totals, status)
     notes = [
         f"{unit}：{'、'.join(c.group + c.header for c in rules.columns if c.id in columns)}为约数"
@@ -225,7 +242,7 @@ def write_workbook(
     _layout(sheet, width, [16, 12, 7])
 
     if item.weekly:
-        cumulative = cumulative_stats(db, rules, period, item)
+        cumulative = cumulative_stats(db, rules, period, item, as_of)
         sheet = book.create_sheet("累计")
         width = _headers(sheet, rules, [])
         _title(sheet, width, f"{campaign}情况统计表 · 累计（截至{label}）", rules.office["name"])
@@ -253,12 +270,7 @@ def write_workbook(
         put(sheet, 2, column, heading, font=bold, fill=FILLS["header"])
     categories = {u.name: dict(rules.categories).get(u.category, u.category) for u in rules.units}
     left = Alignment(horizontal="left", vertical="center")
-    rows = db.query(
-        "select r.*, m.sender, m.subject from receipts r join messages m on m.id = r.message "
-        "where r.item = ? and r.period = ? order by r.received_at, r.id",
-        [item.id, period],
-    )
-    for number, row in enumerate(rows, 3):
+    for number, row in enumerate(_receipts(db, item.id, period, as_of), 3):
         received = dt.datetime.fromisoformat(row["received_at"])
         values = [
             row["unit"],
@@ -276,7 +288,7 @@ def write_workbook(
     for column, size in enumerate([22, 10, 6, 20, 9, 9, 16, 26, 50], 1):
         sheet.column_dimensions[get_column_letter(column)].width = size
     sheet.freeze_panes = "A3"
-    _print_setup(sheet)
+    print_setup(sheet)
 
     folder.mkdir(parents=True, exist_ok=True)
     name = safe_name(f"{rules.campaign.get('short', '统计')}_{item.label}_{period}.xlsx")

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Sets up and runs every test on a fresh Debian machine with Python 3.11:
-# installs Dovecot (the IMAP server the live tests use) when it is missing, builds .venv,
-# then runs ruff and pytest. `.ci/run` calls exactly this.
+# installs Dovecot (the IMAP server the live tests use) and Chromium (the browser the dashboard
+# test loads the page in) when they are missing, builds .venv, then runs ruff and pytest.
+# `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v dovecot >/dev/null 2>&1 || need_apt+=(dovecot-imapd)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)  # Chinese in screenshots
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

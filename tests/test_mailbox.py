@@ -9,6 +9,7 @@ import datetime as dt
 import email
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -452,3 +453,43 @@ def test_sending_is_paced_to_max_per_minute(tmp_path, mailbox, smtp_server, env)
     pipeline.close()
     assert done.sent == 5 and len(smtp_server.messages) == 5
     assert waits == [60.0, 60.0]  # messages 3 and 5 each wait for the minute to pass
+
+
+@pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
+def test_run_catches_up_a_missed_digest_once(tmp_path, mailbox, smtp_server, env, corpus_run):
+    config = write_config(tmp_path, mailbox, smtp_server, poll_minutes=0.05)
+    with config.open("a", encoding="utf-8") as text:
+        text.write('\n[recipients]\noffice = ["office@example.gov.cn"]\n')
+    source, target = (
+        sqlite3.connect(corpus_run["config"].db),
+        sqlite3.connect(tmp_path / "mailproc.db"),
+    )
+    source.backup(target)
+    source.close()
+    target.close()
+
+    def digests() -> list[str]:
+        return [
+            m["Subject"]
+            for m in (
+                email.message_from_bytes(r.data, policy=policy.default)
+                for r in smtp_server.messages
+            )
+            if m["X-Mailproc-Kind"] == "digest"
+        ]
+
+    for start in ("2019-06-13T15:00:00+08:00", "2019-06-13T15:30:00+08:00"):
+        polls = len(mailbox.sessions())
+        service = subprocess.Popen(
+            [sys.executable, "-m", "mailproc", "run", "--now", start, "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert wait_for(lambda n=polls: len(mailbox.sessions()) > n, 30)  # ticked, then polled
+        finally:
+            service.send_signal(signal.SIGTERM)
+            output = service.communicate(timeout=15)[0].decode()
+        assert service.returncode == 0, output
+    # 6 June's digest is a week overdue by then: dropped (rules/jobs.toml [catch_up]).
+    assert digests() == ["【周汇总】周报（第2周，6月13日）报送情况及统计汇总"]

@@ -1,11 +1,14 @@
 """Statistics: consolidated figures per period, and the workbook the office sends upward."""
 
+import datetime as dt
 import io
 import json
+import zipfile
 
 import openpyxl
 from click.testing import CliRunner
 from corpus_check import expected_entries
+from mails import TZ, XLSX, make_mail
 from python_calamine import CalamineWorkbook
 
 from mailproc.cli import cli
@@ -137,3 +140,61 @@ def test_text_that_looks_like_a_formula_stays_text(tmp_path):
         ["-2"],
         ["@SUM(A1)"],
     ]
+
+
+def at(day: int) -> dt.datetime:
+    return dt.datetime(2019, 6, day, 9, tzinfo=TZ)
+
+
+def ingest(pipeline, raw: bytes) -> dict:
+    outcome = pipeline.ingest(raw, source="test")
+    row = pipeline.db["messages"].get(outcome.message_pk)
+    return {"reply": row["reply"], "problems": json.loads(row["problems"])}
+
+
+def big_sheet_xlsx(unpacked_mb: int) -> bytes:
+    """An xlsx whose one sheet unpacks to `unpacked_mb` MB (it compresses to almost nothing)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            chunk = b" " * (1 << 20)
+            for _ in range(unpacked_mb):
+                sheet.write(chunk)
+    return buffer.getvalue()
+
+
+def many_rows_xlsx(rows: int) -> bytes:
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("附件1")
+    sheet.append(["单位", "宣讲活动场次", "应急演练场次", "排查隐患"])
+    for number in range(rows):
+        sheet.append(["东风镇", number, 1, 2])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_hostile_statistics_files_are_unreadable_not_fatal(pipeline):
+    good = many_rows_xlsx(1)
+    files = {
+        "encrypted": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + bytes(2000)
+        + "EncryptedPackage".encode("utf-16-le"),
+        "corrupt zip": good[: len(good) // 2],
+        "100 MB unpacked": big_sheet_xlsx(100),
+        "100,000 rows": many_rows_xlsx(100_000),
+    }
+    outcomes = {}
+    for day, (case, data) in enumerate(files.items(), 10):
+        raw = make_mail("东风镇第3周周报", received=at(day), files=[("附件1.xlsx", data, XLSX)])
+        outcomes[case] = ingest(pipeline, raw)
+    csv = bytes(range(128, 256)) * 40
+    outcomes["unknown csv"] = ingest(
+        pipeline,
+        make_mail("东风镇第3周周报", received=at(15), files=[("附件1.csv", csv, "text/csv")]),
+    )
+    for case, record in outcomes.items():
+        assert (record["reply"], record["problems"][:1]) == ("missing", ["unreadable_file"]), case
+    reasons = [json.loads(r["problems"]) for r in pipeline.db["attachments"].rows]
+    assert all(reasons), reasons

@@ -1,0 +1,104 @@
+"""Assessment (考核): each unit's record over the campaign turned into a score and a rank.
+
+"报送信息情况将纳入考核": every deadline that has passed counts, with the points of
+rules/jobs.toml for on time, late and missing, times its item's weight. Events are not assessed.
+"""
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import sqlite_utils
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from mailproc.archive import safe_name
+from mailproc.report import status_matrix
+from mailproc.rules import Rules
+from mailproc.workbook import FILLS, FONT_NAME, print_setup, put
+
+STATE_TEXT = {"on_time": "按时", "late": "逾期", "missing": "未报"}
+
+
+def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = None) -> dict:
+    """Scores as the ledger stood at `as_of`: record, score, possible, percent, rank per unit."""
+    matrix = status_matrix(db, rules, as_of)
+    points, weights = rules.jobs.points, rules.jobs.item_weights
+    due = [(item, period) for item, period, deadline in matrix.deadlines if deadline < matrix.as_of]
+    units = []
+    for unit, category in matrix.units:
+        record = {f"{item}/{period}": matrix.cell(unit, item, period).state for item, period in due}
+        score = sum(
+            points[matrix.cell(unit, item, period).state] * weights.get(item, 1)
+            for item, period in due
+        )
+        possible = sum(points["on_time"] * weights.get(item, 1) for item, _ in due)
+        units.append(
+            {
+                "unit": unit,
+                "category": category,
+                "record": record,
+                "score": score,
+                "possible": possible,
+                "percent": round(100 * score / possible, 1) if possible else None,
+            }
+        )
+    scores = sorted({u["score"] for u in units}, reverse=True)
+    for entry in units:
+        entry["rank"] = scores.index(entry["score"]) + 1
+    units.sort(key=lambda u: u["rank"])
+    return {
+        "as_of": matrix.as_of.isoformat(),
+        "points": points,
+        "item_weights": weights,
+        "deadlines": [f"{item}/{period}" for item, period in due],
+        "units": units,
+    }
+
+
+def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
+    """The assessment as a ranked table: one row per unit, one column per deadline."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "考核"
+    labels = {item.id: item.label for item in rules.items}
+    headings = ["名次", "单位", "类别"]
+    headings += [
+        f"{labels[key.split('/')[0]]}\n{key.split('/')[1][5:]}" for key in result["deadlines"]
+    ]
+    headings += ["得分", "满分", "得分率%"]
+    title = f"{rules.campaign['name']}报送情况考核（截至 {result['as_of'][:16].replace('T', ' ')}）"
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headings))
+    sheet.cell(row=1, column=1, value=title).font = Font(name=FONT_NAME, size=14, bold=True)
+    points = result["points"]
+    rule = "，".join(f"{STATE_TEXT[state]} {points[state]}" for state in STATE_TEXT)
+    sheet.cell(row=2, column=1, value=f"计分（每个截止时间）：{rule}").font = Font(
+        name=FONT_NAME, size=10
+    )
+    bold = Font(name=FONT_NAME, size=10, bold=True)
+    for column, heading in enumerate(headings, 1):
+        put(sheet, 3, column, heading, font=bold, fill=FILLS["header"])
+    categories = dict(rules.categories)
+    fills = {"late": FILLS["late"], "missing": FILLS["missing"]}
+    for row, entry in enumerate(result["units"], 4):
+        values = [entry["rank"], entry["unit"], categories.get(entry["category"], "")]
+        for column, value in enumerate(values, 1):
+            put(sheet, row, column, value)
+        for offset, key in enumerate(result["deadlines"]):
+            state = entry["record"][key]
+            put(sheet, row, 4 + offset, STATE_TEXT[state], fill=fills.get(state, PatternFill()))
+        end = 4 + len(result["deadlines"])
+        for column, value in enumerate((entry["score"], entry["possible"], entry["percent"]), end):
+            put(sheet, row, column, value)
+    sheet.column_dimensions["A"].width = 6
+    sheet.column_dimensions["B"].width = 22
+    sheet.column_dimensions["C"].width = 14
+    for column in range(4, len(headings) + 1):
+        sheet.column_dimensions[get_column_letter(column)].width = 9
+    sheet.row_dimensions[3].height = 32
+    sheet.freeze_panes = "D4"
+    print_setup(sheet)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / safe_name(f"{rules.campaign.get('short', '考核')}_考核.xlsx")
+    book.save(path)
+    return path

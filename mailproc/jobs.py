@@ -1,0 +1,334 @@
+"""Jobs: what mailproc does on its own — remind, warn, alert, digest, assess — each exactly once.
+
+The schedule is computed from rules/ (deadlines) and rules/jobs.toml (when each job runs). A
+tick at a moment runs every job due by then that has not run, reading the ledger *as of* that
+moment: mail received later does not exist yet for it. Each job and each message it queues is
+keyed by its cause, so ticking twice, or after a restart, sends nothing twice. After downtime a
+missed digest still goes out (saying it is late); a reminder whose deadline has passed is
+dropped.
+"""
+
+import datetime as dt
+import functools
+import json
+import logging
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import chinese_calendar
+
+from mailproc import ledger
+from mailproc.assess import STATE_TEXT, assess, write_assessment
+from mailproc.outbox import long_time, outbox_message_id, queue, short_time
+from mailproc.report import status_matrix
+from mailproc.rules import Item, Rules, Unit
+from mailproc.workbook import write_workbook
+
+log = logging.getLogger("mailproc.jobs")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # reminder | overdue | alert | digest | assessment
+    due: dt.datetime
+    item: Item | None = None
+    deadline: dt.datetime | None = None
+
+    @property
+    def period(self) -> str | None:
+        return self.item.period_of(self.deadline) if self.item and self.deadline else None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.item.id}:{self.period}" if self.item else self.kind
+
+
+@functools.cache
+def _calendar_warning(year: int) -> None:
+    log.warning("chinesecalendar has no data for %d: working days taken as Monday–Friday", year)
+
+
+def is_working_day(day: dt.date) -> bool:
+    """A working day by the official calendar (holidays, 调休); Monday–Friday beyond its data."""
+    try:
+        return chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        _calendar_warning(day.year)
+        return day.weekday() < 5
+
+
+def working_days_before(day: dt.date, count: int) -> dt.date:
+    while count > 0:
+        day -= dt.timedelta(days=1)
+        count -= is_working_day(day)
+    return day
+
+
+def planned_jobs(rules: Rules) -> list[Job]:
+    """Every job of the campaign with the moment it is due, in time order."""
+    settings, tz = rules.jobs, rules.timezone
+    jobs = []
+    for item, deadline in rules.deadlines():
+        day = working_days_before(deadline.date(), settings.reminder_days_before)
+        jobs.append(
+            Job("reminder", dt.datetime.combine(day, settings.reminder_at, tz), item, deadline)
+        )
+        jobs.append(Job("overdue", deadline + settings.overdue_grace, item, deadline))
+        jobs.append(Job("alert", deadline + settings.alert_grace, item, deadline))
+        if item.id in settings.digest_items:
+            jobs.append(Job("digest", deadline + settings.digest_grace, item, deadline))
+    last = max(deadline for _, deadline in rules.deadlines())
+    jobs.append(Job("assessment", last + settings.assessment_grace))
+    return sorted(jobs, key=lambda job: (job.due, job.kind))
+
+
+def period_label(item: Item, deadline: dt.datetime) -> str:
+    if item.weekly:
+        return f"第{item.deadlines.index(deadline) + 1}周，{deadline.month}月{deadline.day}日"
+    return f"{deadline.month}月{deadline.day}日"
+
+
+class Ticker:
+    """Runs due jobs for one pipeline (its ledger, rules, renderer and recipients)."""
+
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+        self.db, self.rules, self.tz = pipeline.db, pipeline.rules, pipeline.tz
+        self.config = pipeline.config
+        self.office = list(self.config.office) or [self.rules.office["address"]]
+
+    def tick(self, now: dt.datetime) -> list[dict]:
+        """Run every job due at `now` that has not run; returns what each did."""
+        done = []
+        for job in planned_jobs(self.rules):
+            if job.due > now:
+                break
+            if self.db["jobs_run"].count_where("key = ?", [job.key]):
+                continue
+            with self.db.atomic():
+                outcome = self._run(job, now)
+                self.db["jobs_run"].insert(
+                    {
+                        "key": job.key,
+                        "kind": job.kind,
+                        "item": job.item.id if job.item else None,
+                        "period": job.period,
+                        "due_at": job.due.isoformat(),
+                        "ran_at": now.isoformat(),
+                        "outcome": outcome["outcome"],
+                        "detail": ledger.dumps(outcome),
+                    }
+                )
+            log.info("job %s: %s", job.key, outcome["outcome"])
+            done.append({"job": job.key, **outcome})
+        return done
+
+    # -- the ledger as of a moment ----------------------------------------------------------
+
+    def received_units(self, job: Job, now: dt.datetime) -> dict[str, dict]:
+        """Each unit's first receipt for the job's deadline, among mail received by `now`."""
+        rows = self.db.query(
+            "select * from receipts where item = ? and period = ? and received_at <= ? "
+            "order by version",
+            [job.item.id, job.period, now.isoformat()],
+        )
+        first: dict[str, dict] = {}
+        for row in rows:
+            if dt.datetime.fromisoformat(row["received_at"]) <= now:
+                first.setdefault(row["unit"], row)
+        return first
+
+    def _without_receipt(self, job: Job, now: dt.datetime) -> list[Unit]:
+        received = self.received_units(job, now)
+        return [unit for unit in self.rules.units if unit.name not in received]
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _queue(
+        self,
+        kind: str,
+        cause: str,
+        to: list[str],
+        context: dict,
+        now: dt.datetime,
+        unit: str | None = None,
+        html: str | None = None,
+        attachments: tuple = (),
+    ) -> bool:
+        subject, body = self.pipeline.renderer.render(kind, context)
+        message = self.pipeline.renderer.message(
+            kind=kind,
+            subject=subject,
+            body=body,
+            to=to,
+            cc=[],
+            message_id=outbox_message_id(cause, self.pipeline.from_address),
+            in_reply_to=None,
+            references=[],
+            now=now,
+            html=html,
+            attachments=attachments,
+        )
+        return (
+            queue(
+                self.db,
+                kind=kind,
+                cause=cause,
+                message=message,
+                message_pk=None,
+                unit=unit,
+                tz=self.tz,
+            )
+            is not None
+        )
+
+    def _base(self, job: Job, now: dt.datetime) -> dict:
+        return {
+            "item": job.item,
+            "deadline_long": long_time(job.deadline) if job.deadline else "",
+            "period_label": period_label(job.item, job.deadline) if job.item else "",
+            "now_long": long_time(now),
+        }
+
+    # -- the jobs --------------------------------------------------------------------------
+
+    def _run(self, job: Job, now: dt.datetime) -> dict:
+        if job.kind == "reminder" and now > job.deadline:
+            return {"outcome": "dropped", "reason": "deadline passed before the reminder ran"}
+        if now - job.due > self.rules.jobs.drop_after:
+            return {"outcome": "dropped", "reason": f"{now - job.due} overdue: too late to help"}
+        return getattr(self, f"_{job.kind}")(job, now)
+
+    def _reminder(self, job: Job, now: dt.datetime) -> dict:
+        return self._to_units(job, now, "reminder")
+
+    def _overdue(self, job: Job, now: dt.datetime) -> dict:
+        return self._to_units(job, now, "overdue")
+
+    def _to_units(self, job: Job, now: dt.datetime, kind: str) -> dict:
+        sent = []
+        for unit in self._without_receipt(job, now):
+            if not unit.addresses:
+                log.warning("%s has no registered address: no %s", unit.name, kind)
+                continue
+            context = {**self._base(job, now), "unit": unit.name}
+            if self._queue(
+                kind, f"{job.key}:{unit.name}", list(unit.addresses), context, now, unit.name
+            ):
+                sent.append(unit.name)
+        return {"outcome": "sent", "units": sent}
+
+    def _late_and_missing(self, job: Job, now: dt.datetime) -> tuple[list, list]:
+        received = self.received_units(job, now)
+        late = [
+            (unit, dt.datetime.fromisoformat(received[unit.name]["received_at"]))
+            for unit in self.rules.units
+            if unit.name in received and received[unit.name]["status"] == "late"
+        ]
+        missing = [unit for unit in self.rules.units if unit.name not in received]
+        return late, missing
+
+    def _grouped(self, units: list[Unit]) -> list[tuple[str, list[Unit]]]:
+        labels = dict(self.rules.categories)
+        return [
+            (labels.get(category, category), list(members))
+            for category, members in groupby(units, key=lambda u: u.category)
+        ]
+
+    def _alert(self, job: Job, now: dt.datetime) -> dict:
+        late, missing = self._late_and_missing(job, now)
+        if not self.config.supervisors:
+            return {"outcome": "no supervisors configured", "missing": [u.name for u in missing]}
+        late_by_unit = dict(late)
+        context = {
+            **self._base(job, now),
+            "missing_groups": self._grouped(missing),
+            "late_groups": [
+                (label, [(u, long_time(late_by_unit[u])) for u in members])
+                for label, members in self._grouped([u for u, _ in late])
+            ],
+            "missing_count": len(missing),
+            "late_count": len(late),
+            "total": len(self.rules.units),
+        }
+        self._queue("alert", job.key, list(self.config.supervisors), context, now)
+        return {
+            "outcome": "sent",
+            "missing": [u.name for u in missing],
+            "late": [u.name for u, _ in late],
+        }
+
+    def _problems_waiting(self, now: dt.datetime) -> dict[str, list[dict]]:
+        """Mail and sends that need a person, as of `now`."""
+        messages = [
+            row
+            for row in self.db.query(
+                "select * from messages where received_at <= ? order by received_at",
+                [now.isoformat()],
+            )
+            if dt.datetime.fromisoformat(row["received_at"]) <= now
+        ]
+        return {
+            "unrecognized": [
+                m for m in messages if m["disposition"] in {"unrecognized", "quarantined"}
+            ],
+            "mismatches": [
+                {
+                    **m,
+                    "why": next(n for n in json.loads(m["notes"]) if n.startswith("填报单位不符")),
+                }
+                for m in messages
+                if any(n.startswith("填报单位不符") for n in json.loads(m["notes"] or "[]"))
+            ],
+            "failed": list(self.db["outbox"].rows_where("status = 'failed'", order_by="id")),
+        }
+
+    def _digest(self, job: Job, now: dt.datetime) -> dict:
+        late, missing = self._late_and_missing(job, now)
+        matrix = status_matrix(self.db, self.rules, now)
+        path, stats = write_workbook(
+            self.db, self.rules, job.period, self.config.reports, job.item.id, now
+        )
+        delay = now - job.due
+        late_note = (
+            f"本汇总应于 {long_time(job.due)} 发出，因系统停机延迟到 {long_time(now)}。"
+            if delay > self.rules.jobs.digest_late_after
+            else ""
+        )
+        context = {
+            **self._base(job, now),
+            "matrix": matrix,
+            "symbols": {"on_time": "按时", "late": "逾期", "missing": "未报", "not_due": "未到期"},
+            "late": [(unit.name, short_time(when)) for unit, when in late],
+            "missing": [unit.name for unit in missing],
+            "counted": len(stats["units"]),
+            "problems": self._problems_waiting(now),
+            "late_note": late_note,
+            "workbook_name": path.name,
+        }
+        html = self.pipeline.renderer.render_html("digest.html.j2", context)
+        attachment = ((path.name, path.read_bytes(), XLSX),)
+        self._queue("digest", job.key, self.office, context, now, html=html, attachments=attachment)
+        return {
+            "outcome": "sent late" if late_note else "sent",
+            "workbook": str(path),
+            "totals": stats["totals"],
+            "missing": [unit.name for unit in missing],
+        }
+
+    def _assessment(self, job: Job, now: dt.datetime) -> dict:
+        result = assess(self.db, self.rules, now)
+        path = write_assessment(result, self.rules, self.config.reports)
+        context = {
+            **self._base(job, now),
+            "units": result["units"][:10],
+            "count": len(result["units"]),
+            "state_text": STATE_TEXT,
+            "workbook_name": path.name,
+        }
+        attachment = ((path.name, path.read_bytes(), XLSX),)
+        self._queue("assessment", job.key, self.office, context, now, attachments=attachment)
+        return {"outcome": "sent", "workbook": str(path)}

@@ -1,0 +1,199 @@
+"""Jobs: reminders, overdue notices, alerts, digests and the assessment, read as of a moment."""
+
+import datetime as dt
+import email
+import io
+import json
+import sqlite3
+from email import policy
+
+import pytest
+from click.testing import CliRunner
+from conftest import make_config
+from corpus_check import expected_entries
+from python_calamine import CalamineWorkbook
+
+from mailproc.cli import cli
+from mailproc.jobs import planned_jobs, working_days_before
+from mailproc.ledger import open_ledger
+from mailproc.rules import load_rules
+
+SUPERVISORS = ["director@example.gov.cn", "ducha@example.gov.cn"]
+
+
+@pytest.fixture
+def office(tmp_path, corpus_run):
+    """A copy of the corpus ledger with supervisors configured; returns its config path."""
+    make_config(tmp_path)
+    source = sqlite3.connect(corpus_run["config"].db)
+    target = sqlite3.connect(tmp_path / "mailproc.db")
+    source.backup(target)
+    source.close()
+    target.close()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[paths]\nrules = "rules"\ntemplates = "templates"\n\n'
+        f"[recipients]\nsupervisors = {json.dumps(SUPERVISORS)}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def tick(config, now: str):
+    result = CliRunner().invoke(cli, ["tick", "--now", now, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def outbox(config, kind: str, since_id: int = 0) -> list[dict]:
+    db = open_ledger(config.parent / "mailproc.db")
+    return list(db["outbox"].rows_where("kind = ? and id > ?", [kind, since_id], order_by="id"))
+
+
+def last_id(config) -> int:
+    db = open_ledger(config.parent / "mailproc.db")
+    return max((r["id"] for r in db["outbox"].rows), default=0)
+
+
+def units_with_receipt(item: str, period: str, by: str) -> set[str]:
+    moment = dt.datetime.fromisoformat(by)
+    return {
+        e["unit"]
+        for e in expected_entries()
+        if e["item"] == item
+        and e["period"] == period
+        and dt.datetime.fromisoformat(e["received_at"]) <= moment
+    }
+
+
+ALL_UNITS = [u.name for u in load_rules("rules").units]
+
+
+def test_working_days_follow_the_official_calendar():
+    assert working_days_before(dt.date(2019, 6, 13), 1) == dt.date(2019, 6, 12)
+    assert working_days_before(dt.date(2019, 6, 10), 1) == dt.date(2019, 6, 6)  # 端午 7 June
+    assert working_days_before(dt.date(2019, 10, 8), 1) == dt.date(2019, 9, 30)  # 国庆
+    assert working_days_before(dt.date(2019, 9, 30), 1) == dt.date(2019, 9, 29)  # 调休 Sunday
+    assert working_days_before(dt.date(2027, 3, 1), 1) == dt.date(2027, 2, 26)  # beyond its data
+
+
+def test_planned_jobs_from_rules():
+    jobs = {job.key: job for job in planned_jobs(load_rules("rules"))}
+    assert jobs["reminder:weekly:2019-06-13"].due.isoformat() == "2019-06-12T09:00:00+08:00"
+    assert jobs["reminder:plan:2019-05-31"].due.isoformat() == "2019-05-30T09:00:00+08:00"
+    assert jobs["alert:weekly:2019-06-13"].due.isoformat() == "2019-06-13T11:00:00+08:00"
+    assert jobs["digest:weekly:2019-06-27"].due.isoformat() == "2019-06-27T11:00:00+08:00"
+    assert "digest:plan:2019-05-31" not in jobs
+    assert jobs["assessment"].due.isoformat() == "2019-12-25T23:59:59+08:00"
+
+
+def test_alert_and_overdue_after_the_deadline(office):
+    tick(office, "2019-06-13T10:00:00+08:00")  # everything due before, caught up
+    before = last_id(office)
+    tick(office, "2019-06-13T11:05:00+08:00")
+    missing = [
+        u for u in ALL_UNITS
+        if u not in units_with_receipt("weekly", "2019-06-13", "2019-06-13T11:05:00+08:00")
+    ]  # fmt: skip
+    alerts = outbox(office, "alert", before)
+    assert len(alerts) == 1
+    alert = email.message_from_string(alerts[0]["eml"], policy=policy.default)
+    assert alert["To"] == ", ".join(SUPERVISORS)
+    body = alert.get_content()
+    named = [u for u in ALL_UNITS if u in body.split("逾期报送")[0]]
+    assert named == missing
+    overdue = outbox(office, "overdue", before)
+    assert sorted(r["unit"] for r in overdue) == sorted(missing)
+    assert all(r["status"] == "sent" for r in overdue)
+    db = open_ledger(office.parent / "mailproc.db")
+    (job,) = db["jobs_run"].rows_where("key = 'alert:weekly:2019-06-13'")
+    assert json.loads(job["detail"])["missing"] == missing
+
+    again = last_id(office)
+    result = tick(office, "2019-06-13T11:05:00+08:00")
+    assert result.stdout.strip() == "0 jobs run; messages sent 0, to retry 0, failed 0"
+    assert last_id(office) == again
+
+
+def test_reminders_only_to_units_without_a_receipt(office):
+    tick(office, "2019-06-12T08:59:00+08:00")
+    before = last_id(office)
+    tick(office, "2019-06-12T09:00:00+08:00")
+    reminded = sorted(r["unit"] for r in outbox(office, "reminder", before))
+    have = units_with_receipt("weekly", "2019-06-13", "2019-06-12T09:00:00+08:00")
+    assert reminded == sorted(u for u in ALL_UNITS if u not in have)
+    message = email.message_from_string(outbox(office, "reminder", before)[0]["eml"],
+                                        policy=policy.default)  # fmt: skip
+    assert message["X-Mailproc-Kind"] == "reminder"
+    assert "2019年6月13日（周四）11:00" in message.get_content()
+
+
+def test_reminder_after_its_deadline_is_dropped(office):
+    result = tick(office, "2019-06-14T09:00:00+08:00")
+    assert "reminder:weekly:2019-06-13: dropped" in result.stdout
+    assert outbox(office, "reminder") == []
+
+
+def test_digest_with_workbook_equal_to_stats(office):
+    tick(office, "2019-06-13T10:00:00+08:00")
+    before = last_id(office)
+    now = "2019-06-13T11:05:00+08:00"
+    tick(office, now)
+    (digest,) = outbox(office, "digest", before)
+    message = email.message_from_string(digest["eml"], policy=policy.default)
+    assert message["X-Mailproc-Kind"] == "digest"
+    assert message.get_body(("html",)) is not None
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == "安全生产月_周报_2019-06-13.xlsx"
+    book = CalamineWorkbook.from_filelike(io.BytesIO(attachment.get_content()))
+    table = book.get_sheet_by_name("本期汇总").to_python()
+    totals = next(row for row in table if row[1] == "合计")[2:19]
+    stats = CliRunner().invoke(
+        cli, ["stats", "--period", "2019-06-13", "--as-of", now, "--json", "--config", str(office)]
+    )
+    expected = json.loads(stats.stdout)["totals"]
+    assert [int(v) for v in totals] == list(expected.values())
+    assert "sent late" not in tick(office, now).stdout
+
+
+def test_missed_digest_goes_out_once_saying_so(office):
+    result = tick(office, "2019-06-13T15:00:00+08:00")
+    assert "digest:weekly:2019-06-13: sent late" in result.stdout
+    digests = outbox(office, "digest")
+    assert [r["subject"].count("6月13日") for r in digests][-1] == 1
+    latest = email.message_from_string(digests[-1]["eml"], policy=policy.default)
+    assert "因系统停机延迟" in latest.get_body(("plain",)).get_content()
+    tick(office, "2019-06-13T15:30:00+08:00")
+    assert len(outbox(office, "digest")) == len(digests)
+
+
+def hand_scores() -> dict[str, int]:
+    """Points per unit from expected.json alone: first receipt's status, else missing."""
+    rules = load_rules("rules")
+    points = rules.jobs.points
+    first: dict[tuple, str] = {}
+    for e in expected_entries():
+        if e["item"] and e["period"] and e["unit"]:
+            first.setdefault((e["unit"], e["item"], e["period"]), e["status"])
+    return {
+        unit: sum(
+            points[first.get((unit, item.id, item.period_of(d)), "missing")]
+            for item, d in rules.deadlines()
+        )
+        for unit in ALL_UNITS
+    }
+
+
+def test_assessment_matches_a_hand_computation(office):
+    result = CliRunner().invoke(
+        cli, ["assess", "--json", "--now", "2020-01-01T00:00:00+08:00", "--config", str(office)]
+    )
+    got = json.loads(result.stdout)
+    scores = {u["unit"]: u["score"] for u in got["units"]}
+    assert scores == hand_scores()
+    assert [u["rank"] for u in got["units"]] == sorted(u["rank"] for u in got["units"])
+    best = max(scores.values())
+    assert {u["unit"] for u in got["units"] if u["rank"] == 1} == {
+        u for u, s in scores.items() if s == best
+    }
+    assert (office.parent / "reports" / "安全生产月_考核.xlsx").is_file()
