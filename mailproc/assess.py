@@ -17,7 +17,7 @@ from mailproc.report import status_matrix
 from mailproc.rules import Rules
 from mailproc.workbook import FILLS, FONT_NAME, print_setup, put
 
-STATE_TEXT = {"on_time": "按时", "late": "逾期", "missing": "未报"}
+STATE_TEXT = {"on_time": "按时", "late": "逾期", "missing": "未报", "excused": "免报"}
 
 
 def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = None) -> dict:
@@ -28,11 +28,14 @@ def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = 
     units = []
     for unit, category in matrix.units:
         record = {f"{item}/{period}": matrix.cell(unit, item, period).state for item, period in due}
+        counted = [  # an excused deadline counts neither for nor against the unit
+            (item, period) for item, period in due if record[f"{item}/{period}"] != "excused"
+        ]
         score = sum(
             points[matrix.cell(unit, item, period).state] * weights.get(item, 1)
-            for item, period in due
+            for item, period in counted
         )
-        possible = sum(points["on_time"] * weights.get(item, 1) for item, _ in due)
+        possible = sum(points["on_time"] * weights.get(item, 1) for item, _ in counted)
         units.append(
             {
                 "unit": unit,
@@ -71,7 +74,7 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headings))
     sheet.cell(row=1, column=1, value=title).font = Font(name=FONT_NAME, size=14, bold=True)
     points = result["points"]
-    rule = "，".join(f"{STATE_TEXT[state]} {points[state]}" for state in STATE_TEXT)
+    rule = "，".join(f"{STATE_TEXT[state]} {points[state]}" for state in points)
     sheet.cell(row=2, column=1, value=f"计分（每个截止时间）：{rule}").font = Font(
         name=FONT_NAME, size=10
     )

@@ -59,6 +59,19 @@ class History(Protocol):
 
     def is_ours(self, message_ids: Iterable[str]) -> bool: ...
 
+    def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
+        """The deadline that holds for this unit: the campaign's, or one the office extended."""
+        ...
+
+
+@dataclass(frozen=True)
+class Booking:
+    """The office's reading of a mail (`mailproc assign`), which replaces the machine's."""
+
+    unit: str
+    item: str
+    period: str | None = None
+
 
 @dataclass
 class FileCheck:
@@ -314,7 +327,14 @@ class Classifier:
 
     # -- the whole decision ------------------------------------------------------------
 
-    def classify(self, mail: ParsedMail, received: dt.datetime, history: History) -> Classification:
+    def classify(
+        self,
+        mail: ParsedMail,
+        received: dt.datetime,
+        history: History,
+        booking: Booking | None = None,
+    ) -> Classification:
+        """The mail's reading; with a `booking`, the office's unit, item (and period) stand."""
         chain = _chain(mail)
         sender = self.sender_unit(chain)
         sender_name = sender.name if sender else None
@@ -328,7 +348,9 @@ class Classifier:
         bodies = [m.body_text or m.body_html for m in chain]
         names = " ".join(a.filename for a in mail.attachments)
         answered = self.answers_us(mail, history)
-        if gate == "auto_reply" or (answered is not None and not mail.attachments):
+        if booking is None and (
+            gate == "auto_reply" or (answered is not None and not mail.attachments)
+        ):
             result = Classification(
                 disposition="auto_reply" if gate == "auto_reply" else "answer_to_us",
                 sender_unit=sender_name,
@@ -342,6 +364,8 @@ class Classifier:
         result = Classification(disposition="submission", sender_unit=sender_name, files=files)
 
         unit, source = self._find_unit(subjects, mail.attachments, files, sender, bodies)
+        if booking is not None:
+            unit, source = self.rules.unit(booking.unit), "office"
         if unit is None and answered:
             unit, source = self.rules.unit(answered.get("unit") or ""), "answered"
         result.unit = unit.name if unit else None
@@ -358,6 +382,8 @@ class Classifier:
                 )
 
         item = self._find_item(subjects, names, bodies, files, received)
+        if booking is not None:
+            item = self.rules.item(booking.item)
         if item is None and answered:
             item = self.rules.item(answered.get("item") or "")
         looks_like_submission = self._looks_like_submission(subjects, names, bodies, files)
@@ -372,16 +398,22 @@ class Classifier:
         result.item = item.id
 
         if not item.never_late:
-            deadline, why = self._deadline(
-                item, unit, subjects, names, bodies, received, history, answered
-            )
+            booked = booking and booking.period and item.deadline_for(booking.period)
+            if booked:
+                deadline, why = booked, "办公室指定"
+            else:
+                deadline, why = self._deadline(
+                    item, unit, subjects, names, bodies, received, history, answered
+                )
             result.deadline = deadline
             result.period = item.period_of(deadline)
             if why:
                 result.notes.append(f"周次：{why}")
             earlier = history.receipts(unit.name, item.id, result.period)
             result.version = len(earlier) + 1
-            result.on_time = received <= deadline
+            result.on_time = received <= history.deadline(
+                unit.name, item.id, result.period, deadline
+            )
             if earlier:
                 result.status = earlier[0]["status"]
             else:

@@ -3,8 +3,10 @@
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -13,13 +15,14 @@ from typing import Any
 
 import click
 
-from mailproc import ledger, resources
+from mailproc import ledger, office, replay, resources
 from mailproc.assess import assess as assess_units
 from mailproc.assess import write_assessment
 from mailproc.config import Config, ConfigError, load_config
 from mailproc.dashboard import write_dashboard
 from mailproc.imap import MailboxError
 from mailproc.jobs import Ticker
+from mailproc.office import Done, OfficeError
 from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
 from mailproc.report import status_matrix
 from mailproc.rules import RulesError, load_rules
@@ -236,8 +239,10 @@ def status(config: Config, as_json: bool) -> None:
     db = ledger.open_ledger(config.db)
     matrix = status_matrix(db, rules)
     failed = list(db["outbox"].rows_where("status = 'failed'", order_by="id"))
+    owed = office.paper_owed(db, rules, matrix.as_of)
     if as_json:
         report = matrix.as_dict()
+        report["paper_owed"] = [{"unit": u, "item": i, "period": p} for u, i, p in owed]
         report["failed_sends"] = [
             {k: row[k] for k in ("id", "kind", "unit", "to_addrs", "subject", "last_error")}
             for row in failed
@@ -245,6 +250,12 @@ def status(config: Config, as_json: bool) -> None:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
         return
     click.echo(matrix.render(color=sys.stdout.isatty()))
+    if owed:
+        labels = {item.id: item.label for item in rules.items}
+        click.echo(f"\n纸质文件未交 {len(owed)} 份：")
+        for item_id, rows in itertools.groupby(owed, key=lambda o: (o[1], o[2])):
+            units = "、".join(u for u, _, _ in rows)
+            click.echo(f"  {labels[item_id[0]]}（{item_id[1]}）：{units}")
     if failed:
         click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
         for row in failed:
@@ -371,6 +382,218 @@ def dashboard(config: Config, now_text: str | None) -> None:
         moment(now_text, config),
     )
     click.echo(str(path))
+
+
+def office_action(command: Callable) -> Callable:
+    """The office's commands: --note and --by, one line out, one clear line on a refusal; the
+    replies an action makes due are delivered at once."""
+
+    @click.option("--note", help="Why (kept in the ledger with the action).")
+    @click.option("--by", default=lambda: os.environ.get("USER", "office"), help="Who acts.")
+    @config_option
+    @functools.wraps(command)
+    def wrapper(config: Config, **kwargs: Any) -> None:
+        try:
+            with ProcessLock(config.db):
+                pipeline = Pipeline(config)
+                try:
+                    done = command(pipeline, **kwargs)
+                    delivered = pipeline.deliver() if done.queued else None
+                finally:
+                    pipeline.close()
+        except (OfficeError, AlreadyRunning) as exc:
+            fail(str(exc))
+        click.echo(done.summary)
+        if delivered is not None:
+            click.echo(f"replies sent {delivered.sent}, to retry {delivered.retry}")
+
+    return wrapper
+
+
+def target_options(command: Callable) -> Callable:
+    for option in reversed(
+        [
+            click.option("--unit", required=True, help="Canonical unit name (rules/units.toml)."),
+            click.option("--item", required=True, help="Item id: plan, weekly, month_summary, ..."),
+            click.option(
+                "--period", help="The deadline's ISO date (implied for one-deadline items)."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@cli.command("assign")
+@click.argument("message_id")
+@target_options
+@office_action
+def assign_command(
+    pipeline: Pipeline,
+    message_id: str,
+    unit: str,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+) -> Done:
+    """Book a mail mailproc could not read, or misread, for a unit and item."""
+    return office.assign(pipeline, message_id, unit, item, period, note, by)
+
+
+@cli.command("unassign")
+@click.argument("message_id")
+@office_action
+def unassign_command(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+    """Undo the office's booking of a mail: the machine's reading stands again."""
+    return office.unassign(pipeline, message_id, note, by)
+
+
+@cli.command("excuse")
+@target_options
+@click.option("--undo", is_flag=True, help="Withdraw the excuse.")
+@office_action
+def excuse_command(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    undo: bool,
+    note: str | None,
+    by: str,
+) -> Done:
+    """The unit owes nothing for one deadline: no reminder, no overdue notice, no penalty."""
+    return office.excuse(pipeline, unit, item, period, note, by, undo)
+
+
+@cli.command("extend")
+@target_options
+@click.option("--until", "until_text", help="The unit's new deadline (ISO 8601).")
+@click.option("--undo", is_flag=True, help="Withdraw the extension.")
+@office_action
+def extend_command(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    until_text: str | None,
+    undo: bool,
+    note: str | None,
+    by: str,
+) -> Done:
+    """Move one unit's deadline."""
+    until = moment(until_text, pipeline.config)
+    return office.extend(pipeline, unit, item, period, until, note, by, undo)
+
+
+@cli.command("paper")
+@target_options
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Date the paper copy came.")
+@click.option("--waive", is_flag=True, help="No paper copy is needed from this unit.")
+@click.option("--undo", is_flag=True, help="The paper copy is owed again.")
+@office_action
+def paper_command(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    received: dt.datetime | None,
+    waive: bool,
+    undo: bool,
+    note: str | None,
+    by: str,
+) -> Done:
+    """Record a plan's or summary's paper copy (方案、总结均需报正式纸质文件)."""
+    day = received.date() if received else None
+    return office.paper(pipeline, unit, item, period, day, waive, note, by, undo)
+
+
+@cli.command("confirm")
+@click.argument("message_id")
+@office_action
+def confirm_command(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+    """Let a 代报 or a 填报单位 mismatch stand; it leaves the inbox."""
+    return office.confirm(pipeline, message_id, note, by)
+
+
+@cli.command("resend")
+@click.argument("outbox_id", type=int)
+@office_action
+def resend_command(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Done:
+    """Queue a failed message again, once what made it fail is fixed."""
+    return office.resend(pipeline, outbox_id, note, by)
+
+
+@cli.command("inbox")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@config_option
+def inbox_command(config: Config, as_json: bool) -> None:
+    """What needs a person, each with the command that settles it."""
+    pipeline = Pipeline(config)
+    try:
+        entries = office.inbox(pipeline)
+        owed = office.paper_owed(pipeline.db, pipeline.rules, dt.datetime.now(pipeline.tz))
+    finally:
+        pipeline.close()
+    for entry in entries:
+        if as_json:
+            click.echo(json.dumps(entry, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{entry['received_at'][:16].replace('T', ' ')}  {entry['what']}  "
+                f"{entry['unit'] or entry['sender']}：{entry['subject']}\n    → {entry['command']}"
+            )
+    if not as_json:
+        click.echo(
+            f"{len(entries)} to settle; paper copies still owed: {len(owed)} "
+            "(mailproc status lists them)"
+        )
+
+
+@cli.command("history")
+@click.argument("message_id")
+@config_option
+def history_command(config: Config, message_id: str) -> None:
+    """The whole story of one mail: receipt, readings, the office's actions, replies."""
+    pipeline = Pipeline(config)
+    try:
+        lines = office.history(pipeline, message_id)
+    except OfficeError as exc:
+        fail(str(exc))
+    finally:
+        pipeline.close()
+    click.echo("\n".join(lines))
+
+
+@cli.command("replay")
+@click.option("--dry-run", is_flag=True, help="Only list what would change.")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@config_option
+def replay_command(config: Config, dry_run: bool, yes: bool) -> None:
+    """Read every stored mail again with the current rules/; show, then apply, what changes."""
+    try:
+        with ProcessLock(config.db):
+            pipeline = Pipeline(config)
+            try:
+                rereads = replay.reread_all(pipeline)
+                changed = replay.changes(rereads)
+                for reread in changed:
+                    old = " ".join(str(v) for v in reread.old)
+                    new = " ".join(str(v) for v in reread.new)
+                    click.echo(f"{reread.row['message_id']}: {old} → {new}")
+                click.echo(f"{len(changed)} of {len(rereads)} mails would change")
+                if dry_run or not changed:
+                    return
+                if not yes and not click.confirm("apply these changes?", default=False):
+                    click.echo("nothing changed")
+                    return
+                queued = replay.apply(pipeline, rereads)
+                delivered = pipeline.deliver()
+            finally:
+                pipeline.close()
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    click.echo(f"applied; {queued} replies newly due, sent {delivered.sent}")
 
 
 @cli.command("check-rules")

@@ -19,7 +19,13 @@ import sqlite_utils
 from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
 from mailproc.rules import Rules
 
-STATE_TEXT = {"on_time": "按时", "late": "逾期", "missing": "未报", "not_due": "未到期"}
+STATE_TEXT = {
+    "on_time": "按时",
+    "late": "逾期",
+    "missing": "未报",
+    "not_due": "未到期",
+    "excused": "免报",
+}
 ATTENTION_NOTES = ("填报单位不符", "代报")
 CHART_BAR_WIDTH = 680  # px of the chart's bars: every unit gets the same share of it
 

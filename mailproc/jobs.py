@@ -20,6 +20,7 @@ import chinese_calendar
 
 from mailproc import ledger
 from mailproc.assess import STATE_TEXT, assess, write_assessment
+from mailproc.office import paper_owed
 from mailproc.outbox import long_time, outbox_message_id, queue, short_time
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
@@ -141,9 +142,16 @@ class Ticker:
                 first.setdefault(row["unit"], row)
         return first
 
-    def _without_receipt(self, job: Job, now: dt.datetime) -> list[Unit]:
-        received = self.received_units(job, now)
-        return [unit for unit in self.rules.units if unit.name not in received]
+    def _owing(self, job: Job, now: dt.datetime, state: str) -> list[Unit]:
+        """Units whose cell for the job's deadline is in `state` at `now`: `not_due` before the
+        deadline (nothing received yet), `missing` after it. Excused units are in neither, and an
+        extended deadline counts."""
+        matrix = status_matrix(self.db, self.rules, now)
+        return [
+            unit
+            for unit in self.rules.units
+            if matrix.cell(unit.name, job.item.id, job.period).state == state
+        ]
 
     # -- sending -------------------------------------------------------------------------
 
@@ -203,14 +211,14 @@ class Ticker:
         return getattr(self, f"_{job.kind}")(job, now)
 
     def _reminder(self, job: Job, now: dt.datetime) -> dict:
-        return self._to_units(job, now, "reminder")
+        return self._to_units(job, now, "reminder", self._owing(job, now, "not_due"))
 
     def _overdue(self, job: Job, now: dt.datetime) -> dict:
-        return self._to_units(job, now, "overdue")
+        return self._to_units(job, now, "overdue", self._owing(job, now, "missing"))
 
-    def _to_units(self, job: Job, now: dt.datetime, kind: str) -> dict:
+    def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
         sent = []
-        for unit in self._without_receipt(job, now):
+        for unit in units:
             if not unit.addresses:
                 log.warning("%s has no registered address: no %s", unit.name, kind)
                 continue
@@ -228,8 +236,7 @@ class Ticker:
             for unit in self.rules.units
             if unit.name in received and received[unit.name]["status"] == "late"
         ]
-        missing = [unit for unit in self.rules.units if unit.name not in received]
-        return late, missing
+        return late, self._owing(job, now, "missing")
 
     def _grouped(self, units: list[Unit]) -> list[tuple[str, list[Unit]]]:
         labels = dict(self.rules.categories)
@@ -301,13 +308,17 @@ class Ticker:
         context = {
             **self._base(job, now),
             "matrix": matrix,
-            "symbols": {"on_time": "按时", "late": "逾期", "missing": "未报", "not_due": "未到期"},
+            "symbols": {**STATE_TEXT, "not_due": "未到期"},
             "late": [(unit.name, short_time(when)) for unit, when in late],
             "missing": [unit.name for unit in missing],
             "counted": len(stats["units"]),
             "problems": self._problems_waiting(now),
             "late_note": late_note,
             "workbook_name": path.name,
+            "paper_owed": [
+                (unit, {i.id: i.label for i in self.rules.items}[item], period)
+                for unit, item, period in paper_owed(self.db, self.rules, now)
+            ],
         }
         html = self.pipeline.renderer.render_html("digest.html.j2", context)
         attachment = ((path.name, path.read_bytes(), XLSX),)

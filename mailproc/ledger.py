@@ -180,6 +180,47 @@ def m003_jobs(db: sqlite_utils.Database) -> None:
     db["jobs_run"].create_index(["key"], unique=True)
 
 
+@migrations()
+def m004_office_decisions(db: sqlite_utils.Database) -> None:
+    db["messages"].add_column("machine_reading", str)
+    db["decisions"].create(
+        {
+            "id": int,
+            "kind": str,
+            "message": int,
+            "unit": str,
+            "item": str,
+            "period": str,
+            "value": str,
+            "note": str,
+            "by": str,
+            "at": str,
+            "undone_at": str,
+            "undone_by": str,
+            "undone_note": str,
+        },
+        pk="id",
+        not_null={"kind", "at", "by"},
+    )
+    db["decisions"].create_index(["kind", "unit", "item", "period"])
+    db["decisions"].create_index(["message"])
+
+
+def active_decision(
+    db: sqlite_utils.Database, kind: str, unit: str, item: str, period: str | None
+) -> dict | None:
+    """The latest decision of this kind for (unit, item, period) that was not undone."""
+    return next(
+        db["decisions"].rows_where(
+            "kind = ? and unit = ? and item = ? and period is ? and undone_at is null",
+            [kind, unit, item, period],
+            order_by="id desc",
+            limit=1,
+        ),
+        None,
+    )
+
+
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the ledger and bring its schema up to date."""
     path = Path(path)

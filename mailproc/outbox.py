@@ -150,6 +150,7 @@ def reply_context(
     *,
     received: dt.datetime,
     original_subject: str,
+    paper_settled: bool = False,
 ) -> dict[str, Any]:
     """Everything a reply template may show about one classified mail."""
     item = rules.item(result.item) if result.item else None
@@ -191,7 +192,7 @@ def reply_context(
         "approximations": table.approximations if table else [],
         "figures": figures,
         "needs_stats": bool(item and item.needs_stats),
-        "paper": bool(item and item.needs_paper),
+        "paper": bool(item and item.needs_paper) and not paper_settled,
         "notes": [n for n in result.notes if n.startswith("填报单位不符")],
         "original_subject": original_subject or "（无主题）",
         "original_subject_short": (original_subject or "（无主题）")[:30],

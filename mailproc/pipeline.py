@@ -11,6 +11,7 @@ import email.parser
 import email.policy
 import email.utils
 import hashlib
+import json
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from mailproc import ledger
 from mailproc.archive import Archive
-from mailproc.classify import Classification, Classifier
+from mailproc.classify import Booking, Classification, Classifier, History
 from mailproc.config import Config
 from mailproc.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outbox import Renderer, outbox_message_id, queue, reply_context
@@ -41,14 +42,43 @@ class Outcome:
     reason: str | None = None
 
 
-class LedgerHistory:
-    """The classifier's view of the ledger (see classify.History)."""
+def reading(result: Classification) -> dict:
+    """The ledger fields of one reading of a mail (the machine's, or the office's)."""
+    return {
+        "disposition": result.disposition,
+        "unit": result.unit,
+        "unit_source": result.unit_source,
+        "sender_unit": result.sender_unit,
+        "item": result.item,
+        "period": result.period,
+        "status": result.status,
+        "version": result.version,
+        "reply": result.reply,
+        "problems": ledger.dumps(result.problems),
+    }
 
-    def __init__(self, db):
-        self.db = db
+
+class LedgerHistory:
+    """The classifier's view of the ledger (see classify.History), optionally as it stood just
+    before a moment (when a mail is read again, later mail must not count as earlier)."""
+
+    def __init__(self, db, before: dt.datetime | None = None, exclude: int | None = None):
+        self.db, self.before, self.exclude = db, before, exclude
 
     def receipts(self, unit: str, item: str, period: str) -> list[dict]:
-        return ledger.receipts_for(self.db, unit, item, period)
+        rows = ledger.receipts_for(self.db, unit, item, period)
+        return [
+            row
+            for row in rows
+            if row["message"] != self.exclude
+            and (self.before is None or dt.datetime.fromisoformat(row["received_at"]) < self.before)
+        ]
+
+    def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
+        extended = ledger.active_decision(self.db, "extend", unit, item, period)
+        if extended is None:
+            return deadline
+        return dt.datetime.fromisoformat(json.loads(extended["value"])["deadline"])
 
     def answered_by_us(self, message_ids: Iterable[str]) -> dict | None:
         for message_id in message_ids:
@@ -59,6 +89,12 @@ class LedgerHistory:
 
     def is_ours(self, message_ids: Iterable[str]) -> bool:
         return any(ledger.outbox_row_by_message_id(self.db, m) for m in message_ids)
+
+
+def reply_cause(sha256: str, result: Classification) -> str:
+    """One reply per mail and reading: the same reading never answers twice, a new reading
+    (the office's booking, a replay under new rules) may owe a new reply."""
+    return f"reply:{sha256}:{result.reply}:{result.unit}:{result.item}:{result.period}"
 
 
 def header_receipt_time(raw: bytes) -> dt.datetime | None:
@@ -242,16 +278,8 @@ class Pipeline:
                         "sender": mail.from_address,
                         "sender_name": mail.from_name,
                         "subject": mail.subject,
-                        "disposition": result.disposition,
-                        "unit": result.unit,
-                        "unit_source": result.unit_source,
-                        "sender_unit": result.sender_unit,
-                        "item": result.item,
-                        "period": result.period,
-                        "status": result.status,
-                        "version": result.version,
-                        "reply": result.reply,
-                        "problems": ledger.dumps(result.problems),
+                        **reading(result),
+                        "machine_reading": ledger.dumps(reading(result)),
                         "notes": ledger.dumps(notes + result.notes),
                         "in_reply_to": mail.in_reply_to,
                         "archive_path": eml_path,
@@ -263,9 +291,9 @@ class Pipeline:
             )
             self._record_files(pk, mail, result, stored)
             if result.unit and result.item and result.period:
-                self._record_receipt(pk, received, result)
+                self.record_receipt(pk, received, result)
             if result.reply != "none":
-                self._queue_reply(pk, mail, result, received)
+                self.queue_reply(pk, mail, result, received)
             ledger.log(
                 self.db,
                 self.tz,
@@ -310,7 +338,7 @@ class Pipeline:
                 }
             )
 
-    def _record_receipt(self, pk: int, received: dt.datetime, result: Classification) -> None:
+    def record_receipt(self, pk: int, received: dt.datetime, result: Classification) -> None:
         self.db["receipts"].insert(
             {
                 "message": pk,
@@ -342,17 +370,93 @@ class Pipeline:
                 for column, value in table.values.items()
             )
 
-    def _queue_reply(
+    # -- reading a stored mail again (the office's booking, a replay) -----------------------
+
+    def reread(
+        self, row: dict, booking: Booking | None = None, history: History | None = None
+    ) -> tuple[Classification, ParsedMail]:
+        """A stored mail read again: current rules, the ledger as it stood before it, and the
+        office's booking when there is one."""
+        mail = parse_message((self.config.archive / row["archive_path"]).read_bytes())
+        received = dt.datetime.fromisoformat(row["received_at"])
+        history = history or LedgerHistory(self.db, before=received, exclude=row["id"])
+        return self.classifier.classify(mail, received, history, booking), mail
+
+    def apply_reading(self, row: dict, mail: ParsedMail, result: Classification) -> bool:
+        """Put a new reading of a stored mail in the ledger (call inside a transaction):
+        its receipt and figures follow, versions of the groups it leaves and joins are
+        renumbered, and the reply the new reading owes is queued. True when one was queued."""
+        pk = row["id"]
+        groups = {
+            (r["unit"], r["item"], r["period"])
+            for r in self.db["receipts"].rows_where("message = ?", [pk])
+        }
+        self.db["receipts"].delete_where("message = ?", [pk])
+        self.db["figures"].delete_where("message = ?", [pk])
+        self.db["messages"].update(pk, reading(result))
+        received = dt.datetime.fromisoformat(row["received_at"])
+        if result.unit and result.item and result.period:
+            result.version = -pk  # a place holder: settle() numbers the group by receipt time
+            self.record_receipt(pk, received, result)
+            groups.add((result.unit, result.item, result.period))
+        for group in groups:
+            self.settle(*group)
+        settled = self.db["messages"].get(pk)
+        result.version, result.status = settled["version"], settled["status"]
+        return result.reply != "none" and self.queue_reply(pk, mail, result, received)
+
+    def settle(self, unit: str, item_id: str, period: str) -> None:
+        """Number a group's receipts by receipt time; the first decides on time or late,
+        against the unit's deadline (an extension counts)."""
+        item = self.rules.item(item_id)
+        deadline = item.deadline_for(period) if item else None
+        if deadline is None:
+            return
+        deadline = LedgerHistory(self.db).deadline(unit, item_id, period, deadline)
+        rows = list(
+            self.db.query(
+                "select * from receipts where unit = ? and item = ? and period = ? "
+                "order by received_at, id",
+                [unit, item_id, period],
+            )
+        )
+        for row in rows:  # step aside first: (unit, item, period, version) is unique
+            self.db["receipts"].update(row["id"], {"version": -row["id"]})
+            self.db.execute(
+                "update figures set version = ? where message = ?", [-row["id"], row["message"]]
+            )
+        status = None
+        for version, row in enumerate(rows, 1):
+            on_time = dt.datetime.fromisoformat(row["received_at"]) <= deadline
+            status = status or ("on_time" if on_time else "late")
+            self.db["receipts"].update(
+                row["id"], {"version": version, "on_time": int(on_time), "status": status}
+            )
+            self.db["messages"].update(row["message"], {"version": version, "status": status})
+            self.db.execute(
+                "update figures set version = ? where message = ?", [version, row["message"]]
+            )
+
+    def queue_reply(
         self, pk: int, mail: ParsedMail, result: Classification, received: dt.datetime
-    ) -> None:
+    ) -> bool:
         to = mail.reply_to or mail.from_address
         if not to:
-            return
+            return False
+        paper = (
+            result.unit
+            and result.item
+            and ledger.active_decision(self.db, "paper", result.unit, result.item, result.period)
+        )
         context = reply_context(
-            self.rules, result, received=received, original_subject=mail.subject
+            self.rules,
+            result,
+            received=received,
+            original_subject=mail.subject,
+            paper_settled=bool(paper),
         )
         subject, body = self.renderer.render(result.reply, context)
-        cause = f"reply:{mail.sha256}"
+        cause = reply_cause(mail.sha256, result)
         cc = (
             [self.from_address]
             if result.reply == "unrecognized" and self.config.office_copy
@@ -369,7 +473,7 @@ class Pipeline:
             references=mail.references,
             now=dt.datetime.now(self.tz),
         )
-        queue(
+        queued = queue(
             self.db,
             kind=result.reply,
             cause=cause,
@@ -378,6 +482,7 @@ class Pipeline:
             unit=result.unit,
             tz=self.tz,
         )
+        return queued is not None
 
     # -- batches -------------------------------------------------------------------------
 

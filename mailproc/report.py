@@ -5,6 +5,7 @@ one passed with no receipt is "missing". Mail received after the moment does not
 """
 
 import datetime as dt
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ SYMBOLS = {
     "late": ("迟", "yellow"),
     "missing": ("✘", "red"),
     "not_due": ("·", None),
+    "excused": ("免", "cyan"),
 }
 
 
@@ -80,7 +82,7 @@ class StatusMatrix:
 
     def render(self, color: bool = False) -> str:
         name_width = max(display_width(u) for u, _ in self.units) + 2
-        legend = "✔ 按时  迟 逾期  ✘ 未报  · 未到期  ! 缺项未补齐"
+        legend = "✔ 按时  迟 逾期  ✘ 未报  · 未到期  免 免报  ! 缺项未补齐"
         lines = [
             f"报送情况 截至 {self.as_of:%Y-%m-%d %H:%M}   {legend}",
             pad("", name_width) + "".join(pad(label, WIDTH) for label in self.labels),
@@ -115,6 +117,12 @@ def status_matrix(
     deadlines = [(item.id, item.period_of(d), d) for item, d in rules.deadlines()]
     labels = [item.label for item, _ in rules.deadlines()]
     matrix = StatusMatrix(as_of, deadlines, [(u.name, u.category) for u in rules.units], labels)
+    decided: dict[tuple[str, str, str, str], dict] = {}
+    for row in db.query(  # they hold for the deadline they name, whenever they were made
+        "select * from decisions where kind in ('excuse', 'extend') and undone_at is null "
+        "order by id"
+    ):
+        decided[(row["kind"], row["unit"], row["item"], row["period"])] = row
     receipts: dict[tuple[str, str, str], list[dict]] = {}
     for row in db.query("select * from receipts order by version"):
         if dt.datetime.fromisoformat(row["received_at"]) <= as_of:
@@ -130,7 +138,12 @@ def status_matrix(
                     complete=any(r["complete"] for r in rows),
                     received_at=first["received_at"],
                 )
+            elif ("excuse", unit, item, period) in decided:
+                matrix.cells[(unit, item, period)] = Cell(state="excused")
             else:
+                extended = decided.get(("extend", unit, item, period))
+                if extended:
+                    deadline = dt.datetime.fromisoformat(json.loads(extended["value"])["deadline"])
                 state = "missing" if deadline < as_of else "not_due"
                 matrix.cells[(unit, item, period)] = Cell(state=state)
     return matrix

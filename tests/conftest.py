@@ -1,6 +1,8 @@
 """Shared fixtures: a fresh config in a temp folder, and the corpus ingested once per session."""
 
+import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,25 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     finally:
         pipe.close()
     return {"config": config, "counts": counts, "records": records}
+
+
+SUPERVISORS = ["director@example.gov.cn", "ducha@example.gov.cn"]
+
+
+@pytest.fixture
+def office(tmp_path: Path, corpus_run: dict) -> Path:
+    """A copy of the corpus ledger, with supervisors configured; returns its config file."""
+    make_config(tmp_path)
+    source = sqlite3.connect(corpus_run["config"].db)
+    target = sqlite3.connect(tmp_path / "mailproc.db")
+    source.backup(target)
+    source.close()
+    target.close()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[paths]\nrules = "rules"\ntemplates = "templates"\n'
+        f"archive = {json.dumps(str(corpus_run['config'].archive))}  # read, never written\n\n"
+        f"[recipients]\nsupervisors = {json.dumps(SUPERVISORS)}\n",
+        encoding="utf-8",
+    )
+    return path

@@ -4,12 +4,10 @@ import datetime as dt
 import email
 import io
 import json
-import sqlite3
 from email import policy
 
-import pytest
 from click.testing import CliRunner
-from conftest import make_config
+from conftest import SUPERVISORS
 from corpus_check import expected_entries
 from python_calamine import CalamineWorkbook
 
@@ -17,26 +15,6 @@ from mailproc.cli import cli
 from mailproc.jobs import planned_jobs, working_days_before
 from mailproc.ledger import open_ledger
 from mailproc.rules import load_rules
-
-SUPERVISORS = ["director@example.gov.cn", "ducha@example.gov.cn"]
-
-
-@pytest.fixture
-def office(tmp_path, corpus_run):
-    """A copy of the corpus ledger with supervisors configured; returns its config path."""
-    make_config(tmp_path)
-    source = sqlite3.connect(corpus_run["config"].db)
-    target = sqlite3.connect(tmp_path / "mailproc.db")
-    source.backup(target)
-    source.close()
-    target.close()
-    path = tmp_path / "config.toml"
-    path.write_text(
-        '[paths]\nrules = "rules"\ntemplates = "templates"\n\n'
-        f"[recipients]\nsupervisors = {json.dumps(SUPERVISORS)}\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def tick(config, now: str):

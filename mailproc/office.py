@@ -1,0 +1,425 @@
+"""The office's hands: settle what mailproc could not decide, record paper copies, excuse and
+extend — one command each, every one recorded in `decisions` with who, when and why, and every
+one reversible. The machine's reading of a mail stays in `messages.machine_reading` beside the
+office's, and a booking never repeats a notice already sent for the mail.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from mailproc import ledger
+from mailproc.classify import Booking
+from mailproc.pipeline import Pipeline
+from mailproc.rules import Item, Rules
+
+
+class OfficeError(Exception):
+    """The action cannot be done as asked; the message says why, in one line."""
+
+
+@dataclass
+class Done:
+    """What an action changed, for the command to print."""
+
+    summary: str
+    queued: int = 0
+
+
+def find_message(pipeline: Pipeline, message_id: str) -> dict:
+    wanted = message_id.strip()
+    if not wanted.startswith("<"):
+        wanted = f"<{wanted}>"
+    row = ledger.message_by_message_id(pipeline.db, wanted)
+    if row is None:
+        raise OfficeError(f"no mail with Message-ID {wanted} in the ledger")
+    if not row["archive_path"]:
+        raise OfficeError(f"{wanted} has no archived original to read again")
+    return row
+
+
+def _item(rules: Rules, item_id: str) -> Item:
+    item = rules.item(item_id)
+    if item is None:
+        raise OfficeError(
+            f"unknown item {item_id!r} (items: {', '.join(i.id for i in rules.items)})"
+        )
+    return item
+
+
+def check_target(rules: Rules, unit: str, item_id: str, period: str | None) -> str | None:
+    """Validate a unit/item/period named on the command line; the period an item with one
+    deadline implies when none is given."""
+    if rules.unit(unit) is None:
+        raise OfficeError(f"unknown unit {unit!r} (see rules/units.toml)")
+    item = _item(rules, item_id)
+    if item.never_late:
+        return None
+    if period is None:
+        if len(item.deadlines) == 1:
+            return item.period_of(item.deadlines[0])
+        return None
+    if item.deadline_for(period) is None:
+        periods = ", ".join(item.period_of(d) for d in item.deadlines)
+        raise OfficeError(f"{item_id} has no deadline {period} (its periods: {periods})")
+    return period
+
+
+def _record(pipeline: Pipeline, kind: str, by: str, note: str | None, **fields) -> int:
+    value = fields.pop("value", None)
+    return (
+        pipeline.db["decisions"]
+        .insert(
+            {
+                "kind": kind,
+                "by": by,
+                "note": note,
+                "at": ledger.now_iso(pipeline.tz),
+                "value": ledger.dumps(value) if value is not None else None,
+                **fields,
+            }
+        )
+        .last_pk
+    )
+
+
+def _booking_of(pipeline: Pipeline, pk: int) -> Booking | None:
+    row = next(
+        pipeline.db["decisions"].rows_where(
+            "kind = 'assign' and message = ? and undone_at is null", [pk], order_by="id desc"
+        ),
+        None,
+    )
+    return Booking(row["unit"], row["item"], row["period"]) if row else None
+
+
+def rebook(pipeline: Pipeline, row: dict) -> Done:
+    """Read a stored mail again under the office's current booking (or none) and apply it."""
+    result, mail = pipeline.reread(row, _booking_of(pipeline, row["id"]))
+    queued = pipeline.apply_reading(row, mail, result)
+    return Done(
+        f"{row['message_id']}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
+        f"{result.status or '-'} v{result.version or '-'}, reply {result.reply}"
+        + ("" if queued or result.reply == "none" else " (already sent before)"),
+        int(queued),
+    )
+
+
+def assign(
+    pipeline: Pipeline,
+    message_id: str,
+    unit: str,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+) -> Done:
+    """Book a mail for a unit and item (and period): the office's reading replaces the machine's."""
+    row = find_message(pipeline, message_id)
+    period = check_target(pipeline.rules, unit, item, period)
+    with pipeline.db.atomic():
+        for previous in pipeline.db["decisions"].rows_where(
+            "kind = 'assign' and message = ? and undone_at is null", [row["id"]]
+        ):
+            pipeline.db["decisions"].update(
+                previous["id"],
+                {
+                    "undone_at": ledger.now_iso(pipeline.tz),
+                    "undone_by": by,
+                    "undone_note": "replaced by a new assignment",
+                },
+            )
+        _record(
+            pipeline, "assign", by, note, message=row["id"], unit=unit, item=item, period=period
+        )
+        done = rebook(pipeline, row)
+        ledger.log(pipeline.db, pipeline.tz, row["id"], "assigned", {"by": by, "note": note})
+    return done
+
+
+def unassign(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+    """Undo the office's booking: the machine's reading stands again."""
+    row = find_message(pipeline, message_id)
+    with pipeline.db.atomic():
+        active = list(
+            pipeline.db["decisions"].rows_where(
+                "kind = 'assign' and message = ? and undone_at is null", [row["id"]]
+            )
+        )
+        if not active:
+            raise OfficeError(f"{row['message_id']} was not assigned by the office")
+        for decision in active:
+            pipeline.db["decisions"].update(
+                decision["id"],
+                {"undone_at": ledger.now_iso(pipeline.tz), "undone_by": by, "undone_note": note},
+            )
+        done = rebook(pipeline, row)
+        ledger.log(pipeline.db, pipeline.tz, row["id"], "unassigned", {"by": by, "note": note})
+    return done
+
+
+def excuse(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+    undo: bool = False,
+) -> Done:
+    """The unit owes nothing for this deadline: no reminder, no overdue notice, no penalty."""
+    period = check_target(pipeline.rules, unit, item, period)
+    with pipeline.db.atomic():
+        if undo:
+            _undo(pipeline, "excuse", unit, item, period, note, by)
+            return Done(f"{unit} {item} {period}: excuse withdrawn")
+        _record(pipeline, "excuse", by, note, unit=unit, item=item, period=period)
+    return Done(f"{unit} {item} {period}: excused")
+
+
+def extend(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    until: dt.datetime | None,
+    note: str | None,
+    by: str,
+    undo: bool = False,
+) -> Done:
+    """Move one unit's deadline; its receipts are judged on time or late against the new one."""
+    period = check_target(pipeline.rules, unit, item, period)
+    if period is None:
+        raise OfficeError(f"{item} has no deadline to extend")
+    with pipeline.db.atomic():
+        if undo:
+            _undo(pipeline, "extend", unit, item, period, note, by)
+            summary = f"{unit} {item} {period}: extension withdrawn"
+        else:
+            if until is None:
+                raise OfficeError("--until is needed (the new deadline, ISO 8601)")
+            value = {"deadline": until.isoformat()}
+            _record(pipeline, "extend", by, note, unit=unit, item=item, period=period, value=value)
+            summary = f"{unit} {item} {period}: deadline moved to {until.isoformat()}"
+        pipeline.settle(unit, item, period)
+    return Done(summary)
+
+
+PAPER_STATES = ("received", "waived")
+
+
+def paper(
+    pipeline: Pipeline,
+    unit: str,
+    item: str,
+    period: str | None,
+    received: dt.date | None,
+    waive: bool,
+    note: str | None,
+    by: str,
+    undo: bool = False,
+) -> Done:
+    """Record a paper copy received (or waived) for a plan or summary."""
+    period = check_target(pipeline.rules, unit, item, period)
+    if not _item(pipeline.rules, item).needs_paper:
+        raise OfficeError(f"{item} needs no paper copy")
+    with pipeline.db.atomic():
+        if undo:
+            _undo(pipeline, "paper", unit, item, period, note, by)
+            return Done(f"{unit} {item} {period}: paper copy owed again")
+        if waive == (received is not None):
+            raise OfficeError("give either --received DATE or --waive")
+        value = (
+            {"state": "waived"} if waive else {"state": "received", "date": received.isoformat()}
+        )
+        _record(pipeline, "paper", by, note, unit=unit, item=item, period=period, value=value)
+    return Done(f"{unit} {item} {period}: paper copy {value['state']}")
+
+
+def _undo(
+    pipeline: Pipeline,
+    kind: str,
+    unit: str,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+) -> None:
+    active = ledger.active_decision(pipeline.db, kind, unit, item, period)
+    if active is None:
+        raise OfficeError(f"no {kind} recorded for {unit} {item} {period}")
+    pipeline.db["decisions"].update(
+        active["id"],
+        {"undone_at": ledger.now_iso(pipeline.tz), "undone_by": by, "undone_note": note},
+    )
+
+
+def paper_owed(db, rules: Rules, as_of: dt.datetime) -> list[tuple[str, str, str]]:
+    """(unit, item, period) whose paper copy is still owed: submitted or past the deadline,
+    and neither received, waived nor excused."""
+    owed = []
+    for item, deadline in rules.deadlines():
+        if not item.needs_paper:
+            continue
+        period = item.period_of(deadline)
+        for unit in rules.units:
+            submitted = db["receipts"].count_where(
+                "unit = ? and item = ? and period = ? and received_at <= ?",
+                [unit.name, item.id, period, as_of.isoformat()],
+            )
+            if not submitted and deadline > as_of:
+                continue
+            if ledger.active_decision(db, "paper", unit.name, item.id, period):
+                continue
+            if ledger.active_decision(db, "excuse", unit.name, item.id, period):
+                continue
+            owed.append((unit.name, item.id, period))
+    return owed
+
+
+def confirm(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+    """The office has looked at this mail's 代报 or 填报单位 mismatch and lets it stand."""
+    row = find_message(pipeline, message_id)
+    with pipeline.db.atomic():
+        _record(
+            pipeline,
+            "confirm",
+            by,
+            note,
+            message=row["id"],
+            unit=row["unit"],
+            item=row["item"],
+            period=row["period"],
+        )
+        ledger.log(pipeline.db, pipeline.tz, row["id"], "confirmed", {"by": by, "note": note})
+    return Done(f"{row['message_id']}: confirmed as read")
+
+
+def resend(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Done:
+    """Queue a failed message again (after the cause of the failure was fixed)."""
+    row = next(pipeline.db["outbox"].rows_where("id = ?", [outbox_id]), None)
+    if row is None or row["status"] != "failed":
+        raise OfficeError(f"outbox #{outbox_id} is not a failed message")
+    with pipeline.db.atomic():
+        pipeline.db["outbox"].update(outbox_id, {"status": "queued", "next_attempt_at": None})
+        _record(
+            pipeline,
+            "resend",
+            by,
+            note,
+            message=row["message"],
+            unit=row["unit"],
+            value={"outbox": outbox_id},
+        )
+    return Done(f"outbox #{outbox_id} queued again")
+
+
+def inbox(pipeline: Pipeline) -> list[dict]:
+    """What needs a person, each with the command that settles it."""
+    db = pipeline.db
+    settled = {
+        row["message"]
+        for row in db["decisions"].rows_where(
+            "kind in ('assign', 'confirm') and undone_at is null and message is not null"
+        )
+    }
+    entries = []
+    for row in db.query("select * from messages order by received_at, id"):
+        if row["id"] in settled:
+            continue
+        notes = json.loads(row["notes"] or "[]")
+        mid = row["message_id"] or f"#{row['id']}"
+        what = None
+        if row["disposition"] in {"unrecognized", "quarantined"}:
+            what = "无法识别" if row["disposition"] == "unrecognized" else "无法处理"
+            command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
+        elif any(n.startswith("填报单位不符") for n in notes):
+            what = "填报单位不符"
+            command = (
+                f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
+            )
+        elif any(n.startswith("代报") for n in notes):
+            what = "代报待确认"
+            command = (
+                f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
+            )
+        elif "unreadable_file" in json.loads(row["problems"] or "[]"):
+            what = "文件无法打开（已通知单位重发）"
+            command = f"mailproc confirm '{mid}' --note 说明"
+        if what:
+            entries.append(
+                {
+                    "what": what,
+                    "received_at": row["received_at"],
+                    "message_id": row["message_id"],
+                    "sender": row["sender"],
+                    "subject": row["subject"],
+                    "unit": row["unit"],
+                    "command": command,
+                }
+            )
+    for row in db["outbox"].rows_where("status = 'failed'", order_by="id"):
+        entries.append(
+            {
+                "what": "发送失败",
+                "received_at": row["created_at"],
+                "message_id": row["message_id"],
+                "sender": row["to_addrs"],
+                "subject": row["subject"],
+                "unit": row["unit"],
+                "command": f"mailproc resend {row['id']} --note 说明（{row['last_error']}）",
+            }
+        )
+    return entries
+
+
+def history(pipeline: Pipeline, message_id: str) -> list[str]:
+    """The whole story of one mail: how it came, how it was read, what the office decided,
+    what was sent about it."""
+    row = find_message(pipeline, message_id)
+    db = pipeline.db
+    events: list[tuple[str, str]] = [
+        (row["received_at"], f"收到 {row['sender']}：{row['subject']}（{row['source']}）"),
+    ]
+    machine = json.loads(row["machine_reading"] or "{}")
+    events.append((row["ingested_at"], f"系统判读：{_reading_text(machine)}"))
+    for decision in db["decisions"].rows_where("message = ?", [row["id"]], order_by="id"):
+        events.append(
+            (
+                decision["at"],
+                f"办公室 {decision['kind']}（{decision['by']}）："
+                f"{decision['unit'] or ''} {decision['item'] or ''} {decision['period'] or ''}"
+                f" {decision['note'] or ''}",
+            )
+        )
+        if decision["undone_at"]:
+            events.append(
+                (
+                    decision["undone_at"],
+                    f"撤销 {decision['kind']}（{decision['undone_by']}）："
+                    f"{decision['undone_note'] or ''}",
+                )
+            )
+    for entry in db["log"].rows_where("message = ?", [row["id"]], order_by="id"):
+        events.append((entry["at"], f"记录 {entry['action']}：{entry['detail']}"))
+    for sent in db["outbox"].rows_where("message = ?", [row["id"]], order_by="id"):
+        events.append(
+            (
+                sent["created_at"],
+                f"回复 {sent['kind']} → {sent['to_addrs']}：{sent['subject']}（{sent['status']}）",
+            )
+        )
+    current = {k: row[k] for k in reading_keys()}
+    events.append(("", f"当前判读：{_reading_text(current)}"))
+    return [
+        f"{at[:19].replace('T', ' '):<19}  {text}"
+        for at, text in sorted(events, key=lambda e: e[0] or "9")
+    ]
+
+
+def reading_keys() -> list[str]:
+    return ["disposition", "unit", "item", "period", "status", "version", "reply", "problems"]
+
+
+def _reading_text(values: dict) -> str:
+    return " ".join(f"{k}={values.get(k)}" for k in reading_keys() if k in values)

@@ -1,0 +1,203 @@
+"""The office's hands: assign, excuse, extend, paper, inbox, history, replay."""
+
+import json
+import shutil
+
+from click.testing import CliRunner
+from conftest import CORPUS, make_config
+from corpus_check import expected_entries
+
+from mailproc.cli import cli
+from mailproc.ledger import open_ledger
+
+STRANGER = "<20190613163100.271.98bd746c@qq.com>"  # 0119.eml: no unit, got 无法识别
+
+
+def run(config, *args: str):
+    result = CliRunner().invoke(cli, [*args, "--config", str(config)])
+    assert result.exit_code in (0, 2), result.output
+    return result
+
+
+def ledger(config):
+    return open_ledger(config.parent / "mailproc.db")
+
+
+def outbox_count(config) -> int:
+    return ledger(config)["outbox"].count
+
+
+def test_assign_sends_one_ack_and_unassign_sends_nothing(office):
+    before = outbox_count(office)
+    result = run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly",
+                 "--note", "电话确认是东风镇的统计表", "--by", "王明欣")  # fmt: skip
+    assert result.stdout.startswith(f"{STRANGER}: 东风镇 weekly 2019-06-20 on_time v1, reply ack")
+    db = ledger(office)
+    row = next(db["messages"].rows_where("message_id = ?", [STRANGER]))
+    assert (row["unit"], row["item"], row["period"], row["status"]) == (
+        "东风镇", "weekly", "2019-06-20", "on_time")  # fmt: skip
+    assert json.loads(row["machine_reading"])["disposition"] == "unrecognized"
+    acks = list(db["outbox"].rows_where("id > ?", [before]))
+    assert [a["kind"] for a in acks] == ["ack"] and acks[0]["status"] == "sent"
+    assert db["receipts"].count_where("message = ?", [row["id"]]) == 1
+
+    run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly")
+    run(office, "unassign", STRANGER, "--note", "弄错了")
+    assert outbox_count(office) == before + 1
+    row = next(ledger(office)["messages"].rows_where("message_id = ?", [STRANGER]))
+    assert (row["unit"], row["disposition"]) == (None, "unrecognized")
+    assert ledger(office)["receipts"].count_where("message = ?", [row["id"]]) == 0
+
+    story = run(office, "history", STRANGER).stdout
+    expected = [
+        "收到 user8302@qq.com",
+        "系统判读",
+        "办公室 assign（王明欣）",
+        "电话确认",
+        "回复 ack",
+        "撤销 assign",
+        "弄错了",
+        "当前判读：disposition=unrecognized",
+    ]
+    for words in expected:
+        assert words in story, words
+    decisions = list(ledger(office)["decisions"].rows_where("message = ?", [row["id"]]))
+    assert all(d["at"] and d["by"] for d in decisions) and len(decisions) == 2
+
+
+def test_assign_into_an_existing_group_renumbers_versions(office):
+    # 0077.eml: 榆树街道's 2019-06-13 weekly on 8 June (v1). Book the stranger's earlier-
+    # received table to the same unit and period: it arrived later, so it becomes v2.
+    run(
+        office,
+        "assign",
+        STRANGER,
+        "--unit",
+        "榆树街道",
+        "--item",
+        "weekly",
+        "--period",
+        "2019-06-13",
+    )
+    rows = list(
+        ledger(office)["receipts"].rows_where(
+            "unit = '榆树街道' and item = 'weekly' and period = '2019-06-13'", order_by="version"
+        )
+    )
+    assert [r["version"] for r in rows] == [1, 2]
+    assert rows[1]["status"] == rows[0]["status"] == "on_time"
+    assert rows[1]["on_time"] == 0  # itself after the deadline
+
+
+def test_bad_targets_are_one_line(office):
+    assert run(office, "assign", STRANGER, "--unit", "东风", "--item", "weekly").stderr == (
+        "mailproc: unknown unit '东风' (see rules/units.toml)\n")  # fmt: skip
+    result = run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly",
+                 "--period", "2019-06-14")  # fmt: skip
+    assert "weekly has no deadline 2019-06-14" in result.stderr
+    assert "no mail with Message-ID <nope>" in run(office, "assign", "nope", "--unit", "东风镇",
+                                                   "--item", "plan").stderr  # fmt: skip
+
+
+def test_excuse_removes_the_unit_from_reminders_alerts_and_penalties(office):
+    run(office, "excuse", "--unit", "唐家镇", "--item", "weekly", "--period", "2019-06-13",
+        "--note", "局长批准：防汛任务")  # fmt: skip
+    run(office, "tick", "--now", "2019-06-12T09:00:00+08:00")
+    db = ledger(office)
+    reminded = {r["unit"] for r in db["outbox"].rows_where("kind = 'reminder'")}
+    assert "唐家镇" not in reminded and reminded
+    run(office, "tick", "--now", "2019-06-13T11:05:00+08:00")
+    alert = next(db["outbox"].rows_where("kind = 'alert' and cause = 'alert:weekly:2019-06-13'"))
+    assert "唐家镇" not in alert["eml"].split("逾期报送")[0]
+    assert not db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'")
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["唐家镇"]["weekly/2019-06-13"]["state"] == "excused"
+    scores = json.loads(run(office, "assess", "--json").stdout)
+    tangjia = next(u for u in scores["units"] if u["unit"] == "唐家镇")
+    assert "weekly/2019-06-13" in tangjia["record"]
+    assert tangjia["possible"] == 600  # six deadlines count, the excused one does not
+    run(office, "excuse", "--unit", "唐家镇", "--item", "weekly", "--period", "2019-06-13",
+        "--undo", "--note", "撤销")  # fmt: skip
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["唐家镇"]["weekly/2019-06-13"]["state"] == "missing"
+
+
+def test_extend_judges_receipts_against_the_new_deadline(office):
+    # 新兴镇's 2019-06-06 weekly came 11:45 that day: late.
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["新兴镇"]["weekly/2019-06-06"]["state"] == "late"
+    run(office, "extend", "--unit", "新兴镇", "--item", "weekly", "--period", "2019-06-06",
+        "--until", "2019-06-06T15:00:00+08:00", "--note", "系统故障")  # fmt: skip
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["新兴镇"]["weekly/2019-06-06"]["state"] == "on_time"
+    run(
+        office, "extend", "--unit", "新兴镇", "--item", "weekly", "--period", "2019-06-06", "--undo"
+    )
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["新兴镇"]["weekly/2019-06-06"]["state"] == "late"
+
+
+def test_paper_copies(office):
+    owed = json.loads(run(office, "status", "--json").stdout)["paper_owed"]
+    assert {"unit": "于楼街道", "item": "plan", "period": "2019-05-31"} in owed
+    run(office, "paper", "--unit", "于楼街道", "--item", "plan", "--received", "2019-06-03")
+    run(office, "paper", "--unit", "向海街道", "--item", "plan", "--waive", "--note", "电子签章")
+    owed = json.loads(run(office, "status", "--json").stdout)["paper_owed"]
+    assert {"unit": "于楼街道", "item": "plan", "period": "2019-05-31"} not in owed
+    assert {"unit": "向海街道", "item": "plan", "period": "2019-05-31"} not in owed
+    assert "weekly needs no paper copy" in run(office, "paper", "--unit", "于楼街道", "--item",
+                                               "weekly", "--waive").stderr  # fmt: skip
+    decisions = list(ledger(office)["decisions"].rows_where("kind = 'paper'"))
+    assert [json.loads(d["value"])["state"] for d in decisions] == ["received", "waived"]
+
+
+def test_inbox_lists_work_with_its_command(office):
+    lines = run(office, "inbox", "--json").stdout.splitlines()
+    entries = [json.loads(line) for line in lines]
+    stranger = next(e for e in entries if e["message_id"] == STRANGER)
+    assert stranger["what"] == "无法识别" and stranger["command"].startswith("mailproc assign")
+    assert any(e["what"] == "代报待确认" for e in entries)
+    run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly")
+    entries = [json.loads(line) for line in run(office, "inbox", "--json").stdout.splitlines()]
+    assert STRANGER not in {e["message_id"] for e in entries}
+
+
+def test_replay_after_a_unit_comes_back(tmp_path):
+    make_config(tmp_path)
+    units = tmp_path / "rules" / "units.toml"
+    full = units.read_text(encoding="utf-8")
+    start = full.index('[[unit]]\nname = "东风镇"')
+    units.write_text(full[:start] + full[full.index("[[unit]]", start + 5) :], encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    run(config, "ingest", str(CORPUS))
+    shutil.copy(tmp_path / "rules" / "units.toml", tmp_path / "without.toml")
+    units.write_text(full, encoding="utf-8")
+    sent_before = outbox_count(config)
+
+    dry = run(config, "replay", "--dry-run").stdout.splitlines()
+    dongfeng = [e["message_id"] for e in expected_entries() if e["unit"] == "东风镇"]
+    assert sorted(line.split(":")[0] for line in dry[:-1]) == sorted(dongfeng)
+    assert dry[-1] == f"{len(dongfeng)} of 272 mails would change"
+    assert outbox_count(config) == sent_before
+
+    applied = run(config, "replay", "--yes").stdout
+    assert f"applied; {len(dongfeng)} replies newly due" in applied
+    new = list(ledger(config)["outbox"].rows_where("id > ?", [sent_before]))
+    assert {r["unit"] for r in new} == {"东风镇"}
+    by_id = {e["message_id"]: e for e in expected_entries()}
+    for row in new:
+        answered = ledger(config)["messages"].get(row["message"])
+        assert row["kind"] == by_id[answered["message_id"]]["reply"]
+    records = [json.loads(line) for line in run(config, "messages", "--json").stdout.splitlines()]
+    for record in records:
+        want = by_id[record["message_id"]]
+        assert (record["unit"], record["item"], record["period"], record["status"]) == (
+            want["unit"],
+            want["item"],
+            want["period"],
+            want["status"],
+        ), record["message_id"]
+    again = run(config, "replay", "--yes").stdout
+    assert again.strip() == "0 of 272 mails would change"
+    assert outbox_count(config) == sent_before + len(dongfeng)
