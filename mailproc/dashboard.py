@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 import sqlite_utils
 
+from mailproc.office import paper_owed
 from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
 from mailproc.rules import Rules
 
@@ -194,6 +195,15 @@ def _attention(
     return {"unknown": unknown, "flagged": flagged, "failed": failed}
 
 
+def _paper_owed(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime) -> list:
+    """(item label and period, [units]) for each paper copy still owed."""
+    labels = {item.id: item.label for item in rules.items}
+    grouped: dict[str, list[str]] = {}
+    for unit, item, period in paper_owed(db, rules, as_of):
+        grouped.setdefault(f"{labels[item]}（{period}）", []).append(unit)
+    return list(grouped.items())
+
+
 def write_dashboard(
     db: sqlite_utils.Database,
     rules: Rules,
@@ -225,6 +235,7 @@ def write_dashboard(
         records=_unit_records(db, rules, matrix, anchors, links),
         **_matrix_context(matrix, rules, anchors),
         **_attention(db, rules, matrix.as_of, links),
+        paper_owed=_paper_owed(db, rules, matrix.as_of),
     )
     reports.mkdir(parents=True, exist_ok=True)
     path = reports / "index.html"

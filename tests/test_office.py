@@ -149,6 +149,11 @@ def test_paper_copies(office):
                                                "weekly", "--waive").stderr  # fmt: skip
     decisions = list(ledger(office)["decisions"].rows_where("kind = 'paper'"))
     assert [json.loads(d["value"])["state"] for d in decisions] == ["received", "waived"]
+    page = office.parent / "reports" / "index.html"
+    run(office, "dashboard")
+    owed_list = page.read_text(encoding="utf-8").split('id="paper-owed"')[1].split("</ul>")[0]
+    plans = next(line for line in owed_list.splitlines() if "方案" in line)
+    assert "大洼街道" in plans and "于楼街道" not in plans and "向海街道" not in plans
 
 
 def test_inbox_lists_work_with_its_command(office):
@@ -171,6 +176,7 @@ def test_replay_after_a_unit_comes_back(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
     run(config, "ingest", str(CORPUS))
+    run(config, "assign", STRANGER, "--unit", "新兴镇", "--item", "event", "--note", "确认")
     shutil.copy(tmp_path / "rules" / "units.toml", tmp_path / "without.toml")
     units.write_text(full, encoding="utf-8")
     sent_before = outbox_count(config)
@@ -190,7 +196,11 @@ def test_replay_after_a_unit_comes_back(tmp_path):
         answered = ledger(config)["messages"].get(row["message"])
         assert row["kind"] == by_id[answered["message_id"]]["reply"]
     records = [json.loads(line) for line in run(config, "messages", "--json").stdout.splitlines()]
+    booked = next(r for r in records if r["message_id"] == STRANGER)
+    assert (booked["unit"], booked["item"]) == ("新兴镇", "event")  # the office's booking stays
     for record in records:
+        if record["message_id"] == STRANGER:
+            continue
         want = by_id[record["message_id"]]
         assert (record["unit"], record["item"], record["period"], record["status"]) == (
             want["unit"],
