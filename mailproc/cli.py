@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +194,21 @@ def message_records(db) -> list[dict]:
 @config_option
 def messages(config: Config, as_json: bool) -> None:
     """Every mail handled, in receipt order."""
-    db = ledger.open_ledger(config.db)
-    for record in message_records(db):
-        if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))
-        else:
-            click.echo(
-                f"{record['received_at'][:16]}  {record['reply']:<12} {record['unit'] or '-':<12} "
-                f"{record['item'] or '-':<13} {record['period'] or '-':<10} "
-                f"{record['status'] or '-':<7} {record['subject'] or ''}"
-            )
+    emit(
+        message_records(ledger.open_ledger(config.db)),
+        as_json,
+        lambda r: (
+            f"{r['received_at'][:16]}  {r['reply']:<12} {r['unit'] or '-':<12} "
+            f"{r['item'] or '-':<13} {r['period'] or '-':<10} {r['status'] or '-':<7} "
+            f"{r['subject'] or ''}"
+        ),
+    )
+
+
+def emit(records: Iterable[dict], as_json: bool, line: Callable[[dict], str]) -> None:
+    """One JSON object per line, or one readable line per record."""
+    for record in records:
+        click.echo(json.dumps(record, ensure_ascii=False) if as_json else line(record))
 
 
 @cli.command()
@@ -216,18 +221,23 @@ def receipts(config: Config, as_json: bool) -> None:
         "select r.*, m.message_id, m.sender from receipts r join messages m on m.id = r.message "
         "order by r.received_at, r.id"
     )
-    for row in rows:
-        row["problems"] = json.loads(row["problems"] or "[]")
-        row["on_time"] = bool(row["on_time"])
-        row["complete"] = bool(row["complete"])
-        row.pop("message")
-        if as_json:
-            click.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            click.echo(
-                f"{row['received_at'][:16]}  {row['unit']:<12} {row['item']:<13} {row['period']} "
-                f"v{row['version']} {row['status']:<7} {'完整' if row['complete'] else '缺项'}"
-            )
+    records = [
+        {
+            **{k: v for k, v in row.items() if k != "message"},
+            "problems": json.loads(row["problems"] or "[]"),
+            "on_time": bool(row["on_time"]),
+            "complete": bool(row["complete"]),
+        }
+        for row in rows
+    ]
+    emit(
+        records,
+        as_json,
+        lambda r: (
+            f"{r['received_at'][:16]}  {r['unit']:<12} {r['item']:<13} {r['period']} "
+            f"v{r['version']} {r['status']:<7} {'完整' if r['complete'] else '缺项'}"
+        ),
+    )
 
 
 @cli.command()
