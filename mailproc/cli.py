@@ -250,8 +250,17 @@ def status(config: Config, as_json: bool) -> None:
     matrix = status_matrix(db, rules)
     failed = list(db["outbox"].rows_where("status = 'failed'", order_by="id"))
     owed = office.paper_owed(db, rules, matrix.as_of)
+    decided = list(
+        db["decisions"].rows_where(
+            "kind in ('excuse', 'extend') and undone_at is null", order_by="unit, item, period"
+        )
+    )
     if as_json:
         report = matrix.as_dict()
+        report["decisions"] = [
+            {k: row[k] for k in ("kind", "unit", "item", "period", "value", "note", "by", "at")}
+            for row in decided
+        ]
         report["paper_owed"] = [{"unit": u, "item": i, "period": p} for u, i, p in owed]
         report["failed_sends"] = [
             {k: row[k] for k in ("id", "kind", "unit", "to_addrs", "subject", "last_error")}
@@ -260,8 +269,20 @@ def status(config: Config, as_json: bool) -> None:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
         return
     click.echo(matrix.render(color=sys.stdout.isatty()))
+    labels = {item.id: item.label for item in rules.items}
+    if decided:
+        click.echo("\n办公室决定：")
+        for row in decided:
+            what = (
+                "免报"
+                if row["kind"] == "excuse"
+                else ("延期至 " + json.loads(row["value"])["deadline"][:16].replace("T", " "))
+            )
+            click.echo(
+                f"  {row['unit']} {labels[row['item']]}（{row['period']}）{what}"
+                f"  {row['note'] or ''}（{row['by']}，{row['at'][:10]}）"
+            )
     if owed:
-        labels = {item.id: item.label for item in rules.items}
         click.echo(f"\n纸质文件未交 {len(owed)} 份：")
         for item_id, rows in itertools.groupby(owed, key=lambda o: (o[1], o[2])):
             units = "、".join(u for u, _, _ in rows)

@@ -130,6 +130,10 @@ def test_extend_judges_receipts_against_the_new_deadline(office):
         "--until", "2019-06-06T15:00:00+08:00", "--note", "系统故障")  # fmt: skip
     status = json.loads(run(office, "status", "--json").stdout)
     assert status["units"]["新兴镇"]["weekly/2019-06-06"]["state"] == "on_time"
+    assert [d["note"] for d in status["decisions"]] == ["系统故障"]
+    assert (
+        "新兴镇 周报（2019-06-06）延期至 2019-06-06 15:00  系统故障" in run(office, "status").stdout
+    )
     run(
         office, "extend", "--unit", "新兴镇", "--item", "weekly", "--period", "2019-06-06", "--undo"
     )
