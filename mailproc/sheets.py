@@ -16,11 +16,12 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import zip_longest
-from typing import Any
+from itertools import accumulate
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import docx
 import openpyxl
@@ -50,11 +51,28 @@ _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 # An error cell's type attribute (t="e") as written, or with a reference or entity in its value
 _ERROR_TYPE = re.compile(rb"t\s*=\s*[\"'][e&]")
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local header; sizes of name, extra last
+_END_RECORD = struct.Struct("<4s4H2LH")  # end of central directory; comment size last
+_CENTRAL_ENTRY = struct.Struct("<4s4B4HL2L5H2L")  # a central directory entry, as zipfile reads it
+_MAX_EXTRACT_VERSION = 63  # zipfile refuses newer members; such zips are left to it
 _INFLATERS = {
     zipfile.ZIP_STORED: bytes,
     zipfile.ZIP_DEFLATED: lambda packed: zlib.decompressobj(-15).decompress(packed),
 }
 _CACHE_SIZE = 1 << 16  # distinct cell texts remembered; a run repeats the same headers and words
+# Zip parts (compression, packed bytes) known to mark no cell as an error: workbooks from one
+# program share their theme, styles and package parts. Small parts only, so it stays < 8 MB.
+_clean_parts: set[tuple[int, bytes]] = set()
+_CLEAN_PARTS_KEPT = 256
+_CLEAN_PART_BYTES = 32 * 1024
+
+
+class _ZipPart(NamedTuple):
+    """What `_may_hold_errors` needs of a zip member (the fields of zipfile.ZipInfo it used)."""
+
+    flag_bits: int
+    compress_type: int
+    compress_size: int
+    header_offset: int
 
 
 class UnreadableFile(Exception):
@@ -130,7 +148,7 @@ class _Grid:
     sheet: str
     rows: Grid
     loose_text: list[str]  # text outside the table (Word paragraphs) that may hold 填报单位
-    zip_workbook: bool = False  # xlsx-like: error cells can be re-checked with openpyxl
+    zip_parts: list[_ZipPart] | None = None  # xlsx-like: error cells can be re-checked
 
 
 def _check_size(data: bytes) -> None:
@@ -138,19 +156,65 @@ def _check_size(data: bytes) -> None:
         raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
 
 
-def _check_container(data: bytes) -> bool:
-    """Refuse oversized files and broken or bomb-like zips; True when `data` is a zip."""
+def _check_container(data: bytes) -> list[_ZipPart] | None:
+    """Refuse oversized files and broken or bomb-like zips; the zip's members when `data` is
+    a zip, None when it is not."""
     _check_size(data)
     if not data.startswith(b"PK"):
-        return False
+        return None
+    read = _plain_zip(data)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+        if read is None:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                infos = archive.infolist()
+            parts = [
+                _ZipPart(i.flag_bits, i.compress_type, i.compress_size, i.header_offset)
+                for i in infos
+            ]
+            read = parts, sum(info.file_size for info in infos)
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
+    parts, unpacked = read
     if unpacked > MAX_UNPACKED_BYTES:
         raise UnreadableFile("文件解压后过大 (file too large when unpacked)")
-    return True
+    return parts
+
+
+def _plain_zip(data: bytes) -> tuple[list[_ZipPart], int] | None:
+    """Members and unpacked size of a zip zipfile would read the same way, straight from its
+    central directory (zipfile's reader costs more than calamine's opening of the workbook).
+
+    None for anything unusual: a comment, zip64, data before the zip, extra fields, bad
+    names or magic numbers; zipfile then reads it and words the errors.
+    """
+    end = len(data) - _END_RECORD.size
+    if end < 0 or data[end : end + 4] != b"PK\x05\x06":
+        return None
+    if end >= 20 and data[end - 20 : end - 16] == b"PK\x06\x07":  # zip64 locator
+        return None
+    *_, cd_size, cd_offset, comment_size = _END_RECORD.unpack_from(data, end)
+    if comment_size or cd_offset + cd_size != end:
+        return None
+    parts, unpacked, at = [], 0, cd_offset
+    while at < end:
+        if at + _CENTRAL_ENTRY.size > end:
+            return None
+        magic, _, _, version, _, flags, method, _, _, _, packed_size, size, *rest = (
+            _CENTRAL_ENTRY.unpack_from(data, at)
+        )
+        name_size, extra_size, comment_size, *_, offset = rest
+        name_at = at + _CENTRAL_ENTRY.size
+        at = name_at + name_size + extra_size + comment_size
+        if magic != b"PK\x01\x02" or version > _MAX_EXTRACT_VERSION or extra_size or at > end:
+            return None
+        if flags & 0x800:
+            try:
+                data[name_at : name_at + name_size].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        parts.append(_ZipPart(flags, method, packed_size, offset))
+        unpacked += size
+    return parts, unpacked
 
 
 def _too_big(rows: int, cols: int) -> UnreadableFile:
@@ -160,7 +224,7 @@ def _too_big(rows: int, cols: int) -> UnreadableFile:
 
 
 def _spreadsheet_grids(data: bytes) -> list[_Grid]:
-    is_zip = _check_container(data)
+    zip_parts = _check_container(data)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         grids = []
@@ -171,7 +235,7 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
             if rows > MAX_ROWS or cols > MAX_COLS:
                 raise _too_big(rows, cols)
             grid = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS)
-            grids.append(_Grid(name, grid, [], zip_workbook=is_zip))
+            grids.append(_Grid(name, grid, [], zip_parts=zip_parts))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
@@ -248,8 +312,27 @@ def _in_gb2312(char: str) -> bool:
 _normalize = functools.lru_cache(maxsize=_CACHE_SIZE)(normalize)
 
 
+def _is_str(value: Cell) -> bool:
+    return isinstance(value, str)
+
+
 def _text(value: Cell) -> str:
     return value if isinstance(value, str) else ""
+
+
+class _Memo(dict):
+    """A bounded cache filled by `find` on a miss, so a hit is a plain dict lookup: the layout
+    search asks it for every cell of the header rows."""
+
+    def __init__(self, find: Callable[[Any], Any]):
+        super().__init__()
+        self.find = find
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        value = self[key] = self.find(key)
+        return value
 
 
 def _lookup(words: Iterable[str], column_id: str, into: dict[str, set[str]]) -> None:
@@ -280,6 +363,7 @@ class _Matcher:
                 for h in headers:
                     self.pairs.setdefault((normalize(g), normalize(h)), set()).add(column.id)
         self.order = [c.id for c in rules.columns]
+        self.group_forms = {g for g, _ in self.pairs}
         table = rules.table
         self.prefixes = [normalize(w) for w in table.get("header_prefixes", [])]
         self.suffixes = [normalize(w) for w in table.get("header_suffixes", [])]
@@ -290,8 +374,20 @@ class _Matcher:
             normalize(w) for w in table.get("vertical_labels", [])
         }
         self._forms: dict[str, list[str]] = {}
-        self._singles: dict[str, str | None] = {}
-        self._pairs: dict[tuple[str, str], str | None] = {}
+        # the column a header cell names alone (宣讲场次), or None
+        self.single: dict[str, str | None] = _Memo(self._find_single)
+        # the column a group cell and the sub-header under it name (宣讲活动 / 场次), or None
+        self.pair: dict[tuple[str, str], str | None] = _Memo(self._find_pair)
+        # whether a cell may be a group over sub-headers (only then is a pair worth looking up)
+        self.is_group: dict[str, bool] = _Memo(
+            lambda text: any(f in self.group_forms for f in self.forms(text))
+        )
+        # whether a cell labels a 累计/合计 row (numbers and blanks do not)
+        self.total: dict[Cell, bool] = _Memo(lambda cell: _is_str(cell) and self._is_total(cell))
+        # the value after a reporter label in a cell or line (see _labelled_value)
+        self.labelled: dict[Cell, str | None] = _Memo(
+            lambda cell: _labelled_value(cell, self) if _is_str(cell) else None
+        )
 
     def forms(self, text: str) -> list[str]:
         """Normalised readings of a header cell, most literal first."""
@@ -313,14 +409,6 @@ class _Matcher:
     def _one(found: set[str] | None) -> str | None:
         return next(iter(found)) if found and len(found) == 1 else None
 
-    def single(self, text: str) -> str | None:
-        """The column a header cell names alone (宣讲场次), or None."""
-        if text not in self._singles:
-            if len(self._singles) >= _CACHE_SIZE:
-                self._singles.clear()
-            self._singles[text] = self._find_single(text)
-        return self._singles[text]
-
     def _find_single(self, text: str) -> str | None:
         for table in (self.listed, self.derived):
             for form in self.forms(text):
@@ -329,16 +417,8 @@ class _Matcher:
                     return hit
         return None
 
-    def pair(self, group: str, header: str) -> str | None:
-        """The column named by a group cell and the sub-header under it (宣讲活动 / 场次)."""
-        key = (group, header)
-        if key not in self._pairs:
-            if len(self._pairs) >= _CACHE_SIZE:
-                self._pairs.clear()
-            self._pairs[key] = self._find_pair(group, header)
-        return self._pairs[key]
-
-    def _find_pair(self, group: str, header: str) -> str | None:
+    def _find_pair(self, key: tuple[str, str]) -> str | None:
+        group, header = key
         for g in self.forms(group):
             for h in self.forms(header):
                 hit = self._one(self.pairs.get((g, h)))
@@ -346,7 +426,7 @@ class _Matcher:
                     return hit
         return None
 
-    def is_total(self, text: str) -> bool:
+    def _is_total(self, text: str) -> bool:
         norm = _normalize(text)
         return bool(norm) and any(label in norm for label in self.total_labels)
 
@@ -377,44 +457,88 @@ def _stripped(rows: Grid) -> list[list[str]]:
     return [[v.strip() if isinstance(v, str) else "" for v in row] for row in rows]
 
 
-def _horizontal(grid: _Grid, m: _Matcher) -> _Layout | None:
-    best: _Layout | None = None
-    texts = _stripped(grid.rows[: HEADER_SCAN_ROWS + 1])
-    for r in range(min(len(grid.rows), HEADER_SCAN_ROWS)):
-        single: dict[str, tuple[int, str]] = {}
-        for j, value in enumerate(grid.rows[r]):
-            hit = m.single(value) if isinstance(value, str) and value else None
-            if hit and hit not in single:
-                single[hit] = (j, value.strip())
-        double: dict[str, tuple[int, str]] = {}
-        paired = False  # without one group/sub-header pair this is just row r+1 read alone
-        group = ""
-        for j, (raw_top, below) in enumerate(
-            zip_longest(texts[r], _row(texts, r + 1), fillvalue="")
-        ):
-            group = raw_top or group  # merged group cells come back blank right of the first
-            hit, header = None, ""
-            if below:
-                hit = m.pair(group, below)
-                header, paired = f"{group}/{below}", paired or bool(hit)
-                if not hit:
-                    hit, header = m.single(below), below
-            elif raw_top:
-                hit, header = m.single(raw_top), raw_top
-            if hit and hit not in double:
-                double[hit] = (j, header)
-        candidates = [(single, (r,))]
-        if paired:
-            candidates.append((double, (r, r + 1)))
-        for found, header_rows in candidates:
-            if best is None or len(found) > len(best.columns):
-                best = _Layout(grid, False, r, found, header_rows=header_rows)
+def _horizontal(grid: _Grid, texts: list[list[str]], m: _Matcher) -> _Layout | None:
+    """The header row (or group row over sub-headers) naming the most columns, the first on a
+    tie; None when none names MIN_COLUMNS.
+
+    Rows are tried by how many columns their words could name at most, so the search stops
+    once no row left can beat the best found: usually right after the header row.
+    """
+    words = [len(row) - row.count("") for row in texts] + [0]  # text cells per row
+    rows = range(min(len(grid.rows), HEADER_SCAN_ROWS))
+    most = [min(words[r] + words[r + 1], len(m.order)) for r in rows]
+    best, best_key = None, (MIN_COLUMNS - 1, 0)  # (columns named, -row): higher wins
+    for r in sorted(rows, key=most.__getitem__, reverse=True):
+        if (most[r], -r) <= best_key:
+            if most[r] < best_key[0]:
+                break
+            continue
+        if (min(words[r], len(m.order)), -r) <= best_key and not _has_group(texts[r], m):
+            continue  # read alone, row r cannot beat the best
+        found, header_rows = _header_at(texts, r, m)
+        if (len(found), -r) > best_key:
+            best = _Layout(grid, False, r, found, header_rows=header_rows)
+            best_key = (len(found), -r)
     return best
 
 
-def _vertical(grid: _Grid, m: _Matcher) -> _Layout | None:
+def _header_at(
+    texts: list[list[str]], r: int, m: _Matcher
+) -> tuple[dict[str, tuple[int, str]], tuple[int, ...]]:
+    """The columns row r names read alone, or as group cells over the sub-headers in row r+1
+    when that names more. Cells are looked up a row at a time (map), not one by one."""
+    top, below = texts[r], _row(texts, r + 1)
+    single_of = m.single
+    hits = list(map(single_of.__getitem__, top))
+    single = _first_cells(hits, top)
+    if not any(below) or not _has_group(top, m):
+        return single, (r,)
+    width = max(len(top), len(below))
+    top, below = top + [""] * (width - len(top)), below + [""] * (width - len(below))
+    groups = list(accumulate(top, _carry))  # merged group cells come back blank right of the first
+    pairs = list(map(m.pair.__getitem__, zip(groups, below, strict=True)))
+    if not any(pairs):  # without one group/sub-header pair this is just row r+1 read alone
+        return single, (r,)
+    hits += [None] * (width - len(hits))
+    below_hits = map(single_of.__getitem__, below)
+    headers = [
+        f"{group}/{text}" if pair else text or above
+        for group, text, above, pair in zip(groups, below, top, pairs, strict=True)
+    ]
+    double = _first_cells(
+        [
+            pair or (below_hit if text else hit)
+            for pair, below_hit, text, hit in zip(pairs, below_hits, below, hits, strict=True)
+        ],
+        headers,
+    )
+    return (double, (r, r + 1)) if len(double) > len(single) else (single, (r,))
+
+
+def _has_group(texts: list[str], m: _Matcher) -> bool:
+    return any(map(m.is_group.__getitem__, texts))
+
+
+def _carry(group: str, text: str) -> str:
+    return text or group
+
+
+def _first_cells(hits: list[str | None], headers: list[str]) -> dict[str, tuple[int, str]]:
+    """Each column hit, with the index and header of the first cell naming it."""
+    first = dict(zip(reversed(hits), range(len(hits) - 1, -1, -1), strict=True))
+    first.pop(None, None)
+    return {hit: (j, headers[j]) for hit, j in first.items()}
+
+
+def _vertical(grid: _Grid, head: list[list[str]], m: _Matcher, to_beat: int) -> _Layout | None:
+    """The vertical layout naming the most columns, or None when it cannot name more than
+    `to_beat`: each label row names one column at most. `head`: the top rows' texts."""
     rows = grid.rows[:VERTICAL_SCAN_ROWS]
-    texts = _stripped([row[: VERTICAL_SCAN_COLS + 1] for row in rows])
+    width = VERTICAL_SCAN_COLS + 1
+    texts = [row[:width] for row in head[: len(rows)]]
+    texts += _stripped([row[:width] for row in rows[len(texts) :]])
+    if sum(map(any, texts)) <= to_beat:
+        return None
     best: _Layout | None = None
     for c in range(VERTICAL_SCAN_COLS):
         found: dict[str, tuple[int, str]] = {}
@@ -423,9 +547,9 @@ def _vertical(grid: _Grid, m: _Matcher) -> _Layout | None:
         for i, row in enumerate(texts):
             label, beside = _cell(row, c), _cell(row, c + 1)
             group = label or group  # a merged group cell runs down the label column
-            hit, header = m.single(label), label
+            hit, header = m.single[label], label
             if not hit and beside:
-                hit, header = m.pair(group, beside), f"{group}/{beside}"
+                hit, header = m.pair[group, beside], f"{group}/{beside}"
                 if hit:
                     last_label_col = c + 1
             if hit and hit not in found:
@@ -451,7 +575,7 @@ def _vertical_value_col(
                 return j
     for j in range(label_col + 1, width):
         heads = [_text(_cell(r, j)) for r in rows[:first_label_row]]
-        if any(m.is_total(h) for h in heads):
+        if any(m.total[h] for h in heads):
             continue
         if any(_cell(rows[i], j) not in ("", None) for i, _ in found.values()):
             return j
@@ -462,11 +586,20 @@ def _best_table(grids: Iterable[_Grid], m: _Matcher) -> _Layout | None:
     """The sheet or Word table with the most 附件1 columns (at least MIN_COLUMNS)."""
     best: _Layout | None = None
     for grid in grids:
-        for layout in (_horizontal(grid, m), _vertical(grid, m)):
-            found = len(layout.columns) if layout else 0
-            if found >= MIN_COLUMNS and (best is None or found > len(best.columns)):
-                best = layout
+        texts = _stripped(grid.rows[: HEADER_SCAN_ROWS + 1])
+        layout = _horizontal(grid, texts, m)
+        if _beats(layout, best):
+            best = layout
+        to_beat = len(best.columns) if best else MIN_COLUMNS - 1
+        layout = _vertical(grid, texts, m, to_beat)
+        if _beats(layout, best):
+            best = layout
     return best
+
+
+def _beats(layout: _Layout | None, best: _Layout | None) -> bool:
+    found = len(layout.columns) if layout else 0
+    return found >= MIN_COLUMNS and (best is None or found > len(best.columns))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,8 +634,18 @@ class _ValueWords:
     suffixes: list[str]
     units: list[str]
     multipliers: dict[str, int]
-    # figures of cell texts already read: units write the same few ("3场", "约500") everywhere
-    read: dict[str, tuple[int, bool] | None] = field(default_factory=dict, compare=False)
+    # figures of cells already read, by (type, value): units write the same few figures and
+    # texts ("3场", "约500") everywhere; the type keeps True apart from 1
+    read: dict[tuple[type, Cell], tuple[int, bool] | None] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self.read = _Memo(lambda key: _figure(key[1], self))
+
+    def figures(self, values: list[Cell]) -> list[tuple[int, bool] | None]:
+        """`_figure` of each value, looked up a row at a time."""
+        return list(map(self.read.__getitem__, zip(map(type, values), values, strict=True)))
 
     @classmethod
     def of(cls, rules: Any) -> "_ValueWords":
@@ -529,11 +672,7 @@ def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
         return (int(value), False) if value.is_integer() and value >= 0 else None
     if not isinstance(value, str):
         return None  # dates and times
-    if value not in words.read:
-        if len(words.read) >= _CACHE_SIZE:
-            words.read.clear()
-        words.read[value] = _text_figure(value, words)
-    return words.read[value]
+    return _text_figure(value, words)
 
 
 def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
@@ -571,7 +710,7 @@ def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
     return int(number), approx
 
 
-def _may_hold_errors(data: bytes) -> bool:
+def _may_hold_errors(data: bytes, parts: list[_ZipPart]) -> bool:
     """False only when no part of the zip can mark a cell as an error, so the slow openpyxl
     reading in `_error_cells` would find none (most files: blanks there are true blanks).
 
@@ -579,18 +718,23 @@ def _may_hold_errors(data: bytes) -> bool:
     a part this cannot read plainly counts as one that may hold errors.
     """
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-        for info in infos:
+        for info in parts:
             if info.flag_bits & 1 or info.compress_type not in _INFLATERS:
                 return True  # encrypted, or a compression left to zipfile
             start = info.header_offset + _LOCAL_HEADER.size
             name_size, extra_size = _LOCAL_HEADER.unpack_from(data, info.header_offset)[-2:]
-            packed = data[start + name_size + extra_size :][: info.compress_size]
-            part = _INFLATERS[info.compress_type](packed)
+            start += name_size + extra_size
+            key = (info.compress_type, data[start : start + info.compress_size])
+            if key in _clean_parts:
+                continue
+            part = _INFLATERS[info.compress_type](key[1])
             utf16 = part[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in part[:4]
             if utf16 or _ERROR_TYPE.search(part):
                 return True
+            if len(key[1]) <= _CLEAN_PART_BYTES:
+                if len(_clean_parts) >= _CLEAN_PARTS_KEPT:
+                    _clean_parts.clear()
+                _clean_parts.add(key)
     except Exception:  # whatever openpyxl makes of it
         return True
     return False
@@ -625,13 +769,17 @@ def _error_cells(
 def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> str | None:
     """The 填报单位 value as written: from a 'label：value' line or a label cell and its
     neighbour above the table or in loose text; else the data row's 单位 cell."""
-    lines: list[list[str]] = [[_text(c) for c in row] for row in layout.grid.rows[: layout.top]]
+    lines: list[list[Cell]] = layout.grid.rows[: layout.top]
     lines += [[t] for t in layout.grid.loose_text]
-    for cells in lines:
+    for line in lines:
+        labelled = list(map(m.labelled.__getitem__, line))
+        if labelled.count(None) == len(labelled):
+            continue  # no reporter label on this line (most of them)
+        cells = [c if isinstance(c, str) else "" for c in line]
         for j, text in enumerate(cells):
             if not text:
                 continue
-            value = _labelled_value(text, m)
+            value = labelled[j]
             if value == "":  # label cell, value in the next filled cell unless that is a label
                 beside = next((c.strip() for c in cells[j + 1 :] if c.strip()), "")
                 is_label = _LABEL_VALUE.search(beside) or _normalize(beside) in m.layout_words
@@ -643,7 +791,7 @@ def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> 
             for j, head in enumerate(_row(layout.grid.rows, r)):
                 if _normalize(_text(head)) in m.reporter_labels:
                     name = _text(_cell(data_row, j)).strip()
-                    if name and not m.is_total(name):
+                    if name and not m.total[name]:
                         return name
     return None
 
@@ -663,8 +811,7 @@ def _read_table(
     layout: _Layout, filename: str, m: _Matcher, words: "_ValueWords", data: bytes
 ) -> StatsTable:
     grid = layout.grid
-    order = {cid: n for n, cid in enumerate(m.order)}
-    columns = dict(sorted(layout.columns.items(), key=lambda kv: order[kv[0]]))
+    columns = {cid: layout.columns[cid] for cid in m.order if cid in layout.columns}
     notes: list[str] = []
     # (column id, row, col, header, value) for every column found
     cells: list[tuple[str, int, int, str, Cell]] = []
@@ -674,27 +821,32 @@ def _read_table(
         for cid, (r, header) in columns.items():
             cells.append((cid, r, layout.value_col, header, _cell(grid.rows[r], layout.value_col)))
     else:
-        first_col = min(j for j, _ in columns.values())
-        chosen = -1
+        indexes = [j for j, _ in columns.values()]
+        lead = max(min(indexes), 1)  # the label cells left of the figures
+        figures_of, last = itemgetter(*indexes), max(indexes)
+        chosen, chosen_figures = -1, ()
         for r in range(layout.header_rows[-1] + 1, len(grid.rows)):
             row = grid.rows[r]
-            labels = [_text(c) for c in row[: max(first_col, 1)]]
-            filled = any(_cell(row, j) not in ("", None) for j, _ in columns.values())
-            total = next((t.strip() for t in labels if m.is_total(t)), None)
-            if total:
+            figures = figures_of(row) if len(row) > last else [_cell(row, j) for j in indexes]
+            filled = figures.count("") + figures.count(None) < len(figures)
+            labels = list(map(m.total.__getitem__, row[:lead]))
+            if True in labels:
+                total = row[labels.index(True)].strip()
                 if filled:
                     notes.append(f"{total} row ignored")
                 continue
             if filled and chosen < 0:
-                chosen = r
+                chosen, chosen_figures = r, figures
         if chosen < 0:
             notes.append("未找到数据行 (no data row under the header)")
         else:
             data_row = grid.rows[chosen]
-            for cid, (j, header) in columns.items():
-                cells.append((cid, chosen, j, header, _cell(data_row, j)))
+            cells = [
+                (cid, chosen, j, header, value)
+                for (cid, (j, header)), value in zip(columns.items(), chosen_figures, strict=True)
+            ]
     blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
-    if grid.zip_workbook and blanks and _may_hold_errors(data):
+    if grid.zip_parts is not None and blanks and _may_hold_errors(data, grid.zip_parts):
         errors = _error_cells(data, grid.sheet, blanks)
         cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
     table = StatsTable(
@@ -704,8 +856,8 @@ def _read_table(
         columns_found=list(columns),
         notes=notes,
     )
-    for cid, r, j, header, value in cells:
-        figure = _figure(value, words)
+    figures = words.figures([cell[4] for cell in cells])
+    for (cid, r, j, header, value), figure in zip(cells, figures, strict=True):
         if figure is not None:
             table.values[cid] = figure[0]
         if figure is None or figure[1]:
