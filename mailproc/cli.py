@@ -250,17 +250,10 @@ def status(config: Config, as_json: bool) -> None:
     matrix = status_matrix(db, rules)
     failed = list(db["outbox"].rows_where("status = 'failed'", order_by="id"))
     owed = office.paper_owed(db, rules, matrix.as_of)
-    decided = list(
-        db["decisions"].rows_where(
-            "kind in ('excuse', 'extend') and undone_at is null", order_by="unit, item, period"
-        )
-    )
+    decided = office.decisions_in_force(db, rules)
     if as_json:
         report = matrix.as_dict()
-        report["decisions"] = [
-            {k: row[k] for k in ("kind", "unit", "item", "period", "value", "note", "by", "at")}
-            for row in decided
-        ]
+        report["decisions"] = decided
         report["paper_owed"] = [{"unit": u, "item": i, "period": p} for u, i, p in owed]
         report["failed_sends"] = [
             {k: row[k] for k in ("id", "kind", "unit", "to_addrs", "subject", "last_error")}
@@ -273,15 +266,7 @@ def status(config: Config, as_json: bool) -> None:
     if decided:
         click.echo("\n办公室决定：")
         for row in decided:
-            what = (
-                "免报"
-                if row["kind"] == "excuse"
-                else ("延期至 " + json.loads(row["value"])["deadline"][:16].replace("T", " "))
-            )
-            click.echo(
-                f"  {row['unit']} {labels[row['item']]}（{row['period']}）{what}"
-                f"  {row['note'] or ''}（{row['by']}，{row['at'][:10]}）"
-            )
+            click.echo(f"  {row['text']}")
     if owed:
         click.echo(f"\n纸质文件未交 {len(owed)} 份：")
         for item_id, rows in itertools.groupby(owed, key=lambda o: (o[1], o[2])):

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import sqlite_utils
 
-from mailproc.office import paper_owed
+from mailproc.office import decisions_in_force, paper_owed
 from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
 from mailproc.rules import Rules
 
@@ -236,6 +236,7 @@ def write_dashboard(
         **_matrix_context(matrix, rules, anchors),
         **_attention(db, rules, matrix.as_of, links),
         paper_owed=_paper_owed(db, rules, matrix.as_of),
+        decisions=[d["text"] for d in decisions_in_force(db, rules)],
     )
     reports.mkdir(parents=True, exist_ok=True)
     path = reports / "index.html"

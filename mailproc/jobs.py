@@ -20,7 +20,7 @@ import chinese_calendar
 
 from mailproc import ledger
 from mailproc.assess import STATE_TEXT, assess, write_assessment
-from mailproc.office import paper_owed
+from mailproc.office import decisions_in_force, paper_owed
 from mailproc.outbox import long_time, outbox_message_id, queue, short_time
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
@@ -315,6 +315,7 @@ class Ticker:
             "problems": self._problems_waiting(now),
             "late_note": late_note,
             "workbook_name": path.name,
+            "decisions": [d["text"] for d in decisions_in_force(self.db, self.rules)],
             "paper_owed": [
                 (unit, {i.id: i.label for i in self.rules.items}[item], period)
                 for unit, item, period in paper_owed(self.db, self.rules, now)

@@ -277,6 +277,35 @@ def paper_owed(db, rules: Rules, as_of: dt.datetime) -> list[tuple[str, str, str
     return owed
 
 
+def decisions_in_force(db, rules: Rules) -> list[dict]:
+    """The excuses and extensions that hold, each with a line a person reads."""
+    labels = {item.id: item.label for item in rules.items}
+    rows = db["decisions"].rows_where(
+        "kind in ('excuse', 'extend') and undone_at is null", order_by="unit, item, period"
+    )
+    result = []
+    for row in rows:
+        if row["kind"] == "excuse":
+            what = "免报"
+        else:
+            deadline = json.loads(row["value"])["deadline"]
+            what = "延期至 " + deadline[:16].replace("T", " ")
+        text = (
+            f"{row['unit']} {labels.get(row['item'], row['item'])}（{row['period']}）{what}"
+            f"  {row['note'] or ''}（{row['by']}，{row['at'][:10]}）"
+        )
+        result.append(
+            {
+                **{
+                    k: row[k]
+                    for k in ("kind", "unit", "item", "period", "value", "note", "by", "at")
+                },
+                "text": text,
+            }
+        )
+    return result
+
+
 def confirm(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
     """The office has looked at this mail's 代报 or 填报单位 mismatch and lets it stand."""
     row = find_message(pipeline, message_id)

@@ -1,7 +1,9 @@
 """The office's hands: assign, excuse, extend, paper, inbox, history, replay."""
 
+import email
 import json
 import shutil
+from email import policy
 
 from click.testing import CliRunner
 from conftest import CORPUS, make_config
@@ -112,6 +114,13 @@ def test_excuse_removes_the_unit_from_reminders_alerts_and_penalties(office):
     assert not db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'")
     status = json.loads(run(office, "status", "--json").stdout)
     assert status["units"]["唐家镇"]["weekly/2019-06-13"]["state"] == "excused"
+    shown = "唐家镇 周报（2019-06-13）免报  局长批准：防汛任务"
+    digest = next(db["outbox"].rows_where("cause = 'digest:weekly:2019-06-13'"))
+    assert shown in email.message_from_string(digest["eml"], policy=policy.default).get_body(
+        ("plain",)).get_content()  # fmt: skip
+    assert shown in run(office, "status").stdout
+    run(office, "dashboard")
+    assert shown in (office.parent / "reports" / "index.html").read_text(encoding="utf-8")
     scores = json.loads(run(office, "assess", "--json").stdout)
     tangjia = next(u for u in scores["units"] if u["unit"] == "唐家镇")
     assert "weekly/2019-06-13" in tangjia["record"]
