@@ -37,6 +37,7 @@ class Job:
     due: dt.datetime
     item: Item | None = None
     deadline: dt.datetime | None = None
+    unit: str | None = None  # a job for one unit only (an overdue notice after its extension)
 
     @property
     def period(self) -> str | None:
@@ -44,7 +45,8 @@ class Job:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.item.id}:{self.period}" if self.item else self.kind
+        key = f"{self.kind}:{self.item.id}:{self.period}" if self.item else self.kind
+        return f"{key}:{self.unit}" if self.unit else key
 
 
 @functools.cache
@@ -86,6 +88,20 @@ def planned_jobs(rules: Rules) -> list[Job]:
     return sorted(jobs, key=lambda job: (job.due, job.kind))
 
 
+def extension_jobs(db, rules: Rules) -> list[Job]:
+    """An overdue notice at each extended deadline, for the one unit it was extended for."""
+    jobs = []
+    for row in db["decisions"].rows_where("kind = 'extend' and undone_at is null"):
+        item = rules.item(row["item"])
+        deadline = item.deadline_for(row["period"]) if item else None
+        if deadline is None:
+            continue
+        extended = dt.datetime.fromisoformat(json.loads(row["value"])["deadline"])
+        due = extended + rules.jobs.overdue_grace
+        jobs.append(Job("overdue", due, item, deadline, unit=row["unit"]))
+    return jobs
+
+
 def period_label(item: Item, deadline: dt.datetime) -> str:
     if item.weekly:
         return f"第{item.deadlines.index(deadline) + 1}周，{deadline.month}月{deadline.day}日"
@@ -104,7 +120,11 @@ class Ticker:
     def tick(self, now: dt.datetime) -> list[dict]:
         """Run every job due at `now` that has not run; returns what each did."""
         done = []
-        for job in planned_jobs(self.rules):
+        jobs = sorted(
+            planned_jobs(self.rules) + extension_jobs(self.db, self.rules),
+            key=lambda job: (job.due, job.kind),
+        )
+        for job in jobs:
             if job.due > now:
                 break
             if self.db["jobs_run"].count_where("key = ?", [job.key]):
@@ -214,7 +234,10 @@ class Ticker:
         return self._to_units(job, now, "reminder", self._owing(job, now, "not_due"))
 
     def _overdue(self, job: Job, now: dt.datetime) -> dict:
-        return self._to_units(job, now, "overdue", self._owing(job, now, "missing"))
+        owing = self._owing(job, now, "missing")
+        if job.unit:
+            owing = [unit for unit in owing if unit.name == job.unit]
+        return self._to_units(job, now, "overdue", owing)
 
     def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
         sent = []
@@ -224,7 +247,12 @@ class Ticker:
                 continue
             context = {**self._base(job, now), "unit": unit.name}
             if self._queue(
-                kind, f"{job.key}:{unit.name}", list(unit.addresses), context, now, unit.name
+                kind,
+                f"{job.kind}:{job.item.id}:{job.period}:{unit.name}",
+                list(unit.addresses),
+                context,
+                now,
+                unit.name,
             ):
                 sent.append(unit.name)
         return {"outcome": "sent", "units": sent}

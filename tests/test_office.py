@@ -150,6 +150,23 @@ def test_extend_judges_receipts_against_the_new_deadline(office):
     assert status["units"]["新兴镇"]["weekly/2019-06-06"]["state"] == "late"
 
 
+def test_extended_unit_gets_its_overdue_notice_at_the_new_deadline(office):
+    run(office, "extend", "--unit", "唐家镇", "--item", "weekly", "--period", "2019-06-13",
+        "--until", "2019-06-14T17:00:00+08:00", "--note", "防汛")  # fmt: skip
+    run(office, "tick", "--now", "2019-06-13T11:05:00+08:00")
+    db = ledger(office)
+    assert not db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'")
+    alert = next(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13'"))
+    assert (
+        "唐家镇" not in email.message_from_string(alert["eml"], policy=policy.default).get_content()
+    )
+    run(office, "tick", "--now", "2019-06-14T17:01:00+08:00")
+    notices = list(db["outbox"].rows_where("kind = 'overdue' and unit = '唐家镇'"))
+    assert [n["cause"] for n in notices] == ["overdue:weekly:2019-06-13:唐家镇"]
+    run(office, "tick", "--now", "2019-06-14T18:00:00+08:00")
+    assert db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'") == 1
+
+
 def test_paper_copies(office):
     owed = json.loads(run(office, "status", "--json").stdout)["paper_owed"]
     assert {"unit": "于楼街道", "item": "plan", "period": "2019-05-31"} in owed
