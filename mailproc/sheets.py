@@ -13,15 +13,13 @@ import csv
 import functools
 import io
 import re
-import struct
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import docx
 import openpyxl
@@ -50,29 +48,12 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 # An error cell's type attribute (t="e") as written, or with a reference or entity in its value
 _ERROR_TYPE = re.compile(rb"t\s*=\s*[\"'][e&]")
-_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local header; sizes of name, extra last
-_END_RECORD = struct.Struct("<4s4H2LH")  # end of central directory; comment size last
-_CENTRAL_ENTRY = struct.Struct("<4s4B4HL2L5H2L")  # a central directory entry, as zipfile reads it
-_MAX_EXTRACT_VERSION = 63  # zipfile refuses newer members; such zips are left to it
-_INFLATERS = {
-    zipfile.ZIP_STORED: bytes,
-    zipfile.ZIP_DEFLATED: lambda packed: zlib.decompressobj(-15).decompress(packed),
-}
 _CACHE_SIZE = 1 << 16  # distinct cell texts remembered; a run repeats the same headers and words
 # Zip parts (compression, packed bytes) known to mark no cell as an error: workbooks from one
 # program share their theme, styles and package parts. Small parts only, so it stays < 8 MB.
-_clean_parts: set[tuple[int, bytes]] = set()
+_clean_parts: set[tuple[str, int, int]] = set()  # (name, CRC, size) of parts seen clean
 _CLEAN_PARTS_KEPT = 256
 _CLEAN_PART_BYTES = 32 * 1024
-
-
-class _ZipPart(NamedTuple):
-    """What `_may_hold_errors` needs of a zip member (the fields of zipfile.ZipInfo it used)."""
-
-    flag_bits: int
-    compress_type: int
-    compress_size: int
-    header_offset: int
 
 
 class UnreadableFile(Exception):
@@ -148,7 +129,7 @@ class _Grid:
     sheet: str
     rows: Grid
     loose_text: list[str]  # text outside the table (Word paragraphs) that may hold 填报单位
-    zip_parts: list[_ZipPart] | None = None  # xlsx-like: error cells can be re-checked
+    zip_parts: list[zipfile.ZipInfo] | None = None  # xlsx-like: error cells can be re-checked
 
 
 def _check_size(data: bytes) -> None:
@@ -156,65 +137,20 @@ def _check_size(data: bytes) -> None:
         raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
 
 
-def _check_container(data: bytes) -> list[_ZipPart] | None:
+def _check_container(data: bytes) -> list[zipfile.ZipInfo] | None:
     """Refuse oversized files and broken or bomb-like zips; the zip's members when `data` is
     a zip, None when it is not."""
     _check_size(data)
     if not data.startswith(b"PK"):
         return None
-    read = _plain_zip(data)
     try:
-        if read is None:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                infos = archive.infolist()
-            parts = [
-                _ZipPart(i.flag_bits, i.compress_type, i.compress_size, i.header_offset)
-                for i in infos
-            ]
-            read = parts, sum(info.file_size for info in infos)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
-    parts, unpacked = read
-    if unpacked > MAX_UNPACKED_BYTES:
+    if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
         raise UnreadableFile("文件解压后过大 (file too large when unpacked)")
-    return parts
-
-
-def _plain_zip(data: bytes) -> tuple[list[_ZipPart], int] | None:
-    """Members and unpacked size of a zip zipfile would read the same way, straight from its
-    central directory (zipfile's reader costs more than calamine's opening of the workbook).
-
-    None for anything unusual: a comment, zip64, data before the zip, extra fields, bad
-    names or magic numbers; zipfile then reads it and words the errors.
-    """
-    end = len(data) - _END_RECORD.size
-    if end < 0 or data[end : end + 4] != b"PK\x05\x06":
-        return None
-    if end >= 20 and data[end - 20 : end - 16] == b"PK\x06\x07":  # zip64 locator
-        return None
-    *_, cd_size, cd_offset, comment_size = _END_RECORD.unpack_from(data, end)
-    if comment_size or cd_offset + cd_size != end:
-        return None
-    parts, unpacked, at = [], 0, cd_offset
-    while at < end:
-        if at + _CENTRAL_ENTRY.size > end:
-            return None
-        magic, _, _, version, _, flags, method, _, _, _, packed_size, size, *rest = (
-            _CENTRAL_ENTRY.unpack_from(data, at)
-        )
-        name_size, extra_size, comment_size, *_, offset = rest
-        name_at = at + _CENTRAL_ENTRY.size
-        at = name_at + name_size + extra_size + comment_size
-        if magic != b"PK\x01\x02" or version > _MAX_EXTRACT_VERSION or extra_size or at > end:
-            return None
-        if flags & 0x800:
-            try:
-                data[name_at : name_at + name_size].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        parts.append(_ZipPart(flags, method, packed_size, offset))
-        unpacked += size
-    return parts, unpacked
+    return members
 
 
 def _too_big(rows: int, cols: int) -> UnreadableFile:
@@ -710,32 +646,32 @@ def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
     return int(number), approx
 
 
-def _may_hold_errors(data: bytes, parts: list[_ZipPart]) -> bool:
+def _may_hold_errors(data: bytes, members: list[zipfile.ZipInfo]) -> bool:
     """False only when no part of the zip can mark a cell as an error, so the slow openpyxl
     reading in `_error_cells` would find none (most files: blanks there are true blanks).
-
-    Parts are inflated straight from `data` (zipfile's reader costs more than the inflating);
-    a part this cannot read plainly counts as one that may hold errors.
-    """
+    Parts are streamed; small parts seen clean before (themes, styles) are not read again."""
     try:
-        for info in parts:
-            if info.flag_bits & 1 or info.compress_type not in _INFLATERS:
-                return True  # encrypted, or a compression left to zipfile
-            start = info.header_offset + _LOCAL_HEADER.size
-            name_size, extra_size = _LOCAL_HEADER.unpack_from(data, info.header_offset)[-2:]
-            start += name_size + extra_size
-            key = (info.compress_type, data[start : start + info.compress_size])
-            if key in _clean_parts:
-                continue
-            part = _INFLATERS[info.compress_type](key[1])
-            utf16 = part[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in part[:4]
-            if utf16 or _ERROR_TYPE.search(part):
-                return True
-            if len(key[1]) <= _CLEAN_PART_BYTES:
-                if len(_clean_parts) >= _CLEAN_PARTS_KEPT:
-                    _clean_parts.clear()
-                _clean_parts.add(key)
-    except Exception:  # whatever openpyxl makes of it
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in members:
+                key = (member.filename, member.CRC, member.file_size)
+                if key in _clean_parts:
+                    continue
+                with archive.open(member) as part:
+                    tail = part.read(4)
+                    if tail[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in tail:
+                        return True  # UTF-16 XML: left to openpyxl
+                    while chunk := part.read(1 << 16):
+                        window = tail + chunk
+                        if _ERROR_TYPE.search(window):
+                            return True
+                        tail = window[-16:]
+                    if _ERROR_TYPE.search(tail):
+                        return True
+                if member.file_size <= _CLEAN_PART_BYTES:
+                    if len(_clean_parts) >= _CLEAN_PARTS_KEPT:
+                        _clean_parts.clear()
+                    _clean_parts.add(key)
+    except Exception:  # whatever zipfile makes of it, openpyxl will have the last word
         return True
     return False
 
