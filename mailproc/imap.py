@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import imapclient
 import sqlite_utils
@@ -81,7 +81,6 @@ def _text(exc: BaseException) -> str:
 class PollResult:
     fetched: int = 0
     new: int = 0
-    outcomes: list = field(default_factory=list)
 
 
 class MailboxSource:
@@ -174,7 +173,6 @@ class MailboxSource:
                 outcome = pipeline.ingest(data[b"BODY[]"], source=source, received_at=received)
                 result.fetched += 1
                 result.new += outcome.state != "known"
-                result.outcomes.append(outcome)
                 self._save_state(db, uidvalidity, uid, tz)
                 if config.mark_seen:
                     client.add_flags([uid], [imapclient.SEEN])
