@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlite_utils
 
 from mailproc import ledger, office, replay, resources
 from mailproc.assess import assess as assess_units
@@ -173,7 +174,7 @@ def run(config: Config, now_text: str | None) -> None:
         fail(str(exc), code=1)
 
 
-def message_records(db) -> list[dict]:
+def message_records(db: sqlite_utils.Database) -> list[dict]:
     rows = db.query("select * from messages order by received_at, id")
     records = []
     for row in rows:

@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import imapclient
 import sqlite_utils
@@ -21,6 +22,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from mailproc import __version__
 from mailproc.config import MailboxConfig, ServerConfig
 from mailproc.ledger import now_iso
+
+if TYPE_CHECKING:
+    from mailproc.pipeline import Pipeline
 
 log = logging.getLogger("mailproc.imap")
 
@@ -128,7 +132,9 @@ class MailboxSource:
                 unknown.append(uid)
         return unknown
 
-    def poll(self, pipeline, should_stop: Callable[[], bool] = lambda: False) -> PollResult:
+    def poll(
+        self, pipeline: "Pipeline", should_stop: Callable[[], bool] = lambda: False
+    ) -> PollResult:
         """Fetch and ingest every mail not handled yet; returns what was done."""
         with session(self.config.server) as client:
             return self._poll(client, pipeline, should_stop)

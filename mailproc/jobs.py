@@ -17,6 +17,7 @@ from itertools import groupby
 from typing import Any
 
 import chinese_calendar
+import sqlite_utils
 
 from mailproc import ledger
 from mailproc.assess import STATE_TEXT, assess, write_assessment
@@ -88,7 +89,7 @@ def planned_jobs(rules: Rules) -> list[Job]:
     return sorted(jobs, key=lambda job: (job.due, job.kind))
 
 
-def extension_jobs(db, rules: Rules) -> list[Job]:
+def extension_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
     """An overdue notice at each extended deadline, for the one unit it was extended for."""
     jobs = []
     for row in db["decisions"].rows_where("kind = 'extend' and undone_at is null"):

@@ -8,6 +8,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import sqlite_utils
+
 from mailproc import ledger
 from mailproc.classify import Booking
 from mailproc.pipeline import Pipeline
@@ -254,7 +256,9 @@ def _undo(
     )
 
 
-def paper_owed(db, rules: Rules, as_of: dt.datetime) -> list[tuple[str, str, str]]:
+def paper_owed(
+    db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime
+) -> list[tuple[str, str, str]]:
     """(unit, item, period) whose paper copy is still owed: submitted or past the deadline,
     and neither received, waived nor excused."""
     owed = []
@@ -277,7 +281,7 @@ def paper_owed(db, rules: Rules, as_of: dt.datetime) -> list[tuple[str, str, str
     return owed
 
 
-def decisions_in_force(db, rules: Rules) -> list[dict]:
+def decisions_in_force(db: sqlite_utils.Database, rules: Rules) -> list[dict]:
     """The excuses and extensions that hold, each with a line a person reads."""
     labels = {item.id: item.label for item in rules.items}
     rows = db["decisions"].rows_where(
