@@ -87,7 +87,8 @@ class Service:
     def _tick(self) -> None:
         """Run the jobs due now; a failing job is logged and retried at the next tick."""
         try:
-            self.ticker.tick(self.now())
+            if self.ticker.tick(self.now()):
+                self.pipeline.deliver(self.should_stop)  # reminders need not wait for a poll
         except Exception:
             log.exception("jobs failed; trying again at the next tick")
 
