@@ -153,13 +153,12 @@ class Ticker:
     def received_units(self, job: Job, now: dt.datetime) -> dict[str, dict]:
         """Each unit's first receipt for the job's deadline, among mail received by `now`."""
         rows = self.db.query(
-            "select * from receipts where item = ? and period = ? and received_at <= ? "
-            "order by version",
-            [job.item.id, job.period, now.isoformat()],
+            "select * from receipts where item = ? and period = ? order by version",
+            [job.item.id, job.period],
         )
         first: dict[str, dict] = {}
         for row in rows:
-            if dt.datetime.fromisoformat(row["received_at"]) <= now:
+            if ledger.received_by(row, now):
                 first.setdefault(row["unit"], row)
         return first
 
@@ -301,11 +300,8 @@ class Ticker:
         """Mail and sends that need a person, as of `now`."""
         messages = [
             row
-            for row in self.db.query(
-                "select * from messages where received_at <= ? order by received_at",
-                [now.isoformat()],
-            )
-            if dt.datetime.fromisoformat(row["received_at"]) <= now
+            for row in self.db.query("select * from messages order by received_at, id")
+            if ledger.received_by(row, now)
         ]
         return {
             "unrecognized": [

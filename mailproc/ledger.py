@@ -250,6 +250,12 @@ def log(
     )
 
 
+def received_by(row: dict, as_of: dt.datetime | None) -> bool:
+    """Whether a row's mail had arrived at `as_of` (None: at any time). Times are compared as
+    moments, not as text, so a moment given in another zone still compares right."""
+    return as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
+
+
 def find_message(db: sqlite_utils.Database, sha256: str) -> dict | None:
     return next(db["messages"].rows_where("sha256 = ?", [sha256], limit=1), None)
 

@@ -85,14 +85,18 @@ def _record(pipeline: Pipeline, kind: str, by: str, note: str | None, **fields) 
     )
 
 
-def _booking_of(pipeline: Pipeline, pk: int) -> Booking | None:
-    row = next(
+def _assignments(pipeline: Pipeline, pk: int) -> list[dict]:
+    """The office's bookings of one mail that are in force, newest last."""
+    return list(
         pipeline.db["decisions"].rows_where(
-            "kind = 'assign' and message = ? and undone_at is null", [pk], order_by="id desc"
-        ),
-        None,
+            "kind = 'assign' and message = ? and undone_at is null", [pk], order_by="id"
+        )
     )
-    return Booking(row["unit"], row["item"], row["period"]) if row else None
+
+
+def _booking_of(pipeline: Pipeline, pk: int) -> Booking | None:
+    rows = _assignments(pipeline, pk)
+    return Booking(rows[-1]["unit"], rows[-1]["item"], rows[-1]["period"]) if rows else None
 
 
 def rebook(pipeline: Pipeline, row: dict) -> Done:
@@ -120,9 +124,7 @@ def assign(
     row = find_message(pipeline, message_id)
     period = check_target(pipeline.rules, unit, item, period)
     with pipeline.db.atomic():
-        for previous in pipeline.db["decisions"].rows_where(
-            "kind = 'assign' and message = ? and undone_at is null", [row["id"]]
-        ):
+        for previous in _assignments(pipeline, row["id"]):
             pipeline.db["decisions"].update(
                 previous["id"],
                 {
@@ -143,11 +145,7 @@ def unassign(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> 
     """Undo the office's booking: the machine's reading stands again."""
     row = find_message(pipeline, message_id)
     with pipeline.db.atomic():
-        active = list(
-            pipeline.db["decisions"].rows_where(
-                "kind = 'assign' and message = ? and undone_at is null", [row["id"]]
-            )
-        )
+        active = _assignments(pipeline, row["id"])
         if not active:
             raise OfficeError(f"{row['message_id']} was not assigned by the office")
         for decision in active:
@@ -261,23 +259,24 @@ def paper_owed(
 ) -> list[tuple[str, str, str]]:
     """(unit, item, period) whose paper copy is still owed: submitted or past the deadline,
     and neither received, waived nor excused."""
+    submitted = {
+        (row["unit"], row["item"], row["period"])
+        for row in db["receipts"].rows
+        if ledger.received_by(row, as_of)
+    }
+    settled = {
+        (row["unit"], row["item"], row["period"])
+        for row in db["decisions"].rows_where("kind in ('paper', 'excuse') and undone_at is null")
+    }
     owed = []
     for item, deadline in rules.deadlines():
         if not item.needs_paper:
             continue
         period = item.period_of(deadline)
         for unit in rules.units:
-            submitted = db["receipts"].count_where(
-                "unit = ? and item = ? and period = ? and received_at <= ?",
-                [unit.name, item.id, period, as_of.isoformat()],
-            )
-            if not submitted and deadline > as_of:
-                continue
-            if ledger.active_decision(db, "paper", unit.name, item.id, period):
-                continue
-            if ledger.active_decision(db, "excuse", unit.name, item.id, period):
-                continue
-            owed.append((unit.name, item.id, period))
+            key = (unit.name, item.id, period)
+            if (key in submitted or deadline <= as_of) and key not in settled:
+                owed.append(key)
     return owed
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import sqlite_utils
 
+from mailproc.ledger import received_by
 from mailproc.rules import Rules
 
 WIDTH = 9
@@ -125,7 +126,7 @@ def status_matrix(
         decided[(row["kind"], row["unit"], row["item"], row["period"])] = row
     receipts: dict[tuple[str, str, str], list[dict]] = {}
     for row in db.query("select * from receipts order by version"):
-        if dt.datetime.fromisoformat(row["received_at"]) <= as_of:
+        if received_by(row, as_of):
             receipts.setdefault((row["unit"], row["item"], row["period"]), []).append(row)
     for unit, _ in matrix.units:
         for item, period, deadline in deadlines:

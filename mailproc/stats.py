@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from mailproc.ledger import received_by
 from mailproc.rules import Item, Rules
 
 
@@ -72,11 +73,7 @@ def period_stats(
     """The period's figures as the ledger held them at `as_of` (default: everything)."""
     item = stats_item(rules, period, item_id)
     columns = [c.id for c in rules.columns]
-    rows = [
-        row
-        for row in db.query(_FIGURES, [item.id, period])
-        if as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
-    ]
+    rows = [row for row in db.query(_FIGURES, [item.id, period]) if received_by(row, as_of)]
     latest: dict[str, int] = {}
     for row in rows:
         latest[row["unit"]] = max(latest.get(row["unit"], 0), row["version"])

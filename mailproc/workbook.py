@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from mailproc.archive import safe_name
+from mailproc.ledger import received_by
 from mailproc.outbox import long_time
 from mailproc.rules import Rules
 from mailproc.stats import cumulative_stats, period_stats
@@ -171,11 +172,7 @@ def _receipts(
         "where r.item = ? and r.period = ? order by r.received_at, r.id",
         [item, period],
     )
-    return [
-        row
-        for row in rows
-        if as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
-    ]
+    return [row for row in rows if received_by(row, as_of)]
 
 
 def _statuses(
