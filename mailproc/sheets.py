@@ -23,6 +23,8 @@ from typing import Any
 
 import docx
 import openpyxl
+import xlrd
+import xlrd.compdoc
 from python_calamine import CalamineWorkbook
 
 from mailproc.text import normalize, simplify
@@ -48,12 +50,18 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 # An error cell's type attribute (t="e") as written, or with a reference or entity in its value
 _ERROR_TYPE = re.compile(rb"t\s*=\s*[\"'][e&]")
+# In a BIFF workbook stream: a BOOLERR record (0x0205, 8 bytes) with its error flag set, or a
+# FORMULA record (0x0006; 0x0206, 0x0406 in BIFF3/4) whose cached result is an error (type 2,
+# 0xFFFF in its last two bytes)
+_BIFF_ERROR = re.compile(
+    rb"\x05\x02\x08\x00.{7}\x01|\x06[\x00\x02\x04].{8}\x02.{5}\xff\xff", re.DOTALL
+)
 _CACHE_SIZE = 1 << 16  # distinct cell texts remembered; a run repeats the same headers and words
-# Zip parts (compression, packed bytes) known to mark no cell as an error: workbooks from one
-# program share their theme, styles and package parts. Small parts only, so it stays < 8 MB.
-_clean_parts: set[tuple[str, int, int]] = set()  # (name, CRC, size) of parts seen clean
-_CLEAN_PARTS_KEPT = 256
-_CLEAN_PART_BYTES = 32 * 1024
+# Zip parts that hold no cells by their standard names: the error-mark check skips them
+_CELL_FREE_PART = re.compile(
+    r"\[Content_Types\]\.xml$|docProps/|.*\.rels$|xl/(?:workbook|styles|sharedStrings)\.xml$"
+    r"|xl/theme/"
+)
 
 
 class UnreadableFile(Exception):
@@ -129,7 +137,7 @@ class _Grid:
     sheet: str
     rows: Grid
     loose_text: list[str]  # text outside the table (Word paragraphs) that may hold 填报单位
-    zip_parts: list[zipfile.ZipInfo] | None = None  # xlsx-like: error cells can be re-checked
+    archive: zipfile.ZipFile | None = None  # xlsx-like: error cells can be re-checked
 
 
 def _check_size(data: bytes) -> None:
@@ -137,20 +145,19 @@ def _check_size(data: bytes) -> None:
         raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
 
 
-def _check_container(data: bytes) -> list[zipfile.ZipInfo] | None:
-    """Refuse oversized files and broken or bomb-like zips; the zip's members when `data` is
-    a zip, None when it is not."""
+def _check_container(data: bytes) -> zipfile.ZipFile | None:
+    """Refuse oversized files and broken or bomb-like zips; the opened zip when `data` is one
+    (kept for the error-cell check), None when it is not."""
     _check_size(data)
     if not data.startswith(b"PK"):
         return None
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
-    if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
+    if sum(member.file_size for member in archive.infolist()) > MAX_UNPACKED_BYTES:
         raise UnreadableFile("文件解压后过大 (file too large when unpacked)")
-    return members
+    return archive
 
 
 def _too_big(rows: int, cols: int) -> UnreadableFile:
@@ -160,7 +167,7 @@ def _too_big(rows: int, cols: int) -> UnreadableFile:
 
 
 def _spreadsheet_grids(data: bytes) -> list[_Grid]:
-    zip_parts = _check_container(data)
+    archive = _check_container(data)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         grids = []
@@ -171,7 +178,7 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
             if rows > MAX_ROWS or cols > MAX_COLS:
                 raise _too_big(rows, cols)
             grid = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS)
-            grids.append(_Grid(name, grid, [], zip_parts=zip_parts))
+            grids.append(_Grid(name, grid, [], archive=archive))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
@@ -403,7 +410,8 @@ def _horizontal(grid: _Grid, texts: list[list[str]], m: _Matcher) -> _Layout | N
     words = [len(row) - row.count("") for row in texts] + [0]  # text cells per row
     rows = range(min(len(grid.rows), HEADER_SCAN_ROWS))
     most = [min(words[r] + words[r + 1], len(m.order)) for r in rows]
-    best, best_key = None, (MIN_COLUMNS - 1, 0)  # (columns named, -row): higher wins
+    best: tuple[int, list[str | None], tuple[int, ...]] | None = None
+    best_key = (MIN_COLUMNS - 1, 0)  # (columns named, -row): higher wins
     for r in sorted(rows, key=most.__getitem__, reverse=True):
         if (most[r], -r) <= best_key:
             if most[r] < best_key[0]:
@@ -411,44 +419,62 @@ def _horizontal(grid: _Grid, texts: list[list[str]], m: _Matcher) -> _Layout | N
             continue
         if (min(words[r], len(m.order)), -r) <= best_key and not _has_group(texts[r], m):
             continue  # read alone, row r cannot beat the best
-        found, header_rows = _header_at(texts, r, m)
-        if (len(found), -r) > best_key:
-            best = _Layout(grid, False, r, found, header_rows=header_rows)
-            best_key = (len(found), -r)
-    return best
+        named, hits, header_rows = _header_at(texts, r, m)
+        if (named, -r) > best_key:
+            best, best_key = (r, hits, header_rows), (named, -r)
+    if best is None:
+        return None
+    r, hits, header_rows = best
+    headers = _header_texts(texts, header_rows, m)
+    return _Layout(grid, False, r, _first_cells(hits, headers), header_rows=header_rows)
 
 
 def _header_at(
     texts: list[list[str]], r: int, m: _Matcher
-) -> tuple[dict[str, tuple[int, str]], tuple[int, ...]]:
-    """The columns row r names read alone, or as group cells over the sub-headers in row r+1
-    when that names more. Cells are looked up a row at a time (map), not one by one."""
+) -> tuple[int, list[str | None], tuple[int, ...]]:
+    """(columns named, the column each cell names or None, header rows) for row r read alone,
+    or as group cells over the sub-headers in row r+1 when that names more. Cells are looked
+    up a row at a time (map), not one by one."""
     top, below = texts[r], _row(texts, r + 1)
     single_of = m.single
     hits = list(map(single_of.__getitem__, top))
-    single = _first_cells(hits, top)
+    named = _count_named(hits)
     if not any(below) or not _has_group(top, m):
-        return single, (r,)
-    width = max(len(top), len(below))
-    top, below = top + [""] * (width - len(top)), below + [""] * (width - len(below))
-    groups = list(accumulate(top, _carry))  # merged group cells come back blank right of the first
-    pairs = list(map(m.pair.__getitem__, zip(groups, below, strict=True)))
+        return named, hits, (r,)
+    top, below = _same_width(top, below)
+    pairs = list(map(m.pair.__getitem__, zip(accumulate(top, _carry), below, strict=True)))
     if not any(pairs):  # without one group/sub-header pair this is just row r+1 read alone
-        return single, (r,)
-    hits += [None] * (width - len(hits))
-    below_hits = map(single_of.__getitem__, below)
-    headers = [
-        f"{group}/{text}" if pair else text or above
-        for group, text, above, pair in zip(groups, below, top, pairs, strict=True)
+        return named, hits, (r,)
+    hits += [None] * (len(top) - len(hits))
+    double = [
+        pair or (single_of[text] if text else hit)
+        for pair, text, hit in zip(pairs, below, hits, strict=True)
     ]
-    double = _first_cells(
-        [
-            pair or (below_hit if text else hit)
-            for pair, below_hit, text, hit in zip(pairs, below_hits, below, hits, strict=True)
-        ],
-        headers,
-    )
-    return (double, (r, r + 1)) if len(double) > len(single) else (single, (r,))
+    named_double = _count_named(double)
+    return (named_double, double, (r, r + 1)) if named_double > named else (named, hits, (r,))
+
+
+def _count_named(hits: list[str | None]) -> int:
+    found = set(hits)
+    return len(found) - (None in found)
+
+
+def _same_width(top: list[str], below: list[str]) -> tuple[list[str], list[str]]:
+    width = max(len(top), len(below))
+    return top + [""] * (width - len(top)), below + [""] * (width - len(below))
+
+
+def _header_texts(texts: list[list[str]], header_rows: tuple[int, ...], m: _Matcher) -> list[str]:
+    """Each column's header as the office reads it: the cell, or group/sub-header when the
+    pair names the column."""
+    if len(header_rows) == 1:
+        return texts[header_rows[0]]
+    top, below = _same_width(texts[header_rows[0]], texts[header_rows[1]])
+    groups = list(accumulate(top, _carry))  # merged group cells come back blank right of the first
+    return [
+        f"{group}/{text}" if m.pair[group, text] else text or above
+        for group, text, above in zip(groups, below, top, strict=True)
+    ]
 
 
 def _has_group(texts: list[str], m: _Matcher) -> bool:
@@ -461,15 +487,19 @@ def _carry(group: str, text: str) -> str:
 
 def _first_cells(hits: list[str | None], headers: list[str]) -> dict[str, tuple[int, str]]:
     """Each column hit, with the index and header of the first cell naming it."""
-    first = dict(zip(reversed(hits), range(len(hits) - 1, -1, -1), strict=True))
-    first.pop(None, None)
-    return {hit: (j, headers[j]) for hit, j in first.items()}
+    first: dict[str, tuple[int, str]] = {}
+    for j, hit in enumerate(hits):
+        if hit and hit not in first:
+            first[hit] = (j, headers[j])
+    return first
 
 
 def _vertical(grid: _Grid, head: list[list[str]], m: _Matcher, to_beat: int) -> _Layout | None:
     """The vertical layout naming the most columns, or None when it cannot name more than
     `to_beat`: each label row names one column at most. `head`: the top rows' texts."""
     rows = grid.rows[:VERTICAL_SCAN_ROWS]
+    if len(rows) <= to_beat:
+        return None  # each label row names one column at most
     width = VERTICAL_SCAN_COLS + 1
     texts = [row[:width] for row in head[: len(rows)]]
     texts += _stripped([row[:width] for row in rows[len(texts) :]])
@@ -646,60 +676,82 @@ def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
     return int(number), approx
 
 
-def _may_hold_errors(data: bytes, members: list[zipfile.ZipInfo]) -> bool:
+def _may_hold_errors(archive: zipfile.ZipFile) -> bool:
     """False only when no part of the zip can mark a cell as an error, so the slow openpyxl
     reading in `_error_cells` would find none (most files: blanks there are true blanks).
-    Parts are streamed; small parts seen clean before (themes, styles) are not read again."""
+    Parts are streamed; parts that hold no cells by their standard names (workbook, styles,
+    theme, shared strings, properties, relationships) are skipped: what is left is the
+    worksheets, and whatever a program names otherwise."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for member in members:
-                key = (member.filename, member.CRC, member.file_size)
-                if key in _clean_parts:
-                    continue
-                with archive.open(member) as part:
-                    tail = part.read(4)
-                    if tail[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in tail:
-                        return True  # UTF-16 XML: left to openpyxl
-                    while chunk := part.read(1 << 16):
-                        window = tail + chunk
-                        if _ERROR_TYPE.search(window):
-                            return True
-                        tail = window[-16:]
-                    if _ERROR_TYPE.search(tail):
+        for member in archive.infolist():
+            if _CELL_FREE_PART.match(member.filename):
+                continue
+            with archive.open(member) as part:
+                tail = part.read(4)
+                if tail[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in tail:
+                    return True  # UTF-16 XML: left to openpyxl
+                while chunk := part.read(1 << 16):
+                    window = tail + chunk
+                    if _ERROR_TYPE.search(window):
                         return True
-                if member.file_size <= _CLEAN_PART_BYTES:
-                    if len(_clean_parts) >= _CLEAN_PARTS_KEPT:
-                        _clean_parts.clear()
-                    _clean_parts.add(key)
+                    tail = window[-16:]
+                if _ERROR_TYPE.search(tail):
+                    return True
     except Exception:  # whatever zipfile makes of it, openpyxl will have the last word
         return True
     return False
 
 
-def _error_cells(
-    data: bytes, sheet: str, wanted: set[tuple[int, int]]
-) -> dict[tuple[int, int], str]:
-    """Error values (#REF!, #DIV/0!) among some blank-looking cells of an xlsx sheet.
+def _error_cells(grid: _Grid, data: bytes, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+    """Error values (#REF!, #DIV/0!) among some blank-looking cells, by (row, column).
 
     python-calamine reads error cells as '' (dimastbk/python-calamine#105), which would pass
-    them off as blanks = 0; openpyxl keeps the cached error, so those cells are asked again.
+    them off as blanks = 0. openpyxl (xlsx) and xlrd (xls, binary WPS et) keep the cached
+    error, so those cells are asked again, but only when a cheap scan of the file finds an
+    error mark at all: most blanks are true blanks.
     """
-    first, last = min(r for r, _ in wanted), max(r for r, _ in wanted)
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
-            return {
-                (cell.row - 1, cell.column - 1): str(cell.value)
-                for row in rows
-                for cell in row
-                if getattr(cell, "data_type", None) == "e"
-                and (cell.row - 1, cell.column - 1) in wanted
-            }
-        finally:
-            workbook.close()
-    except Exception:  # WPS files openpyxl rejects: calamine's reading stands
-        return {}
+        if grid.archive is not None and _may_hold_errors(grid.archive):
+            return _xlsx_error_cells(data, grid.sheet, wanted)
+        if data.startswith(_OLE2_MAGIC) and _biff_may_hold_errors(data):
+            return _xls_error_cells(data, grid.sheet, wanted)
+    except Exception:  # files the second reader rejects: calamine's reading stands
+        pass
+    return {}
+
+
+def _xlsx_error_cells(data: bytes, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+    first, last = min(r for r, _ in wanted), max(r for r, _ in wanted)
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
+        return {
+            (cell.row - 1, cell.column - 1): str(cell.value)
+            for row in rows
+            for cell in row
+            if getattr(cell, "data_type", None) == "e" and (cell.row - 1, cell.column - 1) in wanted
+        }
+    finally:
+        workbook.close()
+
+
+def _biff_may_hold_errors(data: bytes) -> bool:
+    """False only when the workbook stream holds no cell record carrying an error: a BOOLERR
+    with its error flag set, or a FORMULA whose cached result is an error. False alarms only
+    cost an xlrd reading; the stream comes from xlrd's compound-file reader."""
+    document = xlrd.compdoc.CompDoc(data, logfile=io.StringIO())
+    stream = document.get_named_stream("Workbook") or document.get_named_stream("Book")
+    return stream is None or _BIFF_ERROR.search(stream) is not None
+
+
+def _xls_error_cells(data: bytes, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+    book = xlrd.open_workbook(file_contents=data, on_demand=True, logfile=io.StringIO())
+    cells = book.sheet_by_name(sheet)
+    return {
+        (r, c): xlrd.error_text_from_code.get(cells.cell_value(r, c), "#ERROR")
+        for r, c in wanted
+        if r < cells.nrows and c < cells.ncols and cells.cell_type(r, c) == xlrd.XL_CELL_ERROR
+    }
 
 
 def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> str | None:
@@ -782,8 +834,7 @@ def _read_table(
                 for (cid, (j, header)), value in zip(columns.items(), chosen_figures, strict=True)
             ]
     blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
-    if grid.zip_parts is not None and blanks and _may_hold_errors(data, grid.zip_parts):
-        errors = _error_cells(data, grid.sheet, blanks)
+    if blanks and (errors := _error_cells(grid, data, blanks)):
         cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
     table = StatsTable(
         filename=filename,

@@ -15,11 +15,13 @@ from typing import Any
 import docx
 import openpyxl
 import pytest
+import xlwt
 
 from mailproc.rules import load_rules
 from mailproc.sheets import BadCell, StatsTable, UnreadableFile, read_stats
 
 CORPUS = Path(__file__).parent / "corpus"
+DATA = Path(__file__).parent / "data"
 RULES = load_rules(Path(__file__).parent.parent / "rules")
 IDS = [c.id for c in RULES.columns]
 
@@ -334,6 +336,52 @@ def test_bad_cells_are_reported_not_guessed(value: Any, text: str) -> None:
     assert table.bad_cells == [BadCell("Sheet1", "B2", "lectures", "宣讲场次", text)]
     assert table.values == {"drills": 1, "media_reports": 2}
     assert table.columns_found == ["lectures", "drills", "media_reports"]
+
+
+def xls_with_errors(errors: dict[int, str]) -> bytes:
+    """A small .xls (BIFF8, written by xlwt) whose data row holds error cells (BOOLERR records)
+    at the given columns, a blank at column 3 and figures elsewhere."""
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Sheet1")
+    for c, text in enumerate(["单位", "宣讲场次", "演练场次", "参演人次", "媒体报道篇数"]):
+        sheet.write(0, c, text)
+    sheet.write(1, 0, "东风镇")
+    row = sheet.row(1)
+    for c in (1, 2, 4):
+        if c in errors:
+            row.set_cell_error(c, errors[c])
+        else:
+            sheet.write(1, c, 7)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def test_xls_error_cells_are_bad_cells_and_blanks_zero() -> None:
+    """calamine reads an .xls error cell as blank; it must not count as 0."""
+    table = read(xls_with_errors({1: "#REF!", 4: "#DIV/0!"}), "xls", "附件1.xls")
+    assert table.bad_cells == [
+        BadCell("Sheet1", "B2", "lectures", "宣讲场次", "#REF!"),
+        BadCell("Sheet1", "E2", "media_reports", "媒体报道篇数", "#DIV/0!"),
+    ]
+    assert table.values == {"drills": 7, "drill_participants": 0}
+
+
+def test_xls_without_error_cells_reads_blanks_as_zero() -> None:
+    table = read(xls_with_errors({}), "xls", "附件1.xls")
+    assert table.bad_cells == []
+    assert table.values == {"lectures": 7, "drills": 7, "drill_participants": 0, "media_reports": 7}
+
+
+def test_xls_formula_results_that_are_errors() -> None:
+    """data/formula-errors.xls: LibreOffice's .xls of a sheet with =1/0 in B2 and =#REF!+1 in
+    C2; the cached results are errors (FORMULA records), calamine reads both as blank."""
+    table = read((DATA / "formula-errors.xls").read_bytes(), "xls", "附件1.xls")
+    assert table.bad_cells == [
+        BadCell("附件1", "B2", "lectures", "宣讲场次", "#DIV/0!"),
+        BadCell("附件1", "C2", "drills", "演练场次", "#REF!"),
+    ]
+    assert table.values == {"media_reports": 3}
 
 
 def test_bad_cell_addresses_in_the_template() -> None:
