@@ -3,7 +3,6 @@
 import contextlib
 import datetime as dt
 import functools
-import itertools
 import json
 import logging
 import os
@@ -263,16 +262,14 @@ def status(config: Config, as_json: bool) -> None:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
         return
     click.echo(matrix.render(color=sys.stdout.isatty()))
-    labels = {item.id: item.label for item in rules.items}
     if decided:
         click.echo("\n办公室决定：")
         for row in decided:
             click.echo(f"  {row['text']}")
     if owed:
         click.echo(f"\n纸质文件未交 {len(owed)} 份：")
-        for item_id, rows in itertools.groupby(owed, key=lambda o: (o[1], o[2])):
-            units = "、".join(u for u, _, _ in rows)
-            click.echo(f"  {labels[item_id[0]]}（{item_id[1]}）：{units}")
+        for deadline, who in office.paper_owed_lines(owed, rules):
+            click.echo(f"  {deadline}：{who}")
     if failed:
         click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
         for row in failed:

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import sqlite_utils
 
-from mailproc.office import decisions_in_force, paper_owed
+from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
 from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
 from mailproc.rules import Rules
 
@@ -195,15 +195,6 @@ def _attention(
     return {"unknown": unknown, "flagged": flagged, "failed": failed}
 
 
-def _paper_owed(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime) -> list:
-    """(item label and period, [units]) for each paper copy still owed."""
-    labels = {item.id: item.label for item in rules.items}
-    grouped: dict[str, list[str]] = {}
-    for unit, item, period in paper_owed(db, rules, as_of):
-        grouped.setdefault(f"{labels[item]}（{period}）", []).append(unit)
-    return list(grouped.items())
-
-
 def write_dashboard(
     db: sqlite_utils.Database,
     rules: Rules,
@@ -218,6 +209,7 @@ def write_dashboard(
     copied elsewhere together and the page still opens them.
     """
     matrix = status_matrix(db, rules, as_of)
+    owed = paper_owed(db, rules, matrix.as_of)
     anchors = _units_in_order(matrix, rules)
     links = _Links(reports, archive)
     env = jinja2.Environment(
@@ -235,7 +227,8 @@ def write_dashboard(
         records=_unit_records(db, rules, matrix, anchors, links),
         **_matrix_context(matrix, rules, anchors),
         **_attention(db, rules, matrix.as_of, links),
-        paper_owed=_paper_owed(db, rules, matrix.as_of),
+        paper_owed=paper_owed_lines(owed, rules),
+        paper_owed_count=len(owed),
         decisions=[d["text"] for d in decisions_in_force(db, rules)],
     )
     reports.mkdir(parents=True, exist_ok=True)

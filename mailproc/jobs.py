@@ -21,7 +21,7 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.assess import STATE_TEXT, assess, write_assessment
-from mailproc.office import decisions_in_force, paper_owed
+from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
 from mailproc.outbox import long_time, outbox_message_id, queue, short_time
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
@@ -321,6 +321,7 @@ class Ticker:
     def _digest(self, job: Job, now: dt.datetime) -> dict:
         late, missing = self._late_and_missing(job, now)
         matrix = status_matrix(self.db, self.rules, now)
+        owed = paper_owed(self.db, self.rules, now)
         path, stats = write_workbook(
             self.db, self.rules, job.period, self.config.reports, job.item.id, now
         )
@@ -341,10 +342,8 @@ class Ticker:
             "late_note": late_note,
             "workbook_name": path.name,
             "decisions": [d["text"] for d in decisions_in_force(self.db, self.rules)],
-            "paper_owed": [
-                (unit, {i.id: i.label for i in self.rules.items}[item], period)
-                for unit, item, period in paper_owed(self.db, self.rules, now)
-            ],
+            "paper_owed": paper_owed_lines(owed, self.rules),
+            "paper_owed_count": len(owed),
         }
         html = self.pipeline.renderer.render_html("digest.html.j2", context)
         attachment = ((path.name, path.read_bytes(), XLSX),)

@@ -5,6 +5,7 @@ office's, and a booking never repeats a notice already sent for the mail.
 """
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -278,6 +279,26 @@ def paper_owed(
             if (key in submitted or deadline <= as_of) and key not in settled:
                 owed.append(key)
     return owed
+
+
+def paper_owed_lines(owed: list[tuple[str, str, str]], rules: Rules) -> list[tuple[str, str]]:
+    """(item（period）, who owes its paper copy) per deadline of `paper_owed`. When most units
+    owe it, the few who do not are named instead: a digest should not list 34 names three times.
+    """
+    labels = {item.id: item.label for item in rules.items}
+    everyone = [unit.name for unit in rules.units]
+    lines = []
+    for (item, period), rows in itertools.groupby(owed, key=lambda row: (row[1], row[2])):
+        owing = [unit for unit, _, _ in rows]
+        others = [name for name in everyone if name not in owing]
+        if not others:
+            who = f"全部 {len(owing)} 个单位"
+        elif len(others) < len(owing):
+            who = f"除{'、'.join(others)}外，其余 {len(owing)} 个单位"
+        else:
+            who = "、".join(owing)
+        lines.append((f"{labels[item]}（{period}）", who))
+    return lines
 
 
 def decisions_in_force(db: sqlite_utils.Database, rules: Rules) -> list[dict]:

@@ -6,11 +6,13 @@ import shutil
 from email import policy
 
 from click.testing import CliRunner
-from conftest import CORPUS, make_config
+from conftest import CORPUS, ROOT, make_config
 from corpus_check import expected_entries
 
 from mailproc.cli import cli
 from mailproc.ledger import open_ledger
+from mailproc.office import paper_owed_lines
+from mailproc.rules import load_rules
 
 STRANGER = "<20190613163100.271.98bd746c@qq.com>"  # 0119.eml: no unit, got 无法识别
 
@@ -183,7 +185,22 @@ def test_paper_copies(office):
     run(office, "dashboard")
     owed_list = page.read_text(encoding="utf-8").split('id="paper-owed"')[1].split("</ul>")[0]
     plans = next(line for line in owed_list.splitlines() if "方案" in line)
-    assert "大洼街道" in plans and "于楼街道" not in plans and "向海街道" not in plans
+    assert "<li>方案（2019-05-31）：除于楼街道、向海街道外，其余 32 个单位</li>" in plans
+    status = run(office, "status").stdout
+    assert "  方案（2019-05-31）：除于楼街道、向海街道外，其余 32 个单位\n" in status
+
+
+def test_paper_owed_lines_name_the_shorter_list():
+    rules = load_rules(ROOT / "rules")
+    names = [unit.name for unit in rules.units]
+    owed = [(name, "plan", "2019-05-31") for name in names]
+    owed += [(name, "month_summary", "2019-07-03") for name in names[1:]]
+    owed += [(name, "tour_summary", "2019-12-25") for name in names[:2]]
+    assert paper_owed_lines(owed, rules) == [
+        ("方案（2019-05-31）", f"全部 {len(names)} 个单位"),
+        ("月总结（2019-07-03）", f"除{names[0]}外，其余 {len(names) - 1} 个单位"),
+        ("大洼行总结（2019-12-25）", f"{names[0]}、{names[1]}"),
+    ]
 
 
 def test_inbox_lists_work_with_its_command(office):
