@@ -38,7 +38,8 @@ class Job:
     due: dt.datetime
     item: Item | None = None
     deadline: dt.datetime | None = None
-    unit: str | None = None  # a job for one unit only (an overdue notice after its extension)
+    unit: str | None = None  # a job for one unit only: its notice and alert after an extension
+    extended_to: dt.datetime | None = None  # that unit's own deadline
 
     @property
     def period(self) -> str | None:
@@ -90,7 +91,8 @@ def planned_jobs(rules: Rules) -> list[Job]:
 
 
 def extension_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
-    """An overdue notice at each extended deadline, for the one unit it was extended for."""
+    """An overdue notice and a supervisors' alert at each extended deadline, for the one unit
+    it was extended for (the alert only if that unit is then still missing or late)."""
     jobs = []
     for row in db["decisions"].rows_where("kind = 'extend' and undone_at is null"):
         item = rules.item(row["item"])
@@ -98,8 +100,9 @@ def extension_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
         if deadline is None:
             continue
         extended = dt.datetime.fromisoformat(json.loads(row["value"])["deadline"])
-        due = extended + rules.jobs.overdue_grace
-        jobs.append(Job("overdue", due, item, deadline, unit=row["unit"]))
+        graces = {"overdue": rules.jobs.overdue_grace, "alert": rules.jobs.alert_grace}
+        for kind, grace in graces.items():
+            jobs.append(Job(kind, extended + grace, item, deadline, row["unit"], extended))
     return jobs
 
 
@@ -214,9 +217,12 @@ class Ticker:
         )
 
     def _base(self, job: Job, now: dt.datetime) -> dict:
+        deadline = job.extended_to or job.deadline
         return {
             "item": job.item,
-            "deadline_long": long_time(job.deadline) if job.deadline else "",
+            "deadline_long": long_time(deadline) if deadline else "",
+            "campaign_deadline_long": long_time(job.deadline) if job.deadline else "",
+            "extended_unit": job.unit if job.extended_to else None,
             "period_label": period_label(job.item, job.deadline) if job.item else "",
             "now_long": long_time(now),
         }
@@ -275,6 +281,11 @@ class Ticker:
 
     def _alert(self, job: Job, now: dt.datetime) -> dict:
         late, missing = self._late_and_missing(job, now)
+        if job.unit:
+            late = [(unit, when) for unit, when in late if unit.name == job.unit]
+            missing = [unit for unit in missing if unit.name == job.unit]
+            if not late and not missing:
+                return {"outcome": "nothing to report", "unit": job.unit}
         if not self.config.supervisors:
             return {"outcome": "no supervisors configured", "missing": [u.name for u in missing]}
         late_by_unit = dict(late)

@@ -167,6 +167,23 @@ def test_extended_unit_gets_its_overdue_notice_at_the_new_deadline(office):
     assert [n["cause"] for n in notices] == ["overdue:weekly:2019-06-13:唐家镇"]
     run(office, "tick", "--now", "2019-06-14T18:00:00+08:00")
     assert db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'") == 1
+    notice = email.message_from_string(notices[0]["eml"], policy=policy.default).get_content()
+    assert "报送截止时间 2019年6月14日（周五）17:00 已过" in notice
+    alerts = list(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13:唐家镇'"))
+    assert len(alerts) == 1
+    message = email.message_from_string(alerts[0]["eml"], policy=policy.default)
+    assert message["Subject"] == "【逾期通报】唐家镇 周报（第2周，6月13日）延期后仍未报送"
+    assert "唐家镇经办公室同意延期至 2019年6月14日（周五）17:00" in message.get_content()
+
+
+def test_extended_unit_that_meets_its_deadline_raises_no_alert(office):
+    run(office, "extend", "--unit", "新兴镇", "--item", "weekly", "--period", "2019-06-06",
+        "--until", "2019-06-06T15:00:00+08:00")  # fmt: skip
+    run(office, "tick", "--now", "2019-06-06T15:01:00+08:00")
+    db = ledger(office)
+    ran = next(db["jobs_run"].rows_where("key = 'alert:weekly:2019-06-06:新兴镇'"))
+    assert ran["outcome"] == "nothing to report"
+    assert not db["outbox"].count_where("cause like 'alert:weekly:2019-06-06:%'")
 
 
 def test_paper_copies(office):
