@@ -555,7 +555,8 @@ def inbox_command(config: Config, as_json: bool) -> None:
         else:
             click.echo(
                 f"{entry['received_at'][:16].replace('T', ' ')}  {entry['what']}  "
-                f"{entry['unit'] or entry['sender']}：{entry['subject']}\n    → {entry['command']}"
+                f"{entry['unit'] or entry['sender'] or '（发件人不明）'}："
+                f"{entry['subject'] or '（无主题）'}\n    → {entry['command']}"
             )
     if not as_json:
         click.echo(

@@ -7,6 +7,7 @@ office's, and a booking never repeats a notice already sent for the mail.
 import datetime as dt
 import itertools
 import json
+import re
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -29,13 +30,23 @@ class Done:
     queued: int = 0
 
 
+def mail_label(row: dict) -> str:
+    """How the office names a mail on the command line: its Message-ID, or #N without one."""
+    return row["message_id"] or f"#{row['id']}"
+
+
 def find_message(pipeline: Pipeline, message_id: str) -> dict:
+    """A mail by its Message-ID, or by `#N`, its number in the ledger (what `inbox` shows for
+    mail without a Message-ID)."""
     wanted = message_id.strip()
-    if not wanted.startswith("<"):
-        wanted = f"<{wanted}>"
-    row = ledger.message_by_message_id(pipeline.db, wanted)
+    if re.fullmatch(r"#\d+", wanted):
+        row = next(pipeline.db["messages"].rows_where("id = ?", [int(wanted[1:])]), None)
+    else:
+        if not wanted.startswith("<"):
+            wanted = f"<{wanted}>"
+        row = ledger.message_by_message_id(pipeline.db, wanted)
     if row is None:
-        raise OfficeError(f"no mail with Message-ID {wanted} in the ledger")
+        raise OfficeError(f"no mail {wanted} in the ledger")
     if not row["archive_path"]:
         raise OfficeError(f"{wanted} has no archived original to read again")
     return row
@@ -105,7 +116,7 @@ def rebook(pipeline: Pipeline, row: dict) -> Done:
     result, mail = pipeline.reread(row, _booking_of(pipeline, row["id"]))
     queued = pipeline.apply_reading(row, mail, result)
     return Done(
-        f"{row['message_id']}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
+        f"{mail_label(row)}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
         f"{result.status or '-'} v{result.version or '-'}, reply {result.reply}"
         + ("" if queued or result.reply == "none" else " (already sent before)"),
         int(queued),
@@ -148,7 +159,7 @@ def unassign(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> 
     with pipeline.db.atomic():
         active = _assignments(pipeline, row["id"])
         if not active:
-            raise OfficeError(f"{row['message_id']} was not assigned by the office")
+            raise OfficeError(f"{mail_label(row)} was not assigned by the office")
         for decision in active:
             pipeline.db["decisions"].update(
                 decision["id"],
@@ -345,7 +356,7 @@ def confirm(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> D
             period=row["period"],
         )
         ledger.log(pipeline.db, pipeline.tz, row["id"], "confirmed", {"by": by, "note": note})
-    return Done(f"{row['message_id']}: confirmed as read")
+    return Done(f"{mail_label(row)}: confirmed as read")
 
 
 def resend(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Done:
@@ -381,10 +392,10 @@ def inbox(pipeline: Pipeline) -> list[dict]:
         if row["id"] in settled:
             continue
         notes = json.loads(row["notes"] or "[]")
-        mid = row["message_id"] or f"#{row['id']}"
+        mid = mail_label(row)
         what = None
         if row["disposition"] in {"unrecognized", "quarantined"}:
-            what = "无法识别" if row["disposition"] == "unrecognized" else "无法处理"
+            what = "无法识别" if row["disposition"] == "unrecognized" else f"无法处理（{notes[0]}）"
             command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
         elif any(n.startswith("填报单位不符") for n in notes):
             what = "填报单位不符"
@@ -432,10 +443,16 @@ def history(pipeline: Pipeline, message_id: str) -> list[str]:
     row = find_message(pipeline, message_id)
     db = pipeline.db
     events: list[tuple[str, str]] = [
-        (row["received_at"], f"收到 {row['sender']}：{row['subject']}（{row['source']}）"),
+        (
+            row["received_at"],
+            f"收到 {row['sender'] or '（发件人不明）'}：{row['subject'] or '（无主题）'}"
+            f"（{row['source']}）",
+        ),
     ]
     machine = json.loads(row["machine_reading"] or "{}")
-    events.append((row["ingested_at"], f"系统判读：{_reading_text(machine)}"))
+    why = (json.loads(row["notes"] or "[]") or ["未能读取"])[0]
+    machine_text = _reading_text(machine) or f"无（{why}）"
+    events.append((row["ingested_at"], f"系统判读：{machine_text}"))
     for decision in db["decisions"].rows_where("message = ?", [row["id"]], order_by="id"):
         events.append(
             (

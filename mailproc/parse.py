@@ -39,7 +39,15 @@ from mailparser.exceptions import MailParserRecursionError
 # not handled"); this module decodes those parts, so the warnings are noise in the service log.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
-__all__ = ["Attachment", "ParseError", "ParsedMail", "html_to_text", "parse_message", "sniff_kind"]
+__all__ = [
+    "Attachment",
+    "ParseError",
+    "ParsedMail",
+    "html_to_text",
+    "parse_message",
+    "sniff_kind",
+    "unparsed",
+]
 
 MAX_FORWARD_DEPTH = 3
 MAX_MIME_DEPTH = 30
@@ -740,3 +748,28 @@ def parse_message(raw: bytes) -> ParsedMail:
         raise ParseError(f"could not parse: {type(err).__name__}: {err}") from err
     parsed.problems[:0] = problems
     return parsed
+
+
+def unparsed(raw: bytes) -> ParsedMail:
+    """A mail that could not be parsed, as nothing but its bytes: the office can still book it
+    for a unit and item (`mailproc assign`); it has no sender to answer."""
+    return ParsedMail(
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        message_id=None,
+        subject="",
+        from_name="",
+        from_address="",
+        to=[],
+        cc=[],
+        reply_to=None,
+        date=None,
+        received_at=None,
+        in_reply_to=None,
+        references=[],
+        headers={},
+        content_type="",
+        body_text="",
+        body_html="",
+        attachments=[],
+    )

@@ -24,7 +24,7 @@ from mailproc.classify import Booking, Classification, Classifier, History
 from mailproc.config import Config
 from mailproc.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outbox import Renderer, outbox_message_id, queue, reply_context
-from mailproc.parse import ParsedMail, ParseError, parse_message
+from mailproc.parse import ParsedMail, ParseError, parse_message, unparsed
 from mailproc.rules import Rules, load_rules
 from mailproc.smtp import SmtpTransport
 
@@ -40,6 +40,10 @@ class Outcome:
     disposition: str
     reply: str
     reason: str | None = None
+
+
+def _stamp(mail: ParsedMail, received: dt.datetime) -> str:
+    return f"{received:%Y%m%d-%H%M%S}-{mail.sha256[:12]}"
 
 
 def reading(result: Classification) -> dict:
@@ -259,12 +263,8 @@ class Pipeline:
         folder = self.archive.folder_for(
             result.disposition, result.unit, result.item, result.period
         )
-        stamp = f"{received:%Y%m%d-%H%M%S}-{mail.sha256[:12]}"
-        eml_path = self.archive.store(folder, f"{stamp}.eml", mail.raw)
-        stored = [
-            self.archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
-            for index, att in enumerate(mail.attachments, 1)
-        ]
+        eml_path = self.archive.store(folder, f"{_stamp(mail, received)}.eml", mail.raw)
+        stored = self._store_files(mail, result, received)
 
         with self.db.atomic():
             pk = (
@@ -312,6 +312,19 @@ class Pipeline:
             result.reply,
         )
         return Outcome("new", pk, result.disposition, result.reply)
+
+    def _store_files(
+        self, mail: ParsedMail, result: Classification, received: dt.datetime
+    ) -> list[str]:
+        """Archive each attachment beside the mail's folder; their archive paths, in order."""
+        folder = self.archive.folder_for(
+            result.disposition, result.unit, result.item, result.period
+        )
+        stamp = _stamp(mail, received)
+        return [
+            self.archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
+            for index, att in enumerate(mail.attachments, 1)
+        ]
 
     def _record_files(
         self, pk: int, mail: ParsedMail, result: Classification, stored: list[str]
@@ -376,17 +389,50 @@ class Pipeline:
         self, row: dict, booking: Booking | None = None, history: History | None = None
     ) -> tuple[Classification, ParsedMail]:
         """A stored mail read again: current rules, the ledger as it stood before it, and the
-        office's booking when there is one."""
-        mail = parse_message((self.config.archive / row["archive_path"]).read_bytes())
+        office's booking when there is one. A mail that still cannot be parsed raises
+        ParseError, unless the office booked it: then the booking is all there is to read."""
+        raw = (self.config.archive / row["archive_path"]).read_bytes()
+        try:
+            mail, readable = parse_message(raw), True
+        except ParseError:
+            if booking is None:
+                raise
+            mail, readable = unparsed(raw), False
         received = dt.datetime.fromisoformat(row["received_at"])
         history = history or LedgerHistory(self.db, before=received, exclude=row["id"])
-        return self.classifier.classify(mail, received, history, booking), mail
+        result = self.classifier.classify(mail, received, history, booking)
+        if not readable:
+            result.reply = "none"
+            result.notes.append("原邮件无法解析：按办公室的登记入账，不回复")
+        return result, mail
+
+    def recover(self, row: dict, mail: ParsedMail, result: Classification) -> None:
+        """A quarantined mail that reads now (a later mailproc, or the office's booking): its
+        headers and files join the ledger as they would have on arrival (call in a
+        transaction, before the new reading is written)."""
+        if row["disposition"] != "quarantined":
+            return
+        fields = {
+            "message_id": mail.message_id or row["message_id"],
+            "sender": mail.from_address or row["sender"],
+            "sender_name": mail.from_name or row["sender_name"],
+            "subject": mail.subject or row["subject"],
+            "in_reply_to": mail.in_reply_to,
+            "notes": ledger.dumps(json.loads(row["notes"] or "[]") + result.notes),
+        }
+        if result.unit_source != "office":
+            fields["machine_reading"] = ledger.dumps(reading(result))
+        self.db["messages"].update(row["id"], fields)
+        if not self.db["attachments"].count_where("message = ?", [row["id"]]):
+            received = dt.datetime.fromisoformat(row["received_at"])
+            self._record_files(row["id"], mail, result, self._store_files(mail, result, received))
 
     def apply_reading(self, row: dict, mail: ParsedMail, result: Classification) -> bool:
         """Put a new reading of a stored mail in the ledger (call inside a transaction):
         its receipt and figures follow, versions of the groups it leaves and joins are
         renumbered, and the reply the new reading owes is queued. True when one was queued."""
         pk = row["id"]
+        self.recover(row, mail, result)
         groups = {
             (r["unit"], r["item"], r["period"])
             for r in self.db["receipts"].rows_where("message = ?", [pk])

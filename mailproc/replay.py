@@ -18,7 +18,7 @@ from mailproc.parse import ParsedMail
 from mailproc.pipeline import LedgerHistory, Pipeline, reading
 
 COMPARED = ("unit", "item", "period", "status")
-NOT_READ_AGAIN = ("quarantined", "duplicate", "own")
+NOT_READ_AGAIN = ("duplicate", "own")
 
 
 class ReplayHistory(LedgerHistory):
@@ -67,12 +67,17 @@ def reread_all(pipeline: Pipeline) -> list[Reread]:
     history = ReplayHistory(db)
     bookings = _bookings(db)
     rows = db.query(
-        "select * from messages where disposition not in (?, ?, ?) order by received_at, id",
+        "select * from messages where disposition not in (?, ?) order by received_at, id",
         NOT_READ_AGAIN,
     )
     rereads = []
     for row in rows:
-        result, mail = pipeline.reread(row, bookings.get(row["id"]), history)
+        try:
+            result, mail = pipeline.reread(row, bookings.get(row["id"]), history)
+        except Exception:  # a quarantined mail that still cannot be read stays quarantined
+            if row["disposition"] != "quarantined":
+                raise
+            continue
         history.add(result)
         rereads.append(Reread(row, result, mail))
     return rereads
@@ -92,6 +97,7 @@ def apply(pipeline: Pipeline, rereads: list[Reread]) -> int:
             db["figures"].delete_where("message = ?", [reread.row["id"]])
         for reread in rereads:
             row, result = reread.row, reread.result
+            pipeline.recover(row, reread.mail, result)
             db["messages"].update(row["id"], reading(result))
             received = dt.datetime.fromisoformat(row["received_at"])
             if result.unit and result.item and result.period:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, ROOT, make_config
 from corpus_check import expected_entries
 
+from mailproc.classify import Classifier
 from mailproc.cli import cli
 from mailproc.ledger import open_ledger
 from mailproc.office import paper_owed_lines
@@ -99,7 +100,7 @@ def test_bad_targets_are_one_line(office):
     result = run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly",
                  "--period", "2019-06-14")  # fmt: skip
     assert "weekly has no deadline 2019-06-14" in result.stderr
-    assert "no mail with Message-ID <nope>" in run(office, "assign", "nope", "--unit", "东风镇",
+    assert "no mail <nope> in the ledger" in run(office, "assign", "nope", "--unit", "东风镇",
                                                    "--item", "plan").stderr  # fmt: skip
 
 
@@ -275,3 +276,59 @@ def test_replay_after_a_unit_comes_back(tmp_path):
     again = run(config, "replay", "--yes").stdout
     assert again.strip() == "0 of 272 mails would change"
     assert outbox_count(config) == sent_before + len(dongfeng)
+
+
+def test_unparseable_mail_is_booked_by_its_number(tmp_path):
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    junk = tmp_path / "junk.eml"
+    junk.write_bytes(b"\x00\x01binary, not a mail\xff")
+    run(config, "ingest", str(junk))
+    inbox = run(config, "inbox").stdout
+    assert "无法处理（无法解析: binary data" in inbox and "（发件人不明）：（无主题）" in inbox
+    assert "mailproc assign '#1' --unit 单位 --item 项目" in inbox
+    done = run(config, "assign", "#1", "--unit", "东风镇", "--item", "weekly",
+               "--period", "2019-06-13", "--note", "电话确认")  # fmt: skip
+    assert done.stdout.startswith("#1: 东风镇 weekly 2019-06-13")
+    db = ledger(config)
+    row = db["messages"].get(1)
+    assert (row["unit"], row["item"], row["disposition"], row["reply"]) == (
+        "东风镇", "weekly", "submission", "none")  # fmt: skip
+    assert db["receipts"].count_where("message = 1") == 1
+    assert db["outbox"].count == 0  # nobody to answer
+    assert "系统判读：无（无法解析: binary data" in run(config, "history", "#1").stdout
+    assert run(config, "inbox").stdout.startswith("0 to settle")
+
+
+def test_replay_recovers_mail_an_internal_error_quarantined(tmp_path, monkeypatch):
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    real = Classifier.classify
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug in this version")
+
+    monkeypatch.setattr(Classifier, "classify", broken)
+    run(config, "ingest", str(CORPUS / "0039.eml"))
+    row = ledger(config)["messages"].get(1)
+    assert row["disposition"] == "quarantined" and "内部错误" in row["notes"]
+    assert ledger(config)["attachments"].count == 0
+
+    monkeypatch.setattr(Classifier, "classify", real)  # the fixed version
+    dry = run(config, "replay", "--dry-run").stdout.splitlines()
+    assert dry == [
+        "<20190604082400.36.42369140@163.com>: None None None None → "
+        "二界沟街道 weekly 2019-06-06 on_time",
+        "1 of 1 mails would change",
+    ]
+    run(config, "replay", "--yes")
+    db = ledger(config)
+    row = db["messages"].get(1)
+    assert (row["unit"], row["item"], row["period"], row["reply"]) == (
+        "二界沟街道", "weekly", "2019-06-06", "ack")  # fmt: skip
+    assert json.loads(row["machine_reading"])["unit"] == "二界沟街道"
+    assert db["attachments"].count >= 1
+    assert all((tmp_path / "archive" / a["archive_path"]).is_file() for a in db["attachments"].rows)
+    assert [o["kind"] for o in db["outbox"].rows] == ["ack"]
