@@ -40,11 +40,13 @@ _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七":
 _WEEK_NUMBER = re.compile(r"第\s*([0-9一二三四五六七八九]{1,2})\s*周")
 _DATE = re.compile(
     r"(?<![0-9])(?:(?P<m>1[0-2]|0?[1-9])\s*(?:月|[.．/\-])\s*(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]?"
-    r"|(?P<m4>0[1-9]|1[0-2])(?P<d4>0[1-9]|[12][0-9]|3[01]))(?![0-9])"
+    r"|(?:20[0-9]{2})?(?P<m4>0[1-9]|1[0-2])(?P<d4>0[1-9]|[12][0-9]|3[01]))(?![0-9])"
 )
 _DAY_ONLY = re.compile(r"(?<![0-9])(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _RANGE_JOINER = re.compile(r"^\s*(?:-|－|—|–|~|～|至|到)\s*")
+_ON_BEHALF = re.compile(r"代(?:为|替)?(?:报送?)?$")
+MIN_ABBREVIATION, MAX_ABBREVIATION = 3, 16  # characters of a unit name written short
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
 
 
@@ -128,6 +130,16 @@ class Classifier:
         self.auto_subjects = [normalize(w) for w in rules.words["auto_reply_subjects"]]
         self.reply_prefixes = {p.lower() for p in rules.words["reply_prefixes"]}
         self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
+        regions = rules.words.get("region_words", [])  # optional: older rules lack it
+        self.regions = sorted((normalize(w) for w in regions), key=len)[::-1]
+        # unit names with the place names set aside, by first character, for abbreviations
+        self.cores: dict[str, list[tuple[str, Unit]]] = {}
+        for unit in rules.units:
+            for name in unit.names:
+                core = self.without_regions(normalize(name))
+                if len(core) >= MIN_ABBREVIATION:
+                    self.cores.setdefault(core[0], []).append((core, unit))
+        self.unit_ends = {core[-1] for forms in self.cores.values() for core, _ in forms}
         self.weekly_dates: dict[tuple[int, int], tuple[Item, dt.datetime]] = {
             (d.month, d.day): (item, d)
             for item in rules.items
@@ -201,14 +213,47 @@ class Classifier:
     # -- units ---------------------------------------------------------------------------
 
     def unit_in(self, text: str) -> Unit | None:
-        """The unit named earliest in `text` (longest name at that place)."""
+        """The unit named earliest in `text` (longest name at that place); a unit named right
+        after 代 (代报, 代为报送) first: it is the one the mail reports for."""
         norm = normalize(text)
-        best: tuple[int, int, Unit] | None = None
+        named: list[tuple[int, int, Unit]] = []
         for name, unit in self.names:
             pos = norm.find(name)
-            if pos >= 0 and (best is None or (pos, -len(name)) < (best[0], best[1])):
-                best = (pos, -len(name), unit)
-        return best[2] if best else None
+            while pos >= 0:
+                named.append((pos, -len(name), unit))
+                pos = norm.find(name, pos + 1)
+        for pos, _, unit in sorted(named):
+            if _ON_BEHALF.search(norm[max(0, pos - 4) : pos]):
+                return unit
+        return min(named, key=lambda hit: hit[:2])[2] if named else None
+
+    def without_regions(self, text: str) -> str:
+        for word in self.regions:
+            text = text.replace(word, "")
+        return text[1:] if text.startswith("区") else text
+
+    def unit_abbreviated_in(self, text: str) -> Unit | None:
+        """The unit a name in `text` abbreviates (区市场局, 区住房城乡建设局, 国网盘锦市大洼区供电
+        公司): with place names set aside, its characters appear in order in the unit's name and
+        it shares the first and last character. The longest such name wins, and only when it
+        fits one unit."""
+        norm = normalize(text)
+        for length in range(min(len(norm), MAX_ABBREVIATION), MIN_ABBREVIATION - 1, -1):
+            for start in range(len(norm) - length + 1):
+                written = norm[start : start + length]
+                if written[-1] not in self.unit_ends:
+                    continue
+                core = self.without_regions(written)
+                if len(core) < MIN_ABBREVIATION:
+                    continue
+                fits = {
+                    unit
+                    for name, unit in self.cores.get(core[0], [])
+                    if name[-1] == core[-1] and _in_order(core, name)
+                }
+                if len(fits) == 1:
+                    return fits.pop()
+        return None
 
     def sender_unit(self, chain: list[ParsedMail]) -> Unit | None:
         for mail in chain:
@@ -292,6 +337,16 @@ class Classifier:
                 return item
         return None
 
+    def week_number(self, text: str) -> int | None:
+        """The week a text names as 第N周 (1 to the number of weekly deadlines), or None."""
+        weekly = next((i for i in self.rules.items if i.weekly), None)
+        for match in _WEEK_NUMBER.finditer(simplify(text)):
+            raw = match.group(1)
+            number = int(raw) if raw.isdigit() else _CN_DIGITS.get(raw, 0)
+            if weekly and 1 <= number <= len(weekly.deadlines):
+                return number
+        return None
+
     def explicit_week(self, texts: list[tuple[str, str]]) -> tuple[dt.datetime, str] | None:
         """The weekly deadline a report names (第N周, a deadline's date, a range ending on one)."""
         weekly = next((i for i in self.rules.items if i.weekly), None)
@@ -299,11 +354,9 @@ class Classifier:
             return None
         for source, text in texts:
             plain = simplify(text)
-            for match in _WEEK_NUMBER.finditer(plain):
-                raw = match.group(1)
-                number = int(raw) if raw.isdigit() else _CN_DIGITS.get(raw, 0)
-                if 1 <= number <= len(weekly.deadlines):
-                    return weekly.deadlines[number - 1], f"{source}: {match.group(0)}"
+            number = self.week_number(plain)
+            if number:
+                return weekly.deadlines[number - 1], f"{source}: 第{number}周"
             for month, day, shown in _dates_named(plain):
                 hit = self.weekly_dates.get((month, day))
                 if hit:
@@ -439,19 +492,16 @@ class Classifier:
         sender: Unit | None,
         bodies: list[str],
     ) -> tuple[Unit | None, str | None]:
-        for subject in subjects:
-            unit = self.unit_in(subject)
-            if unit:
-                return unit, "subject"
-        for att in attachments:
-            unit = self.unit_in(att.filename)
-            if unit:
-                return unit, "filename"
-        for check in files:
-            if check.table and check.table.reporter:
-                unit = self.unit_in(check.table.reporter)
+        reporters = [c.table.reporter for c in files if c.table and c.table.reporter]
+        for source, texts in (
+            ("subject", subjects),
+            ("filename", [att.filename for att in attachments]),
+            ("table", reporters),
+        ):
+            for text in texts:
+                unit = self.unit_in(text) or self.unit_abbreviated_in(text)
                 if unit:
-                    return unit, "table"
+                    return unit, source
         if sender:
             return sender, "address"
         for body in bodies:
@@ -471,15 +521,23 @@ class Classifier:
         has_stats = any(c.role in {"stats", "stats_candidate"} for c in files)
         subject = " ".join(subjects)
         sources = [subject, names, *bodies]
+        weekly = next((i for i in self.rules.items if i.weekly), None)
+        if weekly and (self.week_number(subject) or self.week_number(names)):
+            return weekly  # only a weekly report has a 第N周, whatever else its subject says
         first = self.item_candidates(subject)
         if not any(item.never_late for _, item in first):
             activity = self.is_activity_report(subject)
-            if activity and not has_stats and self.explicit_week([("subject", subject)]) is None:
-                return activity
+            dated_report = any(i.weekly for _, i in first) and self.explicit_week(
+                [("subject", subject)]
+            )
+            if activity and not has_stats and not dated_report:
+                return activity  # a date in its subject is the activity's date
         for text in sources:
             candidates = self.item_candidates(text)
             if candidates:
                 return self.choose_item(candidates, received)
+        if any(c.role == "stats" for c in files):  # 附件1 and no word for the item: by the date
+            return self.choose_item([(1, i) for i in self.rules.items if i.needs_stats], received)
         return None
 
     def _deadline(
@@ -553,6 +611,12 @@ class Classifier:
         if item.needs_stats and readable_tables and all(t.bad_cells for t in readable_tables):
             problems.append("bad_cells")
         return sorted(set(problems), key=PROBLEM_ORDER.index)
+
+
+def _in_order(short: str, name: str) -> bool:
+    """Whether the characters of `short` appear in `name` in the same order."""
+    rest = iter(name)
+    return all(char in rest for char in short)
 
 
 def _dates_named(text: str) -> list[tuple[int, int, str]]:

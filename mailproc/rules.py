@@ -236,7 +236,13 @@ def load_rules(folder: str | Path) -> Rules:
     office.text("name")
     office.text("address")
     words = top.sub("words")
-    for key in ("campaign", "auto_reply_subjects", "reply_prefixes", "cloud_link_patterns"):
+    for key in (
+        "campaign",
+        "auto_reply_subjects",
+        "reply_prefixes",
+        "cloud_link_patterns",
+        "region_words",
+    ):
         words.texts(key)
     for pattern in words.texts("cloud_link_patterns"):
         try:

@@ -302,3 +302,120 @@ def test_zipped_files_with_gbk_names_count_as_attachments(pipeline):
     assert (record["reply"], record["problems"]) == ("ack", [])
     names = [row["filename"] for row in pipeline.db["attachments"].rows]
     assert names == ["附件1：东风镇统计表.xlsx"]
+
+
+PHOTO = [("现场.jpg", b"\xff\xd8\xff\xe0" + b"0" * 64, "image/jpeg")]
+
+
+def test_abbreviated_unit_names(pipeline):
+    """Names written short or with place names, not in rules' aliases, from a personal box."""
+    for written, unit in [
+        ("区住房城乡建设局", "区住房和城乡建设局"),
+        ("大洼区市场局", "区市场监督管理局"),
+        ("区文旅广电局", "区文化旅游和广播电视局"),
+        ("国网盘锦市大洼区供电公司", "国网大洼供电分公司"),
+    ]:
+        record = ingest(
+            pipeline,
+            make_mail(
+                f"{written}安全生产月活动信息（第3周）",
+                sender="clerk@qq.com",
+                received=at(19, 9),
+                files=STATS,
+            ),
+        )
+        assert record["unit"] == unit, written
+
+
+def test_a_department_outside_the_campaign_is_no_unit(pipeline):
+    """区财政局 shares the last character with many units but abbreviates none of them."""
+    record = ingest(
+        pipeline,
+        make_mail(
+            "区财政局安全生产月活动信息（第3周）",
+            sender="clerk@qq.com",
+            received=at(19, 9),
+            files=[("统计表.xlsx", stats_xlsx(unit="区财政局"), XLSX)],
+        ),
+    )
+    assert record["unit"] is None and record["reply"] == "unrecognized"
+
+
+def test_unit_reported_for_is_the_one_after_daibao(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "区住建局代报区公安分局安全生产月周报（第2周）",
+            sender="dwzjj_aq@163.com",
+            received=at(12, 9),
+            files=STATS,
+        ),
+    )
+    assert record["unit"] == "区公安分局"
+    assert any(note.startswith("代报：区住房和城乡建设局") for note in record["notes"])
+
+
+def test_week_number_makes_a_weekly_report_whatever_else_the_subject_says(pipeline):
+    for subject, week in [
+        ("向海街道安全生产月第三周工作总结", "2019-06-20"),
+        ("向海街道活动方案落实情况（第二周）", "2019-06-13"),
+        ("向海街道安全生产月第一周工作动态", "2019-06-06"),
+    ]:
+        record = ingest(
+            pipeline,
+            make_mail(subject, sender="xianghai_aq@sina.com", received=at(5, 9), files=STATS),
+        )
+        assert (record["item"], record["period"]) == ("weekly", week), subject
+
+
+def test_a_statistics_table_without_item_words_is_the_weekly_report(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇安全生产工作动态",
+            received=at(11, 15),
+            files=[("东风镇.xlsx", stats_xlsx(), XLSX)],
+        ),
+    )
+    assert (record["item"], record["period"], record["reply"]) == ("weekly", "2019-06-13", "ack")
+
+
+def test_deadline_date_written_yyyymmdd(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇安全生产月活动信息",
+            received=at(17, 9),
+            files=[("东风镇统计表20190613.xlsx", stats_xlsx(), XLSX)],
+        ),
+    )
+    assert (record["period"], record["status"]) == ("2019-06-13", "late")
+
+
+def test_event_with_its_date_in_the_subject(pipeline):
+    for subject in ("6月13日东风镇举办安全生产宣传咨询日活动", "东风镇开展消防疏散演习（6.20）",
+                    "东风镇召开安全生产月活动动员大会"):  # fmt: skip
+        record = ingest(pipeline, make_mail(subject, received=at(21, 15), files=PHOTO))
+        assert (record["item"], record["reply"]) == ("event", "ack"), subject
+
+
+def test_dated_activity_report_with_weekly_words_stays_weekly(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇6月13日开展应急演练活动情况", received=at(13, 9), body="本周开展演练一场。"
+        ),
+    )
+    assert (record["item"], record["period"]) == ("weekly", "2019-06-13")
+
+
+def test_any_cloud_drive_share_is_a_cloud_link(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇安全生产月活动信息（第四周）",
+            received=at(26, 9),
+            body="文件较大，已通过天翼云盘分享：https://cloud.189.cn/t/abc123",
+        ),
+    )
+    assert (record["reply"], record["problems"][0]) == ("missing", "cloud_link")
