@@ -8,7 +8,9 @@ ledger only through `History`, so it can be tested without a database.
 """
 
 import datetime as dt
+import functools
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterable
@@ -35,6 +37,7 @@ DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
 DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
 NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
 PROBLEM_ORDER = ("cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells")
+STATS_PROBLEMS = {"cloud_link", "no_stats", "unreadable_file", "bad_cells"}  # no 附件1 counted
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _WEEK_NUMBER = re.compile(r"第\s*([0-9一二三四五六七八九]{1,2})\s*周")
@@ -132,6 +135,9 @@ class Classifier:
         self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
         regions = rules.words.get("region_words", [])  # optional: older rules lack it
         self.regions = sorted((normalize(w) for w in regions), key=len)[::-1]
+        self.own_row_labels = {normalize(w) for w in rules.table.get("own_row_labels", [])}
+        # a file named 累计/合计… holds running totals, not the period's figures
+        self.cumulative_words = [normalize(w) for w in rules.table.get("total_row_labels", [])]
         # unit names with the place names set aside, by first character, for abbreviations
         self.cores: dict[str, list[tuple[str, Unit]]] = {}
         for unit in rules.units:
@@ -298,6 +304,62 @@ class Classifier:
             checks.append(check)
         return checks
 
+    def names_unit(self, label: str, unit: Unit) -> bool:
+        """Whether a row label (or 填报单位) names `unit`: its name, a short form, 本单位."""
+        return (
+            normalize(label) in self.own_row_labels
+            or self.unit_in(label) is unit
+            or (self.unit_in(label) is None and self.unit_abbreviated_in(label) is unit)
+        )
+
+    def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
+        """Read again, for the unit's own row, every 附件1 with several filled rows (a town's
+        villages, a district template) or none; notes for the office when no row names it."""
+        notes = []
+        for check in files:
+            table, att = check.table, check.attachment
+            if table is None or table.data_rows == 1:
+                continue
+            is_own = functools.partial(self.names_unit, unit=unit)
+            own = read_stats(att.data, att.filename, att.kind, self.rules, is_own)
+            if own is not None and self.names_unit(own.row_label, unit):
+                check.table = own
+            elif table.data_rows > 1:
+                notes.append(
+                    f"附件1 有 {table.data_rows} 行数据，没有写明{unit.name}的一行："
+                    f"{att.filename} 取第一行（{table.row_label or '无名称'}）"
+                )
+        return notes
+
+    def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
+        """A workbook kept with a sheet per week (第一周, 第二周 …): read the report's week's."""
+        for check in files:
+            table, att = check.table, check.attachment
+            if table is None or self.week_number(table.sheet) in (None, week):
+                continue
+            own = read_stats(
+                att.data,
+                att.filename,
+                att.kind,
+                self.rules,
+                functools.partial(self.names_unit, unit=unit),
+                lambda name: self.week_number(name) == week,
+            )
+            if own is not None and self.week_number(own.sheet) == week:
+                check.table = own
+
+    def own_table(self, files: list[FileCheck], unit: Unit | None) -> StatsTable | None:
+        """The 附件1 whose figures count: the unit's own (by 填报单位) before another unit's, a
+        readable one before one with bad cells, a week's before a 累计 one, then file order."""
+        tables = [c.table for c in files if c.table is not None]
+
+        def rank(table: StatsTable) -> tuple[bool, bool, bool]:
+            other = bool(unit and table.reporter and not self.names_unit(table.reporter, unit))
+            cumulative = any(w in normalize(table.filename) for w in self.cumulative_words)
+            return other, bool(table.bad_cells), cumulative
+
+        return min(tables, key=rank, default=None)
+
     # -- items and periods -----------------------------------------------------------------
 
     def item_candidates(self, text: str) -> list[tuple[int, Item]]:
@@ -425,6 +487,8 @@ class Classifier:
         result.unit_source = source
         if unit and sender and unit is not sender:
             result.notes.append(f"代报：{sender.name} 的邮箱为 {unit.name} 报送")
+        if unit:
+            result.notes.extend(self.read_own_rows(files, unit))
         for check in files:
             reporter_unit = (
                 self.unit_in(check.table.reporter) if check.table and check.table.reporter else None
@@ -450,6 +514,7 @@ class Classifier:
             return result
         result.item = item.id
 
+        earlier: list[dict] = []
         if not item.never_late:
             booked = booking and booking.period and item.deadline_for(booking.period)
             if booked:
@@ -462,6 +527,8 @@ class Classifier:
             result.period = item.period_of(deadline)
             if why:
                 result.notes.append(f"周次：{why}")
+            if item.weekly:
+                self.read_week_sheets(files, item.deadlines.index(deadline) + 1, unit)
             earlier = history.receipts(unit.name, item.id, result.period)
             result.version = len(earlier) + 1
             result.on_time = received <= history.deadline(
@@ -472,11 +539,8 @@ class Classifier:
             else:
                 result.status = "on_time" if result.on_time else "late"
 
-        result.problems = self._problems(item, mail, files, bodies)
-        result.table = next(
-            (c.table for c in files if c.table is not None and not c.table.bad_cells),
-            next((c.table for c in files if c.table is not None), None),
-        )
+        result.problems = self._problems(item, mail, files, bodies, earlier)
+        result.table = self.own_table(files, unit)
         if gate is not None:
             result.notes.append(f"不回复：{gate}")
             result.reply = "none"
@@ -581,8 +645,19 @@ class Classifier:
         return has_document and _CJK.search(text) is not None
 
     def _problems(
-        self, item: Item, mail: ParsedMail, files: list[FileCheck], bodies: list[str]
+        self,
+        item: Item,
+        mail: ParsedMail,
+        files: list[FileCheck],
+        bodies: list[str],
+        earlier: list[dict],
     ) -> list[str]:
+        """What this version lacks. A part an earlier version of the same period brought (the
+        summary's document in version 1) is not asked for again when a later one brings the
+        rest (附件1 in version 2)."""
+        before = [set(json.loads(row.get("problems") or "[]")) for row in earlier]
+        had_document = any(not lacks & {"no_attachment", "cloud_link"} for lacks in before)
+        had_stats = any(not lacks & STATS_PROBLEMS for lacks in before)
         problems = []
         readable_tables = [c.table for c in files if c.table is not None]
         for check in files:
@@ -597,8 +672,8 @@ class Classifier:
             if c.attachment.kind in DOCUMENT_KINDS
             or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_EXTENSIONS
         ]
-        missing_document = item.needs_document and not real_documents
-        missing_stats = item.needs_stats and not stats_files
+        missing_document = item.needs_document and not real_documents and not had_document
+        missing_stats = item.needs_stats and not stats_files and not had_stats
         links = " ".join([*bodies, *(m.body_html for m in _chain(mail))])
         if (missing_document or missing_stats) and any(p.search(links) for p in self.cloud_links):
             problems.append("cloud_link")

@@ -9,6 +9,7 @@ reading is never sent again. Office decisions live in their own table and surviv
 """
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,7 +35,9 @@ class ReplayHistory(LedgerHistory):
     def add(self, result: Classification) -> None:
         if result.unit and result.item and result.period:
             key = (result.unit, result.item, result.period)
-            self.groups.setdefault(key, []).append({"status": result.status})
+            self.groups.setdefault(key, []).append(
+                {"status": result.status, "problems": json.dumps(result.problems)}
+            )
 
 
 @dataclass

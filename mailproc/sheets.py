@@ -25,7 +25,7 @@ import docx
 import openpyxl
 import xlrd
 import xlrd.compdoc
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from mailproc.text import normalize, simplify
 
@@ -44,6 +44,7 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 _BRACKETED = re.compile(r"[（(\[【〔][^）)\]】〕]*[）)\]】〕]")
 _LABEL_VALUE = re.compile(r"[:：]")
+_BRACKETED_UNIT = re.compile(r"^(.+?)[（(]([^（()）]+)[）)]$")
 _VALUE_END = re.compile(r"\s{2,}|\u3000|\s+(?=\S{1,10}[:：])")
 _NEGATIVE = re.compile(r"^[-−－–]\s*\d")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -87,18 +88,30 @@ class StatsTable:
     bad_cells: list[BadCell] = field(default_factory=list)
     approximations: list[BadCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    row_label: str = ""  # the label cells of the row read
+    data_rows: int = 0  # filled rows under the header that could be the unit's (vertical: 1)
 
 
 Cell = Any  # what calamine gives: str, int, float, bool, date/time, or '' for blank
 Grid = list[list[Cell]]
 
 
-def read_stats(data: bytes, filename: str, kind: str, rules: Any) -> StatsTable | None:
+def read_stats(
+    data: bytes,
+    filename: str,
+    kind: str,
+    rules: Any,
+    own_row: Callable[[str], bool] | None = None,
+    sheet: Callable[[str], bool] | None = None,
+) -> StatsTable | None:
     """The 附件1 figures in one attachment.
 
     None when the file is readable but holds no 附件1 table (a report without a table, a photo,
     an old binary .doc whose tables cannot be read); `UnreadableFile` when a file that should be
-    a spreadsheet or document cannot be opened.
+    a spreadsheet or document cannot be opened. The figures are those of the first filled row
+    under the header, or, with `own_row`, of the first row whose label it accepts (a town's own
+    row below its villages' rows; a row the unit left blank reads as zeros). With `sheet`, only
+    the sheets whose name it accepts are searched, when there are any (a sheet per week).
     """
     if data.startswith(_OLE2_MAGIC) and _ENCRYPTED_STREAM in data:
         raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
@@ -111,10 +124,12 @@ def read_stats(data: bytes, filename: str, kind: str, rules: Any) -> StatsTable 
     else:
         return None
     matcher, words = _prepared(rules)
+    if sheet is not None:
+        grids = [grid for grid in grids if sheet(grid.sheet)] or grids
     best = _best_table(grids, matcher)
     if best is None:
         return None
-    return _read_table(best, filename, matcher, words, data)
+    return _read_table(best, filename, matcher, words, data, own_row)
 
 
 _last_rules: list[tuple[Any, "_Matcher", "_ValueWords"]] = []
@@ -171,7 +186,7 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         grids = []
-        for name in workbook.sheet_names:
+        for name in _visible_sheets(workbook):
             sheet = workbook.get_sheet_by_name(name)
             end = sheet.end
             rows, cols = (end[0] + 1, end[1] + 1) if end else (0, 0)
@@ -184,6 +199,17 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
     except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
         raise UnreadableFile(f"文件已损坏，无法打开 ({type(exc).__name__}: {exc})") from None
     return grids
+
+
+def _visible_sheets(workbook: CalamineWorkbook) -> list[str]:
+    """The worksheets a person opening the file sees: a hidden sheet (last week's table kept
+    out of sight) is not read, unless every sheet is hidden."""
+    shown = [
+        sheet.name
+        for sheet in workbook.sheets_metadata
+        if sheet.visible == SheetVisibleEnum.Visible and sheet.typ == SheetTypeEnum.WorkSheet
+    ]
+    return shown or workbook.sheet_names
 
 
 def _docx_grids(data: bytes) -> list[_Grid]:
@@ -312,6 +338,7 @@ class _Matcher:
         self.suffixes = [normalize(w) for w in table.get("header_suffixes", [])]
         self.reporter_labels = {normalize(w) for w in table.get("reporter_labels", [])}
         self.total_labels = {normalize(w) for w in table.get("total_row_labels", [])}
+        self.header_row_labels = {normalize(w) for w in table.get("header_row_labels", [])}
         self.value_labels = {normalize(w) for w in table.get("vertical_value_labels", [])}
         self.layout_words = self.value_labels | {
             normalize(w) for w in table.get("vertical_labels", [])
@@ -411,22 +438,31 @@ def _horizontal(grid: _Grid, texts: list[list[str]], m: _Matcher) -> _Layout | N
     rows = range(min(len(grid.rows), HEADER_SCAN_ROWS))
     most = [min(words[r] + words[r + 1], len(m.order)) for r in rows]
     best: tuple[int, list[str | None], tuple[int, ...]] | None = None
-    best_key = (MIN_COLUMNS - 1, 0)  # (columns named, -row): higher wins
+    # (columns named, not under a 累计 title, -row): higher wins, so of two tables on a sheet
+    # naming as many columns, the week's beats the running totals' above it
+    best_key = (MIN_COLUMNS - 1, True, 0)
     for r in sorted(rows, key=most.__getitem__, reverse=True):
-        if (most[r], -r) <= best_key:
+        if (most[r], True, -r) <= best_key:
             if most[r] < best_key[0]:
                 break
             continue
-        if (min(words[r], len(m.order)), -r) <= best_key and not _has_group(texts[r], m):
+        if (min(words[r], len(m.order)), True, -r) <= best_key and not _has_group(texts[r], m):
             continue  # read alone, row r cannot beat the best
         named, hits, header_rows = _header_at(texts, r, m)
-        if (named, -r) > best_key:
-            best, best_key = (r, hits, header_rows), (named, -r)
+        key = (named, not _under_total_title(texts, r, m), -r)
+        if key > best_key:
+            best, best_key = (r, hits, header_rows), key
     if best is None:
         return None
     r, hits, header_rows = best
     headers = _header_texts(texts, header_rows, m)
     return _Layout(grid, False, r, _first_cells(hits, headers), header_rows=header_rows)
+
+
+def _under_total_title(texts: list[list[str]], r: int, m: _Matcher) -> bool:
+    """Whether the nearest line above a header is a title saying 累计 (一、截至6月18日累计)."""
+    above = next((row for row in reversed(texts[max(0, r - 2) : r]) if any(row)), [])
+    return any(m.total[cell] for cell in above if cell)
 
 
 def _header_at(
@@ -643,6 +679,9 @@ def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
 
 def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
     text = re.sub(r"\s+", "", simplify(value))
+    bracketed = _BRACKETED_UNIT.match(text)  # 5（场） reads as 5场; (5) stays unreadable
+    if bracketed and bracketed.group(2) in words.units:
+        text = bracketed.group(1) + bracketed.group(2)
     if _normalize(text) in words.zero:
         return 0, False
     if _NEGATIVE.match(text):
@@ -795,8 +834,56 @@ def _labelled_value(text: str, m: _Matcher) -> str | None:
     return None
 
 
+def _data_rows(
+    rows: Grid,
+    first: int,
+    indexes: list[int],
+    lead: int,
+    m: _Matcher,
+    words: "_ValueWords",
+    notes: list[str],
+) -> list[tuple[int, str, Sequence[Cell], bool]]:
+    """(row, label, figures, filled?) of each row under the header that may be a unit's own:
+    not a 累计/合计 row, not a row of the header (栏次, 计量单位), and labelled or filled."""
+    figures_of, last = itemgetter(*indexes), max(indexes)
+    found = []
+    for r in range(first, len(rows)):
+        row = rows[r]
+        figures = figures_of(row) if len(row) > last else [_cell(row, j) for j in indexes]
+        filled = figures.count("") + figures.count(None) < len(figures)
+        labels = list(map(m.total.__getitem__, row[:lead]))
+        if True in labels:
+            total = row[labels.index(True)].strip()
+            if filled:
+                notes.append(f"{total} row ignored")
+            continue
+        label = "".join(_text(cell).strip() for cell in row[:lead])
+        if _normalize(label) in m.header_row_labels or (
+            filled and _belongs_to_header(figures, words)
+        ):
+            notes.append(f"表头下的“{label or _as_written(figures[0])}”行不是数据")
+            continue
+        if filled or label:
+            found.append((r, label, figures, filled))
+    return found
+
+
+def _belongs_to_header(figures: Sequence[Cell], words: "_ValueWords") -> bool:
+    """Units of measure across (场 | 人次 | 个), or the columns numbered 1, 2, 3 … across."""
+    written = [f for f in figures if f not in ("", None)]
+    if all(isinstance(f, str) and simplify(f).strip() in words.units for f in written):
+        return True
+    numbers = [words.read[type(f), f] for f in written]
+    return len(written) >= 5 and [n and n[0] for n in numbers] == list(range(1, len(written) + 1))
+
+
 def _read_table(
-    layout: _Layout, filename: str, m: _Matcher, words: "_ValueWords", data: bytes
+    layout: _Layout,
+    filename: str,
+    m: _Matcher,
+    words: "_ValueWords",
+    data: bytes,
+    own_row: Callable[[str], bool] | None = None,
 ) -> StatsTable:
     grid = layout.grid
     columns = {cid: layout.columns[cid] for cid in m.order if cid in layout.columns}
@@ -804,6 +891,7 @@ def _read_table(
     # (column id, row, col, header, value) for every column found
     cells: list[tuple[str, int, int, str, Cell]] = []
     data_row: list[Cell] | None = None
+    label, data_rows = "", 1
     if layout.vertical:
         notes.append("竖排表格 (vertical layout)")
         for cid, (r, header) in columns.items():
@@ -811,27 +899,19 @@ def _read_table(
     else:
         indexes = [j for j, _ in columns.values()]
         lead = max(min(indexes), 1)  # the label cells left of the figures
-        figures_of, last = itemgetter(*indexes), max(indexes)
-        chosen, chosen_figures = -1, ()
-        for r in range(layout.header_rows[-1] + 1, len(grid.rows)):
-            row = grid.rows[r]
-            figures = figures_of(row) if len(row) > last else [_cell(row, j) for j in indexes]
-            filled = figures.count("") + figures.count(None) < len(figures)
-            labels = list(map(m.total.__getitem__, row[:lead]))
-            if True in labels:
-                total = row[labels.index(True)].strip()
-                if filled:
-                    notes.append(f"{total} row ignored")
-                continue
-            if filled and chosen < 0:
-                chosen, chosen_figures = r, figures
-        if chosen < 0:
+        rows = _data_rows(grid.rows, layout.header_rows[-1] + 1, indexes, lead, m, words, notes)
+        filled = [row for row in rows if row[3]]
+        data_rows = len(filled)
+        own = [row for row in rows if own_row(row[1])] if own_row else []
+        chosen = (own or filled or [None])[0]
+        if chosen is None:
             notes.append("未找到数据行 (no data row under the header)")
         else:
-            data_row = grid.rows[chosen]
+            r, label, figures, _ = chosen
+            data_row = grid.rows[r]
             cells = [
-                (cid, chosen, j, header, value)
-                for (cid, (j, header)), value in zip(columns.items(), chosen_figures, strict=True)
+                (cid, r, j, header, value)
+                for (cid, (j, header)), value in zip(columns.items(), figures, strict=True)
             ]
     blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
     if blanks and (errors := _error_cells(grid, data, blanks)):
@@ -842,6 +922,8 @@ def _read_table(
         reporter=_reporter(layout, m, data_row),
         columns_found=list(columns),
         notes=notes,
+        row_label=label,
+        data_rows=data_rows,
     )
     figures = words.figures([cell[4] for cell in cells])
     for (cid, r, j, header, value), figure in zip(cells, figures, strict=True):

@@ -2,11 +2,13 @@
 
 import datetime as dt
 import email
+import io
 import json
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+import openpyxl
 import pytest
 from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx, zip_with
 
@@ -407,3 +409,107 @@ def test_any_cloud_drive_share_is_a_cloud_link(pipeline):
         ),
     )
     assert (record["reply"], record["problems"][0]) == ("missing", "cloud_link")
+
+
+def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
+    """附件1 with a single-level header, the given data rows and a 填报单位 line."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([f"填报单位：{reporter}"])
+    sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
+    for row in rows:
+        sheet.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
+def test_a_towns_own_row_counts_not_its_villages(pipeline):
+    rows = [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2], ["东风镇", 5, 3, 4]]
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇第3周活动信息",
+            received=at(19, 9),
+            files=[("统计表.xlsx", table_xlsx(rows, "东风镇"), XLSX)],
+        ),
+    )
+    figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}
+    assert record["reply"] == "ack"
+    assert figures == {"lectures": 5, "drills": 3, "media_reports": 4}
+
+
+def test_a_table_without_the_units_row_is_read_and_flagged(pipeline):
+    rows = [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2]]
+    record = ingest(
+        pipeline,
+        make_mail(
+            "东风镇第3周活动信息",
+            received=at(19, 9),
+            files=[("统计表.xlsx", table_xlsx(rows, "东风镇"), XLSX)],
+        ),
+    )
+    assert any(n.startswith("附件1 有 2 行数据，没有写明东风镇的一行") for n in record["notes"])
+
+
+def test_two_units_tables_in_one_mail_count_for_their_own_unit(pipeline):
+    files = [
+        ("交通局统计表.xlsx", table_xlsx([["区交通局", 9, 9, 9]], "区交通运输局"), XLSX),
+        ("住建局统计表.xlsx", table_xlsx([["区住建局", 1, 2, 3]], "区住房和城乡建设局"), XLSX),
+    ]
+    record = ingest(
+        pipeline,
+        make_mail(
+            "区住建局第3周活动信息", sender="dwzjj_aq@163.com", received=at(19, 9), files=files
+        ),
+    )
+    figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}
+    assert record["unit"] == "区住房和城乡建设局"
+    assert figures == {"lectures": 1, "drills": 2, "media_reports": 3}
+
+
+def test_a_summary_sent_in_two_mails_is_complete_with_the_second(pipeline):
+    document = [("新立镇安全生产月活动总结.docx", docx_bytes(), DOCX)]
+    first = ingest(
+        pipeline,
+        make_mail(
+            "新立镇安全生产月活动总结",
+            sender="xinli_aj@126.com",
+            received=at(1, 10, month=7),
+            files=document,
+        ),
+    )
+    assert (first["version"], first["reply"], first["problems"]) == (1, "missing", ["no_stats"])
+    second = ingest(
+        pipeline,
+        make_mail(
+            "新立镇安全生产月活动总结（附件1）",
+            sender="xinli_aj@126.com",
+            received=at(2, 9, month=7),
+            files=[("附件1.xlsx", stats_xlsx("新立镇"), XLSX)],
+        ),
+    )
+    assert (second["version"], second["reply"], second["problems"]) == (2, "ack", [])
+    receipts = list(pipeline.db["receipts"].rows_where(order_by="version"))
+    assert [r["complete"] for r in receipts] == [0, 1]
+
+
+def test_a_workbook_with_a_sheet_per_week_is_read_at_the_reports_week(pipeline):
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for week, lectures in (("第一周", 1), ("第二周", 2), ("第三周", 3)):
+        sheet = book.create_sheet(week)
+        sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
+        sheet.append(["东风镇", lectures, 0, 0])
+    data = io.BytesIO()
+    book.save(data)
+    ingest(
+        pipeline,
+        make_mail(
+            "东风镇第三周活动信息",
+            received=at(19, 9),
+            files=[("统计表.xlsx", data.getvalue(), XLSX)],
+        ),
+    )
+    figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}
+    assert figures["lectures"] == 3

@@ -108,6 +108,47 @@ def test_two_level_merged_header_with_cumulative_row() -> None:
     assert table.notes == ["累计 row ignored"]
 
 
+def test_rows_of_the_header_are_not_data() -> None:
+    """A 栏次 row numbering the columns and a 计量单位 row come before the unit's figures."""
+    numbering = ["栏次", *range(1, 18)]
+    units = ["计量单位", "场", "人次", "个", "人次", "份", "场", "人次", "场", "人次", "家", "人次",
+             "人次", "项", "项", "条", "条", "篇"]  # fmt: skip
+    table = read(template([numbering, units, ["东风镇", *FIGURES]]))
+    assert table.values == EXPECTED
+    assert table.bad_cells == [] and table.data_rows == 1
+    unlabelled = read(template([["", *range(1, 18)], ["东风镇", *FIGURES]]))
+    assert unlabelled.values == EXPECTED
+
+
+def test_the_units_own_row_among_its_villages() -> None:
+    villages = [[name, *(f + n for f in FIGURES)] for n, name in enumerate(["红旗村", "东风村"], 1)]
+    data = template([*villages, ["东风镇", *FIGURES]])
+    first = read(data)
+    assert (first.row_label, first.data_rows) == ("红旗村", 3)
+    own = read_stats(data, "附件1.xlsx", "xlsx", RULES, own_row=lambda label: label == "东风镇")
+    assert own is not None and own.values == EXPECTED and own.row_label == "东风镇"
+
+
+def test_an_own_row_left_blank_reads_as_zeros() -> None:
+    data = template([["东风镇", *([""] * 17)]])
+    assert read(data).values == {} and read(data).data_rows == 0
+    own = read_stats(data, "附件1.xlsx", "xlsx", RULES, own_row=lambda label: label == "东风镇")
+    assert own is not None and own.values == dict.fromkeys(IDS, 0)
+
+
+def test_a_hidden_sheet_is_not_read() -> None:
+    workbook = openpyxl.load_workbook(io.BytesIO(template([["东风镇", *FIGURES]])))
+    old = workbook.copy_worksheet(workbook["附件1"])
+    old.title = "上周"
+    old["B5"] = 999
+    old.sheet_state = "hidden"
+    workbook.move_sheet(old, offset=-1)  # first, where the search would look first
+    out = io.BytesIO()
+    workbook.save(out)
+    table = read(out.getvalue())
+    assert table.sheet == "附件1" and table.values == EXPECTED
+
+
 def test_single_level_reworded_headers_and_blank_column() -> None:
     header = ["单位", "", "宣讲次数", "听讲人数", "咨询点(个)", "现场咨询人数", "宣传品发放数",
               "警示教育(场)", "受教育人次", "开展演练(场)", "参加演练人数", "开放日企业",
@@ -283,6 +324,7 @@ def one_cell(value: Any) -> StatsTable:
         ("3场", 3),
         ("3場", 3),
         ("500人次", 500),
+        ("5（场）", 5),
         ("5个", 5),
         ("1,200", 1200),
         ("1，200", 1200),
@@ -329,6 +371,7 @@ def test_approximations_are_taken_and_flagged(value: str, figure: int) -> None:
         ("0.00005万", "0.00005万"),
         ("三场", "三场"),
         ("3-5", "3-5"),
+        ("(5)", "(5)"),
     ],
 )
 def test_bad_cells_are_reported_not_guessed(value: Any, text: str) -> None:
@@ -554,3 +597,11 @@ def test_corpus() -> None:
         print(f"  {column:20} {right[column]}/{total[column]}")
     assert problems == []
     assert right == total and sum(total.values()) == 155 * 17
+
+
+def test_the_weeks_table_beats_the_running_totals_above_it() -> None:
+    header = ["单位", "宣讲场次", "演练场次", "媒体报道篇数"]
+    rows = [["一、截至6月18日累计"], header, ["东风镇", 15, 3, 12], [],
+            ["二、本周"], header, ["东风镇", 5, 1, 4]]  # fmt: skip
+    table = read(xlsx({"Sheet1": rows}))
+    assert table.values == {"lectures": 5, "drills": 1, "media_reports": 4}
