@@ -424,31 +424,21 @@ def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
     return data.getvalue()
 
 
+def town_report(pipeline, rows: list[list[object]]) -> dict:
+    """东风镇's week-3 report whose 附件1 holds `rows` under the header."""
+    files = [("统计表.xlsx", table_xlsx(rows, "东风镇"), XLSX)]
+    return ingest(pipeline, make_mail("东风镇第3周活动信息", received=at(19, 9), files=files))
+
+
 def test_a_towns_own_row_counts_not_its_villages(pipeline):
-    rows = [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2], ["东风镇", 5, 3, 4]]
-    record = ingest(
-        pipeline,
-        make_mail(
-            "东风镇第3周活动信息",
-            received=at(19, 9),
-            files=[("统计表.xlsx", table_xlsx(rows, "东风镇"), XLSX)],
-        ),
-    )
+    record = town_report(pipeline, [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2], ["东风镇", 5, 3, 4]])
     figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}
     assert record["reply"] == "ack"
     assert figures == {"lectures": 5, "drills": 3, "media_reports": 4}
 
 
 def test_a_table_without_the_units_row_is_read_and_flagged(pipeline):
-    rows = [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2]]
-    record = ingest(
-        pipeline,
-        make_mail(
-            "东风镇第3周活动信息",
-            received=at(19, 9),
-            files=[("统计表.xlsx", table_xlsx(rows, "东风镇"), XLSX)],
-        ),
-    )
+    record = town_report(pipeline, [["红旗村", 1, 1, 1], ["东风村", 2, 2, 2]])
     assert any(n.startswith("附件1 有 2 行数据，没有写明东风镇的一行") for n in record["notes"])
 
 
