@@ -17,7 +17,13 @@ from mailproc.report import status_matrix
 from mailproc.rules import Rules
 from mailproc.workbook import FILLS, FONT_NAME, print_setup, put
 
-STATE_TEXT = {"on_time": "按时", "late": "逾期", "missing": "未报", "excused": "免报"}
+STATE_TEXT = {
+    "on_time": "按时",
+    "late": "逾期",
+    "missing": "未报",
+    "excused": "免报",
+    "not_due": "未到期",  # a unit's extended deadline still ahead
+}
 
 
 def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = None) -> dict:
@@ -28,8 +34,10 @@ def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = 
     units = []
     for unit, category in matrix.units:
         record = {f"{item}/{period}": matrix.cell(unit, item, period).state for item, period in due}
-        counted = [  # an excused deadline counts neither for nor against the unit
-            (item, period) for item, period in due if record[f"{item}/{period}"] != "excused"
+        counted = [  # an excused deadline, or one extended and still ahead, counts neither way
+            (item, period)
+            for item, period in due
+            if record[f"{item}/{period}"] not in {"excused", "not_due"}
         ]
         score = sum(
             points[matrix.cell(unit, item, period).state] * weights.get(item, 1)

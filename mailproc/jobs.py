@@ -8,6 +8,7 @@ missed digest still goes out (saying it is late); a reminder whose deadline has 
 dropped.
 """
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -30,6 +31,9 @@ from mailproc.workbook import write_workbook
 log = logging.getLogger("mailproc.jobs")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Jobs about a deadline run from the first second after it: at the deadline itself mail is
+# still on time, and nobody is missing yet.
+AFTER = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,13 @@ def planned_jobs(rules: Rules) -> list[Job]:
         jobs.append(
             Job("reminder", dt.datetime.combine(day, settings.reminder_at, tz), item, deadline)
         )
-        jobs.append(Job("overdue", deadline + settings.overdue_grace, item, deadline))
-        jobs.append(Job("alert", deadline + settings.alert_grace, item, deadline))
+        after = deadline + AFTER
+        jobs.append(Job("overdue", after + settings.overdue_grace, item, deadline))
+        jobs.append(Job("alert", after + settings.alert_grace, item, deadline))
         if item.id in settings.digest_items:
-            jobs.append(Job("digest", deadline + settings.digest_grace, item, deadline))
+            jobs.append(Job("digest", after + settings.digest_grace, item, deadline))
     last = max(deadline for _, deadline in rules.deadlines())
-    jobs.append(Job("assessment", last + settings.assessment_grace))
+    jobs.append(Job("assessment", last + AFTER + settings.assessment_grace))
     return sorted(jobs, key=lambda job: (job.due, job.kind))
 
 
@@ -102,8 +107,25 @@ def extension_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
         extended = dt.datetime.fromisoformat(json.loads(row["value"])["deadline"])
         graces = {"overdue": rules.jobs.overdue_grace, "alert": rules.jobs.alert_grace}
         for kind, grace in graces.items():
-            jobs.append(Job(kind, extended + grace, item, deadline, row["unit"], extended))
+            jobs.append(Job(kind, extended + AFTER + grace, item, deadline, row["unit"], extended))
     return jobs
+
+
+def scheduled_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
+    """The campaign's jobs and those of the office's extensions, in time order; the assessment
+    waits for the last extended deadline, so no unit is scored before its deadline."""
+    extra = extension_jobs(db, rules)
+    latest = max((job.extended_to for job in extra if job.extended_to), default=None)
+    jobs = []
+    for job in planned_jobs(rules):
+        if (
+            job.kind == "assessment"
+            and latest
+            and latest + AFTER > job.due - rules.jobs.assessment_grace
+        ):
+            job = dataclasses.replace(job, due=latest + AFTER + rules.jobs.assessment_grace)
+        jobs.append(job)
+    return sorted(jobs + extra, key=lambda job: (job.due, job.kind))
 
 
 def period_label(item: Item, deadline: dt.datetime) -> str:
@@ -124,10 +146,7 @@ class Ticker:
     def tick(self, now: dt.datetime) -> list[dict]:
         """Run every job due at `now` that has not run; returns what each did."""
         done = []
-        jobs = sorted(
-            planned_jobs(self.rules) + extension_jobs(self.db, self.rules),
-            key=lambda job: (job.due, job.kind),
-        )
+        jobs = scheduled_jobs(self.db, self.rules)
         for job in jobs:
             if job.due > now:
                 break

@@ -18,7 +18,11 @@ from mailproc.rules import load_rules
 
 
 def tick(config, now: str):
-    result = CliRunner().invoke(cli, ["tick", "--now", now, "--config", str(config)])
+    return run(config, "tick", "--now", now)
+
+
+def run(config, *args: str):
+    result = CliRunner().invoke(cli, [*args, "--config", str(config)])
     assert result.exit_code == 0, result.output
     return result
 
@@ -59,10 +63,34 @@ def test_planned_jobs_from_rules():
     jobs = {job.key: job for job in planned_jobs(load_rules("rules"))}
     assert jobs["reminder:weekly:2019-06-13"].due.isoformat() == "2019-06-12T09:00:00+08:00"
     assert jobs["reminder:plan:2019-05-31"].due.isoformat() == "2019-05-30T09:00:00+08:00"
-    assert jobs["alert:weekly:2019-06-13"].due.isoformat() == "2019-06-13T11:00:00+08:00"
-    assert jobs["digest:weekly:2019-06-27"].due.isoformat() == "2019-06-27T11:00:00+08:00"
+    # from the first second after the deadline: at 11:00:00 a report is still on time
+    assert jobs["alert:weekly:2019-06-13"].due.isoformat() == "2019-06-13T11:00:01+08:00"
+    assert jobs["digest:weekly:2019-06-27"].due.isoformat() == "2019-06-27T11:00:01+08:00"
     assert "digest:plan:2019-05-31" not in jobs
-    assert jobs["assessment"].due.isoformat() == "2019-12-25T23:59:59+08:00"
+    assert jobs["assessment"].due.isoformat() == "2019-12-26T00:00:00+08:00"
+
+
+def test_a_tick_at_the_deadline_instant_leaves_its_notices_for_later(office):
+    tick(office, "2019-06-13T11:00:00+08:00")
+    db = open_ledger(office.parent / "mailproc.db")
+    assert not db["jobs_run"].count_where("key like '%:weekly:2019-06-13' and kind != 'reminder'")
+    tick(office, "2019-06-13T11:00:01+08:00")
+    assert db["outbox"].count_where("cause like 'overdue:weekly:2019-06-13:%'") > 0
+
+
+def test_the_assessment_waits_for_an_extended_deadline(office):
+    run(office, "extend", "--unit", "东风镇", "--item", "tour_summary", "--period", "2019-12-25",
+        "--until", "2019-12-27T17:00:00+08:00")  # fmt: skip
+    tick(office, "2019-12-26T00:00:00+08:00")
+    db = open_ledger(office.parent / "mailproc.db")
+    assert not db["jobs_run"].count_where("key = 'assessment'")
+    meanwhile = json.loads(
+        run(office, "assess", "--json", "--now", "2019-12-26T12:00:00+08:00").stdout
+    )
+    dongfeng = next(u for u in meanwhile["units"] if u["unit"] == "东风镇")
+    assert dongfeng["record"]["tour_summary/2019-12-25"] == "not_due"
+    tick(office, "2019-12-27T17:00:01+08:00")
+    assert db["jobs_run"].count_where("key = 'assessment'") == 1
 
 
 def test_alert_and_overdue_after_the_deadline(office):
