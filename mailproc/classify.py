@@ -106,6 +106,7 @@ class Classification:
     files: list[FileCheck] = field(default_factory=list)
     table: StatsTable | None = None
     deadline: dt.datetime | None = None
+    unit_deadline: dt.datetime | None = None  # the deadline that holds for the unit (extended)
 
     @property
     def problem(self) -> str | None:
@@ -531,9 +532,8 @@ class Classifier:
                 self.read_week_sheets(files, item.deadlines.index(deadline) + 1, unit)
             earlier = history.receipts(unit.name, item.id, result.period)
             result.version = len(earlier) + 1
-            result.on_time = received <= history.deadline(
-                unit.name, item.id, result.period, deadline
-            )
+            result.unit_deadline = history.deadline(unit.name, item.id, result.period, deadline)
+            result.on_time = received <= result.unit_deadline
             if earlier:
                 result.status = earlier[0]["status"]
             else:

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable
@@ -482,7 +483,9 @@ def excuse_command(
 
 @cli.command("extend")
 @target_options
-@click.option("--until", "until_text", help="The unit's new deadline (ISO 8601).")
+@click.option(
+    "--until", "until_text", help="The unit's new deadline (ISO 8601; a date alone: its end)."
+)
 @click.option("--undo", is_flag=True, help="Withdraw the extension.")
 @office_action
 def extend_command(
@@ -497,6 +500,8 @@ def extend_command(
 ) -> Done:
     """Move one unit's deadline."""
     until = moment(until_text, pipeline.config)
+    if until_text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until_text.strip()):
+        until = until.replace(hour=23, minute=59, second=59)  # a day means to its end, as in rules
     return office.extend(pipeline, unit, item, period, until, note, by, undo)
 
 

@@ -24,6 +24,7 @@ from mailproc import ledger
 from mailproc.assess import STATE_TEXT, assess, write_assessment
 from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
 from mailproc.outbox import long_time, outbox_message_id, queue, short_time
+from mailproc.pipeline import LedgerHistory
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
 from mailproc.workbook import write_workbook
@@ -259,18 +260,34 @@ class Ticker:
         return self._to_units(job, now, "reminder", self._owing(job, now, "not_due"))
 
     def _overdue(self, job: Job, now: dt.datetime) -> dict:
-        owing = self._owing(job, now, "missing")
+        return self._to_units(
+            job, now, "overdue", self._for_job(job, self._owing(job, now, "missing"))
+        )
+
+    def _extended(self, job: Job) -> set[str]:
+        """Units whose deadline for the job's period the office extended: their own jobs."""
+        rows = self.db["decisions"].rows_where(
+            "kind = 'extend' and undone_at is null and item = ? and period = ?",
+            [job.item.id, job.period],
+        )
+        return {row["unit"] for row in rows}
+
+    def _for_job(self, job: Job, units: list[Unit]) -> list[Unit]:
+        """The job's unit alone for an extension's job; else all but the extended units."""
         if job.unit:
-            owing = [unit for unit in owing if unit.name == job.unit]
-        return self._to_units(job, now, "overdue", owing)
+            return [unit for unit in units if unit.name == job.unit]
+        extended = self._extended(job)
+        return [unit for unit in units if unit.name not in extended]
 
     def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
         sent = []
+        history = LedgerHistory(self.db)
         for unit in units:
             if not unit.addresses:
                 log.warning("%s has no registered address: no %s", unit.name, kind)
                 continue
-            context = {**self._base(job, now), "unit": unit.name}
+            own = history.deadline(unit.name, job.item.id, job.period, job.deadline)
+            context = {**self._base(job, now), "unit": unit.name, "deadline_long": long_time(own)}
             if self._queue(
                 kind,
                 f"{job.kind}:{job.item.id}:{job.period}:{unit.name}",
@@ -300,11 +317,11 @@ class Ticker:
 
     def _alert(self, job: Job, now: dt.datetime) -> dict:
         late, missing = self._late_and_missing(job, now)
-        if job.unit:
-            late = [(unit, when) for unit, when in late if unit.name == job.unit]
-            missing = [unit for unit in missing if unit.name == job.unit]
-            if not late and not missing:
-                return {"outcome": "nothing to report", "unit": job.unit}
+        keep = {unit.name for unit in self._for_job(job, [u for u, _ in late] + missing)}
+        late = [(unit, when) for unit, when in late if unit.name in keep]
+        missing = [unit for unit in missing if unit.name in keep]
+        if job.unit and not late and not missing:
+            return {"outcome": "nothing to report", "unit": job.unit}
         if not self.config.supervisors:
             return {"outcome": "no supervisors configured", "missing": [u.name for u in missing]}
         late_by_unit = dict(late)

@@ -182,7 +182,9 @@ def reply_context(
         "period_label": period_label,
         "status": result.status,
         "version": result.version,
-        "deadline_long": long_time(result.deadline) if result.deadline else "",
+        "deadline_long": long_time(result.unit_deadline or result.deadline)
+        if result.deadline
+        else "",
         "received_long": long_time(received),
         "received_short": short_time(received),
         "files": files,

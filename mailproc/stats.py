@@ -7,10 +7,12 @@ and including the given one.
 """
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from mailproc import ledger
 from mailproc.ledger import received_by
 from mailproc.rules import Item, Rules
 
@@ -26,8 +28,10 @@ class PeriodStats:
     units: dict[str, dict[str, int]]  # unit → column id → figure, in rules order
     versions: dict[str, int]  # unit → the version whose figures count
     totals: dict[str, int]
-    missing: list[str]
+    missing: list[str]  # no readable 附件1, and neither excused nor before its extended deadline
     approximate: dict[str, list[str]] = field(default_factory=dict)  # unit → columns
+    excused: list[str] = field(default_factory=list)
+    extended: dict[str, str] = field(default_factory=dict)  # unit → its deadline, still ahead
 
     def as_dict(self) -> dict:
         return {
@@ -36,6 +40,8 @@ class PeriodStats:
             "units": self.units,
             "totals": self.totals,
             "missing": self.missing,
+            "excused": self.excused,
+            "extended": self.extended,
         }
 
 
@@ -91,8 +97,21 @@ def period_stats(
         if unit.name in figures
     }
     totals = {c: sum(values.get(c, 0) for values in units.values()) for c in columns}
-    missing = [unit.name for unit in rules.units if unit.name not in units]
-    return PeriodStats(item, period, units, latest, totals, missing, approximate)
+    excused, extended = [], {}
+    moment = as_of or dt.datetime.now(rules.timezone)
+    for unit in rules.units:
+        if ledger.active_decision(db, "excuse", unit.name, item.id, period):
+            excused.append(unit.name)
+        moved = ledger.active_decision(db, "extend", unit.name, item.id, period)
+        deadline = json.loads(moved["value"])["deadline"] if moved else None
+        if deadline and unit.name not in units and dt.datetime.fromisoformat(deadline) > moment:
+            extended[unit.name] = deadline
+    missing = [
+        unit.name
+        for unit in rules.units
+        if unit.name not in units and unit.name not in excused and unit.name not in extended
+    ]
+    return PeriodStats(item, period, units, latest, totals, missing, approximate, excused, extended)
 
 
 def cumulative_stats(

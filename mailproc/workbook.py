@@ -225,6 +225,13 @@ def write_workbook(
         f"{len(stats.units)} 个单位，未计入 {len(stats.missing)} 个  生成：{now:%Y-%m-%d %H:%M}",
     )
     status = dict.fromkeys((u.name for u in rules.units), ("未报送", "missing", None, None))
+    status.update(dict.fromkeys(stats.excused, ("免报", None, None, None)))
+    status.update(
+        {
+            unit: (f"延期至 {when[5:16].replace('T', ' ')}", None, None, None)
+            for unit, when in stats.extended.items()
+        }
+    )
     status.update(_statuses(db, item.id, period, stats.units, as_of))
     last = _unit_rows(sheet, rules, stats.units, stats.totals, status)
     notes = [

@@ -8,6 +8,7 @@ from email import policy
 from click.testing import CliRunner
 from conftest import CORPUS, ROOT, make_config
 from corpus_check import expected_entries
+from python_calamine import CalamineWorkbook
 
 from mailproc.classify import Classifier
 from mailproc.cli import cli
@@ -332,3 +333,30 @@ def test_replay_recovers_mail_an_internal_error_quarantined(tmp_path, monkeypatc
     assert db["attachments"].count >= 1
     assert all((tmp_path / "archive" / a["archive_path"]).is_file() for a in db["attachments"].rows)
     assert [o["kind"] for o in db["outbox"].rows] == ["ack"]
+
+
+def test_an_extension_to_a_day_runs_to_its_end_and_its_notice_names_it(office):
+    run(office, "extend", "--unit", "唐家镇", "--item", "weekly", "--period", "2019-06-13",
+        "--until", "2019-06-14")  # fmt: skip
+    assert "唐家镇 周报（2019-06-13）延期至 2019-06-14 23:59" in run(office, "status").stdout
+    run(office, "tick", "--now", "2019-06-15T10:00:00+08:00")  # one tick past both deadlines
+    db = ledger(office)
+    notices = list(db["outbox"].rows_where("kind = 'overdue' and unit = '唐家镇'"))
+    assert len(notices) == 1
+    text = email.message_from_string(notices[0]["eml"], policy=policy.default).get_content()
+    assert "报送截止时间 2019年6月14日（周五）23:59 已过" in text
+    alert = next(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13'"))
+    body = email.message_from_string(alert["eml"], policy=policy.default).get_content()
+    assert "唐家镇" not in body  # it has its own alert
+
+
+def test_an_excused_unit_is_not_missing_from_the_figures(office):
+    before = json.loads(run(office, "stats", "--period", "2019-06-13", "--json").stdout)
+    assert "唐家镇" in before["missing"]
+    run(office, "excuse", "--unit", "唐家镇", "--item", "weekly", "--period", "2019-06-13")
+    after = json.loads(run(office, "stats", "--period", "2019-06-13", "--json").stdout)
+    assert "唐家镇" not in after["missing"] and after["excused"] == ["唐家镇"]
+    run(office, "report", "weekly", "--period", "2019-06-13")
+    path = next((office.parent / "reports").glob("*2019-06-13*.xlsx"))
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert next(row for row in rows if row[1] == "唐家镇")[-3] == "免报"
