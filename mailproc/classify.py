@@ -512,6 +512,10 @@ class Classifier:
             if unit is None:
                 result.unit_source = None
             result.reply = "unrecognized" if looks_like_submission and gate is None else "none"
+            if answered is not None and unit is None and result.reply != "none":
+                # someone answering our notice (a supervisor on a 逾期通报) is no unit to correct
+                result.reply = "none"
+                result.notes.append("不回复：回复本系统邮件，单位不明，请办公室查看")
             return result
         result.item = item.id
 

@@ -25,8 +25,11 @@ WEEKDAYS = "一二三四五六日"
 
 
 def long_time(moment: dt.datetime) -> str:
+    """With seconds when there are any: 11:00:01 is late for an 11:00 deadline, and the unit
+    should see why."""
     weekday = WEEKDAYS[moment.weekday()]
-    return f"{moment.year}年{moment.month}月{moment.day}日（周{weekday}）{moment:%H:%M}"
+    clock = f"{moment:%H:%M:%S}" if moment.second else f"{moment:%H:%M}"
+    return f"{moment.year}年{moment.month}月{moment.day}日（周{weekday}）{clock}"
 
 
 def short_time(moment: dt.datetime) -> str:

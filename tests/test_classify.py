@@ -503,3 +503,23 @@ def test_a_workbook_with_a_sheet_per_week_is_read_at_the_reports_week(pipeline):
     )
     figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}
     assert figures["lectures"] == 3
+
+
+def test_a_supervisor_answering_an_alert_with_a_file_gets_no_reply(pipeline):
+    record = ingest(
+        pipeline,
+        make_mail(
+            "回复：【逾期通报】周报（第2周，6月13日）未报 3 个、逾期 2 个单位",
+            sender="duchashi@example.cn",
+            received=at(13, 15),
+            files=[("督查意见.docx", docx_bytes(), DOCX)],
+        ),
+    )
+    assert (record["unit"], record["reply"]) == (None, "none")
+    assert pipeline.db["outbox"].count == 0
+
+
+def test_a_late_second_shows_in_the_acknowledgement(pipeline):
+    ingest(pipeline, make_mail("东风镇第2周周报", received=at(13, 11, 0, 1), files=STATS))
+    ack = email.message_from_string(next(pipeline.db["outbox"].rows)["eml"], policy=policy.default)
+    assert "于 2019年6月13日（周四）11:00:01 报送" in ack.get_body(("plain",)).get_content()

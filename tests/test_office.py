@@ -344,7 +344,7 @@ def test_an_extension_to_a_day_runs_to_its_end_and_its_notice_names_it(office):
     notices = list(db["outbox"].rows_where("kind = 'overdue' and unit = '唐家镇'"))
     assert len(notices) == 1
     text = email.message_from_string(notices[0]["eml"], policy=policy.default).get_content()
-    assert "报送截止时间 2019年6月14日（周五）23:59 已过" in text
+    assert "报送截止时间 2019年6月14日（周五）23:59:59 已过" in text
     alert = next(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13'"))
     body = email.message_from_string(alert["eml"], policy=policy.default).get_content()
     assert "唐家镇" not in body  # it has its own alert
