@@ -10,14 +10,12 @@ dropped.
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-import chinese_calendar
 import sqlite_utils
 
 from mailproc import ledger
@@ -28,6 +26,7 @@ from mailproc.pipeline import LedgerHistory
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
 from mailproc.workbook import write_workbook
+from mailproc.workdays import working_days_before
 
 log = logging.getLogger("mailproc.jobs")
 
@@ -54,27 +53,6 @@ class Job:
     def key(self) -> str:
         key = f"{self.kind}:{self.item.id}:{self.period}" if self.item else self.kind
         return f"{key}:{self.unit}" if self.unit else key
-
-
-@functools.cache
-def _calendar_warning(year: int) -> None:
-    log.warning("chinesecalendar has no data for %d: working days taken as Monday–Friday", year)
-
-
-def is_working_day(day: dt.date) -> bool:
-    """A working day by the official calendar (holidays, 调休); Monday–Friday beyond its data."""
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        _calendar_warning(day.year)
-        return day.weekday() < 5
-
-
-def working_days_before(day: dt.date, count: int) -> dt.date:
-    while count > 0:
-        day -= dt.timedelta(days=1)
-        count -= is_working_day(day)
-    return day
 
 
 def planned_jobs(rules: Rules) -> list[Job]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mailproc.text import normalize
+from mailproc.workdays import next_working_day
 
 RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml", "jobs.toml")
 
@@ -206,14 +207,20 @@ class _Reader:
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _deadline(reader: _Reader, text: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+def _deadline(reader: _Reader, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> dt.datetime:
+    """A deadline as written (a date alone: 23:59:59 that day); with `roll`, one that falls on
+    a public holiday or weekend moves to the same time of the next working day."""
     try:
         if _DATE_ONLY.match(text):
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59), tz)
-        moment = dt.datetime.fromisoformat(text)
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59), tz)
+        else:
+            moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise reader._fail("deadlines", f"{text!r} is not a date or date-time") from None
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+    moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+    if roll:
+        moment = dt.datetime.combine(next_working_day(moment.date()), moment.timetz())
+    return moment
 
 
 def load_rules(folder: str | Path) -> Rules:
@@ -232,6 +239,7 @@ def load_rules(folder: str | Path) -> Rules:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise campaign._fail("timezone", f"unknown time zone {tz_name!r}") from None
     campaign.text("name")
+    roll = campaign.flag("roll_holiday_deadlines")
     office = top.sub("office")
     office.text("name")
     office.text("address")
@@ -322,7 +330,7 @@ def load_rules(folder: str | Path) -> Rules:
             name=reader.text("name"),
             short=reader.text("short", reader.data.get("name")),
             label=reader.text("label", reader.data.get("short") or reader.data.get("name")),
-            deadlines=tuple(sorted(_deadline(reader, t, tz) for t in deadline_texts)),
+            deadlines=tuple(sorted(_deadline(reader, t, tz, roll) for t in deadline_texts)),
             signals=tuple(signals),
             needs_document=carries.flag("document"),
             needs_stats=carries.flag("stats"),

@@ -4,17 +4,19 @@ import datetime as dt
 import email
 import io
 import json
+import shutil
 from email import policy
 
 from click.testing import CliRunner
-from conftest import SUPERVISORS
+from conftest import ROOT, SUPERVISORS
 from corpus_check import expected_entries
 from python_calamine import CalamineWorkbook
 
 from mailproc.cli import cli
-from mailproc.jobs import planned_jobs, working_days_before
+from mailproc.jobs import planned_jobs
 from mailproc.ledger import open_ledger
 from mailproc.rules import load_rules
+from mailproc.workdays import working_days_before
 
 
 def tick(config, now: str):
@@ -203,3 +205,21 @@ def test_assessment_matches_a_hand_computation(office):
         u for u, s in scores.items() if s == best
     }
     assert (office.parent / "reports" / "安全生产月_考核.xlsx").is_file()
+
+
+def test_holiday_deadlines_roll_forward_when_the_rules_say_so(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    items = (rules / "items.toml").read_text(encoding="utf-8")
+    (rules / "items.toml").write_text(
+        items.replace('deadlines = ["2019-05-31"]', 'deadlines = ["2019-06-07"]'), encoding="utf-8"
+    )
+    assert load_rules(rules).item("plan").deadlines[0].isoformat() == "2019-06-07T23:59:59+08:00"
+    campaign = (rules / "campaign.toml").read_text(encoding="utf-8")
+    (rules / "campaign.toml").write_text(
+        campaign.replace("roll_holiday_deadlines = false", "roll_holiday_deadlines = true"),
+        encoding="utf-8",
+    )
+    rolled = load_rules(rules)
+    assert rolled.item("plan").deadlines[0].isoformat() == "2019-06-10T23:59:59+08:00"  # 端午
+    assert rolled.item("weekly").deadlines[0].isoformat() == "2019-06-06T11:00:00+08:00"
