@@ -327,7 +327,8 @@ def decisions_in_force(db: sqlite_utils.Database, rules: Rules) -> list[dict]:
             what = "延期至 " + deadline[:16].replace("T", " ")
         text = (
             f"{row['unit']} {labels.get(row['item'], row['item'])}（{row['period']}）{what}"
-            f"  {row['note'] or ''}（{row['by']}，{row['at'][:10]}）"
+            f"  {row['note'] or ''}（{'办公室' if row['by'] == 'office' else row['by']}，"
+            f"{row['at'][:10]}）"
         )
         result.append(
             {

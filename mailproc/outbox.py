@@ -8,6 +8,7 @@ crash can neither lose it nor produce it twice. Rendering uses the jinja2 templa
 import datetime as dt
 import email.policy
 import hashlib
+import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -22,6 +23,13 @@ from mailproc.ledger import now_iso
 from mailproc.rules import Rules
 
 WEEKDAYS = "一二三四五六日"
+
+
+_CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
+
+
+def _shortened(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def long_time(moment: dt.datetime) -> str:
@@ -86,7 +94,9 @@ class Renderer:
         msg["To"] = ", ".join(to)
         if cc:
             msg["Cc"] = ", ".join(cc)
-        msg["Subject"] = subject
+        # A space between two Chinese words becomes an ideographic one: the email package folds
+        # long subjects at ASCII spaces, and readers drop a space between encoded words.
+        msg["Subject"] = _CJK_SPACE.sub("\u3000", subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id
         if in_reply_to:
@@ -200,6 +210,6 @@ def reply_context(
         "paper": bool(item and item.needs_paper) and not paper_settled,
         "notes": [n for n in result.notes if n.startswith("填报单位不符")],
         "original_subject": original_subject or "（无主题）",
-        "original_subject_short": (original_subject or "（无主题）")[:30],
+        "original_subject_short": _shortened(original_subject or "（无主题）", 30),
         "example_unit": examples[0] if examples else "单位名称",
     }

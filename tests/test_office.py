@@ -174,7 +174,7 @@ def test_extended_unit_gets_its_overdue_notice_at_the_new_deadline(office):
     alerts = list(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13:唐家镇'"))
     assert len(alerts) == 1
     message = email.message_from_string(alerts[0]["eml"], policy=policy.default)
-    assert message["Subject"] == "【逾期通报】唐家镇 周报（第2周，6月13日）延期后仍未报送"
+    assert message["Subject"] == "【逾期通报】唐家镇\u3000周报（第2周，6月13日）延期后仍未报送"
     assert "唐家镇经办公室同意延期至 2019年6月14日（周五）17:00" in message.get_content()
 
 

@@ -47,7 +47,7 @@ def test_missing_notice_names_bad_cells(corpus_run):
 
 def test_ack_for_plan_asks_for_paper(corpus_run):
     db = open_ledger(corpus_run["config"].db)
-    ack = next(db["outbox"].rows_where("kind = 'ack' and subject like ?", ["%于楼街道 活动方案%"]))
+    ack = next(db["outbox"].rows_where("kind = 'ack' and subject like ?", ["%于楼街道_活动方案%"]))
     assert "正式纸质文件" in parsed(ack).get_content()
 
 
@@ -90,3 +90,14 @@ def test_delivery_retries_temporary_and_records_permanent_failures(pipeline):
     row = next(pipeline.db["outbox"].rows_where("status = 'failed'"))
     assert row["last_error"] == "554 spam"
     assert counts(deliver(pipeline.db, broken, pipeline.tz)) == (0, 0, 0)
+
+
+def test_a_folded_subject_keeps_the_space_after_the_unit(corpus_run):
+    """The email package folds long subjects at spaces, and readers drop a space between
+    encoded words; the space after the unit is an ideographic one, so it survives."""
+    db = open_ledger(corpus_run["config"].db)
+    row = next(db["outbox"].rows_where("unit = '区住房和城乡建设局' and kind = 'ack'"))
+    head = row["eml"].replace("\r\n", "\n").split("\n\n")[0].split("\n")
+    at = next(n for n, line in enumerate(head) if line.startswith("Subject:"))
+    assert head[at + 1].startswith(" ")  # the subject is folded onto a second line
+    assert parsed(row)["Subject"].startswith("【回执】区住房和城乡建设局\u3000")
