@@ -85,10 +85,15 @@ class LedgerHistory:
         return dt.datetime.fromisoformat(json.loads(extended["value"])["deadline"])
 
     def answered_by_us(self, message_ids: Iterable[str]) -> dict | None:
+        """The mail our message answered; for a 催报提醒 or 逾期通知 (which answered no mail),
+        the unit, item and period it was about."""
         for message_id in message_ids:
             row = ledger.outbox_row_by_message_id(self.db, message_id)
             if row and row["message"]:
                 return self.db["messages"].get(row["message"])
+            if row and row["kind"] in {"reminder", "overdue"}:
+                _, item, period, unit = row["cause"].split(":", 3)
+                return {"unit": unit, "item": item, "period": period}
         return None
 
     def is_ours(self, message_ids: Iterable[str]) -> bool:

@@ -1,5 +1,6 @@
 """The office's hands: assign, excuse, extend, paper, inbox, history, replay."""
 
+import datetime as dt
 import email
 import json
 import shutil
@@ -8,6 +9,7 @@ from email import policy
 from click.testing import CliRunner
 from conftest import CORPUS, ROOT, make_config
 from corpus_check import expected_entries
+from mails import TZ, XLSX, make_mail, stats_xlsx
 from python_calamine import CalamineWorkbook
 
 from mailproc.classify import Classifier
@@ -360,3 +362,22 @@ def test_an_excused_unit_is_not_missing_from_the_figures(office):
     path = next((office.parent / "reports").glob("*2019-06-13*.xlsx"))
     rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
     assert next(row for row in rows if row[1] == "唐家镇")[-3] == "免报"
+
+
+def test_a_reply_to_an_overdue_notice_counts_for_its_week(office, tmp_path):
+    run(office, "tick", "--now", "2019-06-13T11:05:00+08:00")
+    db = ledger(office)
+    notice = next(db["outbox"].rows_where("cause = 'overdue:weekly:2019-06-13:唐家镇'"))
+    unit = next(u for u in load_rules(ROOT / "rules").units if u.name == "唐家镇")
+    reply = make_mail(
+        "补报",
+        sender=unit.addresses[0],
+        received=dt.datetime(2019, 6, 15, 10, tzinfo=TZ),  # Saturday: by timing, week 3
+        files=[("附件1.xlsx", stats_xlsx("唐家镇"), XLSX)],
+        headers={"In-Reply-To": notice["message_id"]},
+    )
+    (tmp_path / "reply.eml").write_bytes(reply)
+    run(office, "ingest", str(tmp_path / "reply.eml"))
+    row = next(ledger(office)["messages"].rows_where("subject = '补报'"))
+    assert (row["unit"], row["item"], row["period"], row["status"]) == (
+        "唐家镇", "weekly", "2019-06-13", "late")  # fmt: skip
