@@ -641,9 +641,11 @@ class _ValueWords:
     read: dict[tuple[type, Cell], tuple[int, bool] | None] = field(
         init=False, repr=False, compare=False
     )
+    unit_forms: set[str] = field(init=False, repr=False, compare=False)  # 场, 人次 … normalised
 
     def __post_init__(self) -> None:
         self.read = _Memo(lambda key: _figure(key[1], self))
+        self.unit_forms = {normalize(unit) for unit in self.units}
 
     def figures(self, values: list[Cell]) -> list[tuple[int, bool] | None]:
         """`_figure` of each value, looked up a row at a time."""
@@ -870,11 +872,12 @@ def _data_rows(
 
 def _belongs_to_header(figures: Sequence[Cell], words: "_ValueWords") -> bool:
     """Units of measure across (场 | 人次 | 个), or the columns numbered 1, 2, 3 … across."""
-    written = [f for f in figures if f not in ("", None)]
-    if all(isinstance(f, str) and simplify(f).strip() in words.units for f in written):
-        return True
-    numbers = [words.read[type(f), f] for f in written]
-    return len(written) >= 5 and [n and n[0] for n in numbers] == list(range(1, len(written) + 1))
+    written = [f for f in figures if f != "" and f is not None]
+    if all(type(f) is str for f in written):
+        return all(_normalize(f) in words.unit_forms for f in written)
+    if len(written) < 5 or not all(type(f) in (int, float) for f in written):
+        return False
+    return written == list(range(1, len(written) + 1))  # 1 == 1.0: ints and floats alike
 
 
 def _read_table(
