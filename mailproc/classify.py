@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Protocol
@@ -147,6 +147,7 @@ class Classifier:
                 if len(core) >= MIN_ABBREVIATION:
                     self.cores.setdefault(core[0], []).append((core, unit))
         self.unit_ends = {core[-1] for forms in self.cores.values() for core, _ in forms}
+        self.weekly = next((i for i in rules.items if i.weekly), None)
         self.weekly_dates: dict[tuple[int, int], tuple[Item, dt.datetime]] = {
             (d.month, d.day): (item, d)
             for item in rules.items
@@ -234,6 +235,10 @@ class Classifier:
                 return unit
         return min(named, key=lambda hit: hit[:2])[2] if named else None
 
+    def unit_named(self, text: str) -> Unit | None:
+        """The unit `text` names in full (or by an alias), else by a short form."""
+        return self.unit_in(text) or self.unit_abbreviated_in(text)
+
     def without_regions(self, text: str) -> str:
         for word in self.regions:
             text = text.replace(word, "")
@@ -307,47 +312,45 @@ class Classifier:
 
     def names_unit(self, label: str, unit: Unit) -> bool:
         """Whether a row label (or 填报单位) names `unit`: its name, a short form, 本单位."""
-        return (
-            normalize(label) in self.own_row_labels
-            or self.unit_in(label) is unit
-            or (self.unit_in(label) is None and self.unit_abbreviated_in(label) is unit)
-        )
+        if normalize(label) in self.own_row_labels:
+            return True
+        return self.unit_named(label) is unit
 
     def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
         """Read again, for the unit's own row, every 附件1 with several filled rows (a town's
         villages, a district template) or none; notes for the office when no row names it."""
         notes = []
         for check in files:
-            table, att = check.table, check.attachment
+            table = check.table
             if table is None or table.data_rows == 1:
                 continue
-            is_own = functools.partial(self.names_unit, unit=unit)
-            own = read_stats(att.data, att.filename, att.kind, self.rules, is_own)
+            own = self._read_again(check, unit)
             if own is not None and self.names_unit(own.row_label, unit):
                 check.table = own
             elif table.data_rows > 1:
                 notes.append(
                     f"附件1 有 {table.data_rows} 行数据，没有写明{unit.name}的一行："
-                    f"{att.filename} 取第一行（{table.row_label or '无名称'}）"
+                    f"{check.attachment.filename} 取第一行（{table.row_label or '无名称'}）"
                 )
         return notes
 
     def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
         """A workbook kept with a sheet per week (第一周, 第二周 …): read the report's week's."""
         for check in files:
-            table, att = check.table, check.attachment
-            if table is None or self.week_number(table.sheet) in (None, week):
+            if check.table is None or self.week_number(check.table.sheet) in (None, week):
                 continue
-            own = read_stats(
-                att.data,
-                att.filename,
-                att.kind,
-                self.rules,
-                functools.partial(self.names_unit, unit=unit),
-                lambda name: self.week_number(name) == week,
-            )
+            own = self._read_again(check, unit, lambda name: self.week_number(name) == week)
             if own is not None and self.week_number(own.sheet) == week:
                 check.table = own
+
+    def _read_again(
+        self, check: FileCheck, unit: Unit, sheet: Callable[[str], bool] | None = None
+    ) -> StatsTable | None:
+        """The attachment's 附件1 read for the unit's own row (and, with `sheet`, on the sheets
+        it accepts)."""
+        att = check.attachment
+        is_own = functools.partial(self.names_unit, unit=unit)
+        return read_stats(att.data, att.filename, att.kind, self.rules, is_own, sheet)
 
     def own_table(self, files: list[FileCheck], unit: Unit | None) -> StatsTable | None:
         """The 附件1 whose figures count: the unit's own (by 填报单位) before another unit's, a
@@ -402,24 +405,25 @@ class Classifier:
 
     def week_number(self, text: str) -> int | None:
         """The week a text names as 第N周 (1 to the number of weekly deadlines), or None."""
-        weekly = next((i for i in self.rules.items if i.weekly), None)
-        for match in _WEEK_NUMBER.finditer(simplify(text)):
+        return self._week_in(simplify(text))
+
+    def _week_in(self, plain: str) -> int | None:
+        for match in _WEEK_NUMBER.finditer(plain):
             raw = match.group(1)
             number = int(raw) if raw.isdigit() else _CN_DIGITS.get(raw, 0)
-            if weekly and 1 <= number <= len(weekly.deadlines):
+            if self.weekly and 1 <= number <= len(self.weekly.deadlines):
                 return number
         return None
 
     def explicit_week(self, texts: list[tuple[str, str]]) -> tuple[dt.datetime, str] | None:
         """The weekly deadline a report names (第N周, a deadline's date, a range ending on one)."""
-        weekly = next((i for i in self.rules.items if i.weekly), None)
-        if weekly is None:
+        if self.weekly is None:
             return None
         for source, text in texts:
             plain = simplify(text)
-            number = self.week_number(plain)
+            number = self._week_in(plain)
             if number:
-                return weekly.deadlines[number - 1], f"{source}: 第{number}周"
+                return self.weekly.deadlines[number - 1], f"{source}: 第{number}周"
             for month, day, shown in _dates_named(plain):
                 hit = self.weekly_dates.get((month, day))
                 if hit:
@@ -567,7 +571,7 @@ class Classifier:
             ("table", reporters),
         ):
             for text in texts:
-                unit = self.unit_in(text) or self.unit_abbreviated_in(text)
+                unit = self.unit_named(text)
                 if unit:
                     return unit, source
         if sender:
@@ -589,9 +593,8 @@ class Classifier:
         has_stats = any(c.role in {"stats", "stats_candidate"} for c in files)
         subject = " ".join(subjects)
         sources = [subject, names, *bodies]
-        weekly = next((i for i in self.rules.items if i.weekly), None)
-        if weekly and (self.week_number(subject) or self.week_number(names)):
-            return weekly  # only a weekly report has a 第N周, whatever else its subject says
+        if self.weekly and (self.week_number(subject) or self.week_number(names)):
+            return self.weekly  # only a weekly report has a 第N周, whatever else its subject says
         first = self.item_candidates(subject)
         if not any(item.never_late for _, item in first):
             activity = self.is_activity_report(subject)

@@ -97,12 +97,9 @@ def scheduled_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
     latest = max((job.extended_to for job in extra if job.extended_to), default=None)
     jobs = []
     for job in planned_jobs(rules):
-        if (
-            job.kind == "assessment"
-            and latest
-            and latest + AFTER > job.due - rules.jobs.assessment_grace
-        ):
-            job = dataclasses.replace(job, due=latest + AFTER + rules.jobs.assessment_grace)
+        waited = latest + AFTER + rules.jobs.assessment_grace if latest else job.due
+        if job.kind == "assessment" and waited > job.due:
+            job = dataclasses.replace(job, due=waited)
         jobs.append(job)
     return sorted(jobs + extra, key=lambda job: (job.due, job.kind))
 
@@ -242,20 +239,12 @@ class Ticker:
             job, now, "overdue", self._for_job(job, self._owing(job, now, "missing"))
         )
 
-    def _extended(self, job: Job) -> set[str]:
-        """Units whose deadline for the job's period the office extended: their own jobs."""
-        rows = self.db["decisions"].rows_where(
-            "kind = 'extend' and undone_at is null and item = ? and period = ?",
-            [job.item.id, job.period],
-        )
-        return {row["unit"] for row in rows}
-
     def _for_job(self, job: Job, units: list[Unit]) -> list[Unit]:
         """The job's unit alone for an extension's job; else all but the extended units."""
         if job.unit:
             return [unit for unit in units if unit.name == job.unit]
-        extended = self._extended(job)
-        return [unit for unit in units if unit.name not in extended]
+        decided = ledger.deadline_decisions(self.db)
+        return [u for u in units if ("extend", u.name, job.item.id, job.period) not in decided]
 
     def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
         sent = []

@@ -206,6 +206,18 @@ def m004_office_decisions(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["message"])
 
 
+def deadline_decisions(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict]:
+    """The excuses and extensions in force, by (kind, unit, item, period); the latest wins.
+    They hold for the deadline they name, whenever they were made."""
+    return {
+        (row["kind"], row["unit"], row["item"], row["period"]): row
+        for row in db.query(
+            "select * from decisions where kind in ('excuse', 'extend') and undone_at is null "
+            "order by id"
+        )
+    }
+
+
 def active_decision(
     db: sqlite_utils.Database, kind: str, unit: str, item: str, period: str | None
 ) -> dict | None:

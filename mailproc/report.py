@@ -13,7 +13,7 @@ from typing import Any
 import click
 import sqlite_utils
 
-from mailproc.ledger import received_by
+from mailproc.ledger import deadline_decisions, received_by
 from mailproc.rules import Rules
 
 WIDTH = 9
@@ -118,12 +118,7 @@ def status_matrix(
     deadlines = [(item.id, item.period_of(d), d) for item, d in rules.deadlines()]
     labels = [item.label for item, _ in rules.deadlines()]
     matrix = StatusMatrix(as_of, deadlines, [(u.name, u.category) for u in rules.units], labels)
-    decided: dict[tuple[str, str, str, str], dict] = {}
-    for row in db.query(  # they hold for the deadline they name, whenever they were made
-        "select * from decisions where kind in ('excuse', 'extend') and undone_at is null "
-        "order by id"
-    ):
-        decided[(row["kind"], row["unit"], row["item"], row["period"])] = row
+    decided = deadline_decisions(db)
     receipts: dict[tuple[str, str, str], list[dict]] = {}
     for row in db.query("select * from receipts order by version"):
         if received_by(row, as_of):

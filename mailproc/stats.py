@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from mailproc import ledger
-from mailproc.ledger import received_by
+from mailproc.ledger import deadline_decisions, received_by
 from mailproc.rules import Item, Rules
 
 
@@ -99,10 +98,11 @@ def period_stats(
     totals = {c: sum(values.get(c, 0) for values in units.values()) for c in columns}
     excused, extended = [], {}
     moment = as_of or dt.datetime.now(rules.timezone)
+    decided = deadline_decisions(db)
     for unit in rules.units:
-        if ledger.active_decision(db, "excuse", unit.name, item.id, period):
+        if ("excuse", unit.name, item.id, period) in decided:
             excused.append(unit.name)
-        moved = ledger.active_decision(db, "extend", unit.name, item.id, period)
+        moved = decided.get(("extend", unit.name, item.id, period))
         deadline = json.loads(moved["value"])["deadline"] if moved else None
         if deadline and unit.name not in units and dt.datetime.fromisoformat(deadline) > moment:
             extended[unit.name] = deadline
