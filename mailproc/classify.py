@@ -14,7 +14,6 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Protocol
 
@@ -22,6 +21,7 @@ from mailproc.parse import Attachment, ParsedMail
 from mailproc.rules import Item, Rules, Unit
 from mailproc.sheets import StatsTable, UnreadableFile, read_stats
 from mailproc.text import normalize, simplify
+from mailproc.values import Booking, Classification, FileCheck, Flag
 
 SPREADSHEET_KINDS = {"xlsx", "xls", "et", "ods", "csv"}
 DOCUMENT_KINDS = {"docx", "doc", "wps", "pdf"}
@@ -67,50 +67,6 @@ class History(Protocol):
     def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
         """The deadline that holds for this unit: the campaign's, or one the office extended."""
         ...
-
-
-@dataclass(frozen=True)
-class Booking:
-    """The office's reading of a mail (`mailproc assign`), which replaces the machine's."""
-
-    unit: str
-    item: str
-    period: str | None = None
-
-
-@dataclass
-class FileCheck:
-    """What one attachment turned out to be."""
-
-    attachment: Attachment
-    role: str  # stats | stats_candidate | document | image | other
-    table: StatsTable | None = None
-    error: str | None = None
-    note: str | None = None
-
-
-@dataclass
-class Classification:
-    disposition: str
-    unit: str | None = None
-    unit_source: str | None = None
-    sender_unit: str | None = None
-    item: str | None = None
-    period: str | None = None
-    status: str | None = None
-    version: int | None = None
-    on_time: bool | None = None
-    reply: str = "none"
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    files: list[FileCheck] = field(default_factory=list)
-    table: StatsTable | None = None
-    deadline: dt.datetime | None = None
-    unit_deadline: dt.datetime | None = None  # the deadline that holds for the unit (extended)
-
-    @property
-    def problem(self) -> str | None:
-        return self.problems[0] if self.problems else None
 
 
 def _chain(mail: ParsedMail) -> list[ParsedMail]:
@@ -491,7 +447,9 @@ class Classifier:
         result.unit = unit.name if unit else None
         result.unit_source = source
         if unit and sender and unit is not sender:
-            result.notes.append(f"代报：{sender.name} 的邮箱为 {unit.name} 报送")
+            on_behalf = f"代报：{sender.name} 的邮箱为 {unit.name} 报送"
+            result.notes.append(on_behalf)
+            result.flags.append(Flag("on_behalf", on_behalf))
         if unit:
             result.notes.extend(self.read_own_rows(files, unit))
         for check in files:
@@ -499,9 +457,10 @@ class Classifier:
                 self.unit_in(check.table.reporter) if check.table and check.table.reporter else None
             )
             if unit and reporter_unit and reporter_unit is not unit:
-                result.notes.append(
-                    f"填报单位不符：{check.attachment.filename} 写的是 {check.table.reporter}"
-                )
+                written = check.table.reporter
+                mismatch = f"填报单位不符：{check.attachment.filename} 写的是 {written}"
+                result.notes.append(mismatch)
+                result.flags.append(Flag("reporter_mismatch", mismatch))
 
         item = self._find_item(subjects, names, bodies, files, received)
         if booking is not None:

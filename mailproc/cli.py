@@ -17,17 +17,17 @@ import click
 import sqlite_utils
 
 from mailproc import ledger, office, replay, resources
+from mailproc.app import App, open_app
 from mailproc.assess import assess as assess_units
 from mailproc.assess import write_assessment
 from mailproc.config import Config, ConfigError, load_config
 from mailproc.dashboard import write_dashboard
-from mailproc.imap import MailboxError
 from mailproc.jobs import Ticker
+from mailproc.lock import AlreadyRunning, ProcessLock
 from mailproc.office import Done, OfficeError
 from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
 from mailproc.report import status_matrix
 from mailproc.rules import RulesError, load_rules
-from mailproc.service import AlreadyRunning, ProcessLock, Service
 from mailproc.stats import StatsError, period_stats
 from mailproc.workbook import write_workbook
 
@@ -100,7 +100,7 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
             counts[key] = counts.get(key, 0) + 1
             if outcome.state == "quarantined" and not quiet:
                 click.echo(f"quarantined {path}: {outcome.reason}", err=True)
-    delivered = pipeline.deliver()
+    delivered = pipeline.app.deliver()
     counts["replies_sent"] = delivered.sent
     counts["replies_failed"] = delivered.failed
     return counts
@@ -120,12 +120,8 @@ def summary_line(counts: dict[str, int]) -> str:
 def ingest(config: Config, paths: tuple[str, ...]) -> None:
     """Process stored mail: .eml files, folders of them, or Maildirs, in receipt order."""
     try:
-        with ProcessLock(config.db):
-            pipeline = Pipeline(config)
-            try:
-                counts = run_ingest(pipeline, list(paths))
-            finally:
-                pipeline.close()
+        with ProcessLock(config.db), open_app(config) as app:
+            counts = run_ingest(Pipeline(app), list(paths))
     except (FileNotFoundError, AlreadyRunning) as exc:
         fail(str(exc))
     click.echo(summary_line(counts))
@@ -138,13 +134,12 @@ def poll(config: Config, once: bool) -> None:
     """Read the mailbox once: fetch new mail, process it, send the replies, exit."""
     if not once:
         fail("poll needs --once; `mailproc run` is the service that polls every few minutes")
+    from mailproc.imap import MailboxError  # the IMAP and SMTP clients: only where they serve
+    from mailproc.service import Service
+
     try:
-        with ProcessLock(config.db):
-            pipeline = Pipeline(config)
-            try:
-                done = Service(pipeline).poll_once()
-            finally:
-                pipeline.close()
+        with ProcessLock(config.db), open_app(config) as app:
+            done = Service(app).poll_once()
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
     click.echo(
@@ -162,14 +157,13 @@ def poll(config: Config, once: bool) -> None:
 @config_option
 def run(config: Config, now_text: str | None) -> None:
     """The service: poll every [mailbox] poll_minutes, run due jobs every minute; SIGTERM stops."""
+    from mailproc.imap import MailboxError
+    from mailproc.service import Service
+
     logging.getLogger().setLevel(logging.INFO)
     try:
-        with ProcessLock(config.db):
-            pipeline = Pipeline(config)
-            try:
-                Service(pipeline, moment(now_text, config)).run()
-            finally:
-                pipeline.close()
+        with ProcessLock(config.db), open_app(config) as app:
+            Service(app, moment(now_text, config)).run()
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
 
@@ -344,14 +338,10 @@ def moment(text: str | None, config: Config) -> dt.datetime | None:
 def tick(config: Config, now_text: str | None) -> None:
     """Run every job due now and not run before: reminders, overdue notices, alerts, digests."""
     try:
-        with ProcessLock(config.db):
-            pipeline = Pipeline(config)
-            try:
-                now = moment(now_text, config) or dt.datetime.now(pipeline.tz)
-                done = Ticker(pipeline).tick(now)
-                delivered = pipeline.deliver()
-            finally:
-                pipeline.close()
+        with ProcessLock(config.db), open_app(config) as app:
+            now = moment(now_text, config) or dt.datetime.now(app.tz)
+            done = Ticker(app).tick(now)
+            delivered = app.deliver()
     except AlreadyRunning as exc:
         fail(str(exc))
     for job in done:
@@ -409,13 +399,9 @@ def office_action(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(config: Config, **kwargs: Any) -> None:
         try:
-            with ProcessLock(config.db):
-                pipeline = Pipeline(config)
-                try:
-                    done = command(pipeline, **kwargs)
-                    delivered = pipeline.deliver() if done.queued else None
-                finally:
-                    pipeline.close()
+            with ProcessLock(config.db), open_app(config) as app:
+                done = command(app, **kwargs)
+                delivered = app.deliver() if done.queued else None
         except (OfficeError, AlreadyRunning) as exc:
             fail(str(exc))
         click.echo(done.summary)
@@ -444,7 +430,7 @@ def target_options(command: Callable) -> Callable:
 @target_options
 @office_action
 def assign_command(
-    pipeline: Pipeline,
+    app: App,
     message_id: str,
     unit: str,
     item: str,
@@ -453,15 +439,15 @@ def assign_command(
     by: str,
 ) -> Done:
     """Book a mail mailproc could not read, or misread, for a unit and item."""
-    return office.assign(pipeline, message_id, unit, item, period, note, by)
+    return office.assign(app, message_id, unit, item, period, note, by)
 
 
 @cli.command("unassign")
 @click.argument("message_id")
 @office_action
-def unassign_command(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+def unassign_command(app: App, message_id: str, note: str | None, by: str) -> Done:
     """Undo the office's booking of a mail: the machine's reading stands again."""
-    return office.unassign(pipeline, message_id, note, by)
+    return office.unassign(app, message_id, note, by)
 
 
 @cli.command("excuse")
@@ -469,7 +455,7 @@ def unassign_command(pipeline: Pipeline, message_id: str, note: str | None, by: 
 @click.option("--undo", is_flag=True, help="Withdraw the excuse.")
 @office_action
 def excuse_command(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -478,7 +464,7 @@ def excuse_command(
     by: str,
 ) -> Done:
     """The unit owes nothing for one deadline: no reminder, no overdue notice, no penalty."""
-    return office.excuse(pipeline, unit, item, period, note, by, undo)
+    return office.excuse(app, unit, item, period, note, by, undo)
 
 
 @cli.command("extend")
@@ -489,7 +475,7 @@ def excuse_command(
 @click.option("--undo", is_flag=True, help="Withdraw the extension.")
 @office_action
 def extend_command(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -499,10 +485,10 @@ def extend_command(
     by: str,
 ) -> Done:
     """Move one unit's deadline."""
-    until = moment(until_text, pipeline.config)
+    until = moment(until_text, app.config)
     if until_text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until_text.strip()):
         until = until.replace(hour=23, minute=59, second=59)  # a day means to its end, as in rules
-    return office.extend(pipeline, unit, item, period, until, note, by, undo)
+    return office.extend(app, unit, item, period, until, note, by, undo)
 
 
 @cli.command("paper")
@@ -512,7 +498,7 @@ def extend_command(
 @click.option("--undo", is_flag=True, help="The paper copy is owed again.")
 @office_action
 def paper_command(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -524,23 +510,23 @@ def paper_command(
 ) -> Done:
     """Record a plan's or summary's paper copy (方案、总结均需报正式纸质文件)."""
     day = received.date() if received else None
-    return office.paper(pipeline, unit, item, period, day, waive, note, by, undo)
+    return office.paper(app, unit, item, period, day, waive, note, by, undo)
 
 
 @cli.command("confirm")
 @click.argument("message_id")
 @office_action
-def confirm_command(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+def confirm_command(app: App, message_id: str, note: str | None, by: str) -> Done:
     """Let a 代报 or a 填报单位 mismatch stand; it leaves the inbox."""
-    return office.confirm(pipeline, message_id, note, by)
+    return office.confirm(app, message_id, note, by)
 
 
 @cli.command("resend")
 @click.argument("outbox_id", type=int)
 @office_action
-def resend_command(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Done:
+def resend_command(app: App, outbox_id: int, note: str | None, by: str) -> Done:
     """Queue a failed message again, once what made it fail is fixed."""
-    return office.resend(pipeline, outbox_id, note, by)
+    return office.resend(app, outbox_id, note, by)
 
 
 @cli.command("inbox")
@@ -548,12 +534,9 @@ def resend_command(pipeline: Pipeline, outbox_id: int, note: str | None, by: str
 @config_option
 def inbox_command(config: Config, as_json: bool) -> None:
     """What needs a person, each with the command that settles it."""
-    pipeline = Pipeline(config)
-    try:
-        entries = office.inbox(pipeline)
-        owed = office.paper_owed(pipeline.db, pipeline.rules, dt.datetime.now(pipeline.tz))
-    finally:
-        pipeline.close()
+    with open_app(config) as app:
+        entries = office.inbox(app.db)
+        owed = office.paper_owed(app.db, app.rules, dt.datetime.now(app.tz))
     for entry in entries:
         if as_json:
             click.echo(json.dumps(entry, ensure_ascii=False))
@@ -575,13 +558,11 @@ def inbox_command(config: Config, as_json: bool) -> None:
 @config_option
 def history_command(config: Config, message_id: str) -> None:
     """The whole story of one mail: receipt, readings, the office's actions, replies."""
-    pipeline = Pipeline(config)
-    try:
-        lines = office.history(pipeline, message_id)
-    except OfficeError as exc:
-        fail(str(exc))
-    finally:
-        pipeline.close()
+    with open_app(config) as app:
+        try:
+            lines = office.history(app, message_id)
+        except OfficeError as exc:
+            fail(str(exc))
     click.echo("\n".join(lines))
 
 
@@ -592,25 +573,22 @@ def history_command(config: Config, message_id: str) -> None:
 def replay_command(config: Config, dry_run: bool, yes: bool) -> None:
     """Read every stored mail again with the current rules/; show, then apply, what changes."""
     try:
-        with ProcessLock(config.db):
-            pipeline = Pipeline(config)
-            try:
-                rereads = replay.reread_all(pipeline)
-                changed = replay.changes(rereads)
-                for reread in changed:
-                    old = " ".join(str(v) for v in reread.old)
-                    new = " ".join(str(v) for v in reread.new)
-                    click.echo(f"{reread.row['message_id']}: {old} → {new}")
-                click.echo(f"{len(changed)} of {len(rereads)} mails would change")
-                if dry_run or not changed:
-                    return
-                if not yes and not click.confirm("apply these changes?", default=False):
-                    click.echo("nothing changed")
-                    return
-                queued = replay.apply(pipeline, rereads)
-                delivered = pipeline.deliver()
-            finally:
-                pipeline.close()
+        with ProcessLock(config.db), open_app(config) as app:
+            pipeline = Pipeline(app)
+            rereads = replay.reread_all(pipeline)
+            changed = replay.changes(rereads)
+            for reread in changed:
+                old = " ".join(str(v) for v in reread.old)
+                new = " ".join(str(v) for v in reread.new)
+                click.echo(f"{reread.row['message_id']}: {old} → {new}")
+            click.echo(f"{len(changed)} of {len(rereads)} mails would change")
+            if dry_run or not changed:
+                return
+            if not yes and not click.confirm("apply these changes?", default=False):
+                click.echo("nothing changed")
+                return
+            queued = replay.apply(pipeline, rereads)
+            delivered = app.deliver()
     except AlreadyRunning as exc:
         fail(str(exc))
     click.echo(f"applied; {queued} replies newly due, sent {delivered.sent}")
@@ -663,16 +641,14 @@ def demo(folder: Path) -> None:
         config_file.write_text(DEMO_CONFIG, encoding="utf-8")
     try:
         config = load_config(config_file)
-        pipeline = Pipeline(config)
+        app = open_app(config)
     except (ConfigError, RulesError) as exc:
         fail(str(exc))
     sample = resources.bundled("sample")
     click.echo(f"ingesting the bundled sample ({sample}) ...")
-    try:
-        counts = run_ingest(pipeline, [str(sample)], quiet=True)
-        matrix = status_matrix(pipeline.db, pipeline.rules)
-    finally:
-        pipeline.close()
+    with app:
+        counts = run_ingest(Pipeline(app), [str(sample)], quiet=True)
+        matrix = status_matrix(app.db, app.rules)
     click.echo(summary_line(counts))
     click.echo(
         f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"

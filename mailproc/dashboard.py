@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 import sqlite_utils
 
+from mailproc import ledger
 from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
 from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
 from mailproc.rules import Rules
@@ -27,7 +28,6 @@ STATE_TEXT = {
     "not_due": "未到期",
     "excused": "免报",
 }
-ATTENTION_NOTES = ("填报单位不符", "代报")
 CHART_BAR_WIDTH = 680  # px of the chart's bars: every unit gets the same share of it
 
 
@@ -184,7 +184,7 @@ def _attention(
         }
         if row["disposition"] in ("unrecognized", "quarantined"):
             unknown.append({**entry, "notes": notes})
-        flagged_notes = [n for n in notes if n.startswith(ATTENTION_NOTES)]
+        flagged_notes = ledger.flag_texts(row, "reporter_mismatch", "on_behalf")
         if flagged_notes and row["disposition"] == "submission":
             flagged.append({**entry, "notes": flagged_notes})
     failed = [

@@ -17,7 +17,7 @@ from typing import Protocol
 import sqlite_utils
 
 from mailproc.archive import safe_name
-from mailproc.ledger import now_iso
+from mailproc.ledger import write
 
 MAX_RETRY_MINUTES = 60
 
@@ -88,12 +88,7 @@ def deliver(
     counts = Delivered()
     now = dt.datetime.now(tz)
     for row in db["outbox"].rows_where("status = 'sending'", order_by="id"):
-        if transport.already_sent(row):
-            db["outbox"].update(
-                row["id"], {"status": "sent", "sent_at": now_iso(tz), "delivered_to": "recovered"}
-            )
-        else:
-            db["outbox"].update(row["id"], {"status": "queued"})
+        write.delivery_resumed(db, row["id"], transport.already_sent(row), tz)
     due = db["outbox"].rows_where(
         "status = 'queued' and (next_attempt_at is null or next_attempt_at <= ?)",
         [now.isoformat()],
@@ -104,32 +99,23 @@ def deliver(
             if should_stop():
                 break
             attempts = row["attempts"] + 1
-            db["outbox"].update(row["id"], {"status": "sending", "attempts": attempts})
+            write.delivery_started(db, row["id"], attempts)
             try:
                 where = transport.send(row)
             except DeliveryError as exc:
                 if exc.permanent:
-                    db["outbox"].update(row["id"], {"status": "failed", "last_error": str(exc)})
+                    write.delivery_failed(db, row["id"], str(exc))
                     counts.failed += 1
                 else:
                     wait = min(retry_minutes * 2 ** (attempts - 1), MAX_RETRY_MINUTES)
                     later = now + dt.timedelta(minutes=wait)
-                    db["outbox"].update(
-                        row["id"],
-                        {
-                            "status": "queued",
-                            "last_error": str(exc),
-                            "next_attempt_at": later.isoformat(),
-                        },
-                    )
+                    write.delivery_postponed(db, row["id"], str(exc), later)
                     counts.retry += 1
                     if exc.stop_batch:
                         counts.stopped = str(exc)
                         break
                 continue
-            db["outbox"].update(
-                row["id"], {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
-            )
+            write.delivery_sent(db, row["id"], where, tz)
             counts.sent += 1
     finally:
         transport.close()

@@ -13,7 +13,6 @@ import logging
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import imapclient
 import sqlite_utils
@@ -21,10 +20,12 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailproc import __version__
 from mailproc.config import MailboxConfig, ServerConfig
-from mailproc.ledger import now_iso
+from mailproc.ledger import write
+from mailproc.values import Outcome
 
-if TYPE_CHECKING:
-    from mailproc.pipeline import Pipeline
+# What the pipeline does with one fetched mail: its bytes, where it came from, the server's
+# receipt time (INTERNALDATE).
+Ingest = Callable[[bytes, str, dt.datetime], Outcome]
 
 log = logging.getLogger("mailproc.imap")
 
@@ -102,18 +103,10 @@ class MailboxSource:
             None,
         )
 
-    def _save_state(self, db: sqlite_utils.Database, uidvalidity: int, last_uid: int, tz) -> None:
-        db["mailbox_state"].upsert(
-            {
-                "account": self.account,
-                "folder": self.config.folder,
-                "uidvalidity": uidvalidity,
-                "last_uid": last_uid,
-                "updated_at": now_iso(tz),
-            },
-            pk=("account", "folder"),
-            alter=False,
-        )
+    def _save_state(
+        self, db: sqlite_utils.Database, uidvalidity: int, last_uid: int, tz: dt.tzinfo
+    ) -> None:
+        write.save_mailbox_state(db, tz, self.account, self.config.folder, uidvalidity, last_uid)
 
     def _initial_criteria(self) -> list:
         return ["SINCE", self.config.since] if self.config.since else ["ALL"]
@@ -133,14 +126,26 @@ class MailboxSource:
         return unknown
 
     def poll(
-        self, pipeline: "Pipeline", should_stop: Callable[[], bool] = lambda: False
+        self,
+        db: sqlite_utils.Database,
+        tz: dt.tzinfo,
+        ingest: Ingest,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> PollResult:
-        """Fetch and ingest every mail not handled yet; returns what was done."""
+        """Fetch every mail not handled yet and hand it to `ingest`; the ledger `db` keeps how
+        far the folder was read. Returns what was done."""
         with session(self.config.server) as client:
-            return self._poll(client, pipeline, should_stop)
+            return self._poll(client, db, tz, ingest, should_stop)
 
-    def _poll(self, client, pipeline, should_stop: Callable[[], bool]) -> PollResult:
-        config, db, tz = self.config, pipeline.db, pipeline.tz
+    def _poll(
+        self,
+        client: imapclient.IMAPClient,
+        db: sqlite_utils.Database,
+        tz: dt.tzinfo,
+        ingest: Ingest,
+        should_stop: Callable[[], bool],
+    ) -> PollResult:
+        config = self.config
         writable = bool(config.processed_folder) or config.mark_seen
         info = client.select_folder(config.folder, readonly=not writable)
         uidvalidity = int(info[b"UIDVALIDITY"])
@@ -176,7 +181,7 @@ class MailboxSource:
                 if received.tzinfo is None:  # a server that sends no zone: take it as UTC
                     received = received.replace(tzinfo=dt.UTC)
                 source = f"imap:{self.account}/{config.folder};UIDVALIDITY={uidvalidity};UID={uid}"
-                outcome = pipeline.ingest(data[b"BODY[]"], source=source, received_at=received)
+                outcome = ingest(data[b"BODY[]"], source, received)
                 result.fetched += 1
                 result.new += outcome.state != "known"
                 self._save_state(db, uidvalidity, uid, tz)

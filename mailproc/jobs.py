@@ -14,15 +14,16 @@ import json
 import logging
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import Literal
 
 import sqlite_utils
 
 from mailproc import ledger
+from mailproc.app import App
 from mailproc.assess import STATE_TEXT, assess, write_assessment
+from mailproc.ledger import write
 from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
-from mailproc.outbox import long_time, outbox_message_id, queue, short_time
-from mailproc.pipeline import LedgerHistory
+from mailproc.outbox import long_time, outbox_message_id, short_time
 from mailproc.report import status_matrix
 from mailproc.rules import Item, Rules, Unit
 from mailproc.workbook import write_workbook
@@ -36,9 +37,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 AFTER = dt.timedelta(seconds=1)
 
 
+JobKind = Literal["reminder", "overdue", "alert", "digest", "assessment"]
+
+
 @dataclass(frozen=True)
 class Job:
-    kind: str  # reminder | overdue | alert | digest | assessment
+    kind: JobKind
     due: dt.datetime
     item: Item | None = None
     deadline: dt.datetime | None = None
@@ -111,12 +115,12 @@ def period_label(item: Item, deadline: dt.datetime) -> str:
 
 
 class Ticker:
-    """Runs due jobs for one pipeline (its ledger, rules, renderer and recipients)."""
+    """Runs due jobs on one ledger, with its rules, renderer and recipients."""
 
-    def __init__(self, pipeline: Any):
-        self.pipeline = pipeline
-        self.db, self.rules, self.tz = pipeline.db, pipeline.rules, pipeline.tz
-        self.config = pipeline.config
+    def __init__(self, app: App):
+        self.db, self.rules, self.tz = app.db, app.rules, app.tz
+        self.renderer, self.from_address = app.renderer, app.from_address
+        self.config = app.config
         self.office = list(self.config.office) or [self.rules.office["address"]]
 
     def tick(self, now: dt.datetime) -> list[dict]:
@@ -130,7 +134,8 @@ class Ticker:
                 continue
             with self.db.atomic():
                 outcome = self._run(job, now)
-                self.db["jobs_run"].insert(
+                write.record_job_run(
+                    self.db,
                     {
                         "key": job.key,
                         "kind": job.kind,
@@ -140,7 +145,7 @@ class Ticker:
                         "ran_at": now.isoformat(),
                         "outcome": outcome["outcome"],
                         "detail": ledger.dumps(outcome),
-                    }
+                    },
                 )
             log.info("job %s: %s", job.key, outcome["outcome"])
             done.append({"job": job.key, **outcome})
@@ -183,15 +188,17 @@ class Ticker:
         unit: str | None = None,
         html: str | None = None,
         attachments: tuple = (),
+        job: Job | None = None,
     ) -> bool:
-        subject, body = self.pipeline.renderer.render(kind, context)
-        message = self.pipeline.renderer.message(
+        """Queue one message; `job` when it is a notice to a unit about the job's deadline."""
+        subject, body = self.renderer.render(kind, context)
+        message = self.renderer.message(
             kind=kind,
             subject=subject,
             body=body,
             to=to,
             cc=[],
-            message_id=outbox_message_id(cause, self.pipeline.from_address),
+            message_id=outbox_message_id(cause, self.from_address),
             in_reply_to=None,
             references=[],
             now=now,
@@ -199,7 +206,7 @@ class Ticker:
             attachments=attachments,
         )
         return (
-            queue(
+            write.queue(
                 self.db,
                 kind=kind,
                 cause=cause,
@@ -207,6 +214,8 @@ class Ticker:
                 message_pk=None,
                 unit=unit,
                 tz=self.tz,
+                item=job.item.id if job else None,
+                period=job.period if job else None,
             )
             is not None
         )
@@ -248,12 +257,11 @@ class Ticker:
 
     def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
         sent = []
-        history = LedgerHistory(self.db)
         for unit in units:
             if not unit.addresses:
                 log.warning("%s has no registered address: no %s", unit.name, kind)
                 continue
-            own = history.deadline(unit.name, job.item.id, job.period, job.deadline)
+            own = ledger.unit_deadline(self.db, unit.name, job.item.id, job.period, job.deadline)
             context = {**self._base(job, now), "unit": unit.name, "deadline_long": long_time(own)}
             if self._queue(
                 kind,
@@ -262,6 +270,7 @@ class Ticker:
                 context,
                 now,
                 unit.name,
+                job=job,
             ):
                 sent.append(unit.name)
         return {"outcome": "sent", "units": sent}
@@ -322,12 +331,9 @@ class Ticker:
                 m for m in messages if m["disposition"] in {"unrecognized", "quarantined"}
             ],
             "mismatches": [
-                {
-                    **m,
-                    "why": next(n for n in json.loads(m["notes"]) if n.startswith("填报单位不符")),
-                }
+                {**m, "why": mismatches[0]}
                 for m in messages
-                if any(n.startswith("填报单位不符") for n in json.loads(m["notes"] or "[]"))
+                if (mismatches := ledger.flag_texts(m, "reporter_mismatch"))
             ],
             "failed": list(self.db["outbox"].rows_where("status = 'failed'", order_by="id")),
         }
@@ -359,7 +365,7 @@ class Ticker:
             "paper_owed": paper_owed_lines(owed, self.rules),
             "paper_owed_count": len(owed),
         }
-        html = self.pipeline.renderer.render_html("digest.html.j2", context)
+        html = self.renderer.render_html("digest.html.j2", context)
         attachment = ((path.name, path.read_bytes(), XLSX),)
         self._queue("digest", job.key, self.office, context, now, html=html, attachments=attachment)
         return {

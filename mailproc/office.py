@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from mailproc import ledger
-from mailproc.classify import Booking
+from mailproc.app import App
+from mailproc.ledger import write
 from mailproc.pipeline import Pipeline
 from mailproc.rules import Item, Rules
+from mailproc.values import Booking
 
 
 class OfficeError(Exception):
@@ -35,16 +37,16 @@ def mail_label(row: dict) -> str:
     return row["message_id"] or f"#{row['id']}"
 
 
-def find_message(pipeline: Pipeline, message_id: str) -> dict:
+def find_message(app: App, message_id: str) -> dict:
     """A mail by its Message-ID, or by `#N`, its number in the ledger (what `inbox` shows for
     mail without a Message-ID)."""
     wanted = message_id.strip()
     if re.fullmatch(r"#\d+", wanted):
-        row = next(pipeline.db["messages"].rows_where("id = ?", [int(wanted[1:])]), None)
+        row = next(app.db["messages"].rows_where("id = ?", [int(wanted[1:])]), None)
     else:
         if not wanted.startswith("<"):
             wanted = f"<{wanted}>"
-        row = ledger.message_by_message_id(pipeline.db, wanted)
+        row = ledger.message_by_message_id(app.db, wanted)
     if row is None:
         raise OfficeError(f"no mail {wanted} in the ledger")
     if not row["archive_path"]:
@@ -79,41 +81,24 @@ def check_target(rules: Rules, unit: str, item_id: str, period: str | None) -> s
     return period
 
 
-def _record(pipeline: Pipeline, kind: str, by: str, note: str | None, **fields) -> int:
-    value = fields.pop("value", None)
-    return (
-        pipeline.db["decisions"]
-        .insert(
-            {
-                "kind": kind,
-                "by": by,
-                "note": note,
-                "at": ledger.now_iso(pipeline.tz),
-                "value": ledger.dumps(value) if value is not None else None,
-                **fields,
-            }
-        )
-        .last_pk
-    )
-
-
-def _assignments(pipeline: Pipeline, pk: int) -> list[dict]:
+def _assignments(app: App, pk: int) -> list[dict]:
     """The office's bookings of one mail that are in force, newest last."""
     return list(
-        pipeline.db["decisions"].rows_where(
+        app.db["decisions"].rows_where(
             "kind = 'assign' and message = ? and undone_at is null", [pk], order_by="id"
         )
     )
 
 
-def _booking_of(pipeline: Pipeline, pk: int) -> Booking | None:
-    rows = _assignments(pipeline, pk)
+def _booking_of(app: App, pk: int) -> Booking | None:
+    rows = _assignments(app, pk)
     return Booking(rows[-1]["unit"], rows[-1]["item"], rows[-1]["period"]) if rows else None
 
 
-def rebook(pipeline: Pipeline, row: dict) -> Done:
+def rebook(app: App, row: dict) -> Done:
     """Read a stored mail again under the office's current booking (or none) and apply it."""
-    result, mail = pipeline.reread(row, _booking_of(pipeline, row["id"]))
+    pipeline = Pipeline(app)
+    result, mail = pipeline.reread(row, _booking_of(app, row["id"]))
     queued = pipeline.apply_reading(row, mail, result)
     return Done(
         f"{mail_label(row)}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
@@ -124,7 +109,7 @@ def rebook(pipeline: Pipeline, row: dict) -> Done:
 
 
 def assign(
-    pipeline: Pipeline,
+    app: App,
     message_id: str,
     unit: str,
     item: str,
@@ -133,45 +118,43 @@ def assign(
     by: str,
 ) -> Done:
     """Book a mail for a unit and item (and period): the office's reading replaces the machine's."""
-    row = find_message(pipeline, message_id)
-    period = check_target(pipeline.rules, unit, item, period)
-    with pipeline.db.atomic():
-        for previous in _assignments(pipeline, row["id"]):
-            pipeline.db["decisions"].update(
-                previous["id"],
-                {
-                    "undone_at": ledger.now_iso(pipeline.tz),
-                    "undone_by": by,
-                    "undone_note": "replaced by a new assignment",
-                },
-            )
-        _record(
-            pipeline, "assign", by, note, message=row["id"], unit=unit, item=item, period=period
+    row = find_message(app, message_id)
+    period = check_target(app.rules, unit, item, period)
+    with app.db.atomic():
+        for previous in _assignments(app, row["id"]):
+            write.undo_decision(app.db, app.tz, previous["id"], by, "replaced by a new assignment")
+        write.record_decision(
+            app.db,
+            app.tz,
+            "assign",
+            by,
+            note,
+            message=row["id"],
+            unit=unit,
+            item=item,
+            period=period,
         )
-        done = rebook(pipeline, row)
-        ledger.log(pipeline.db, pipeline.tz, row["id"], "assigned", {"by": by, "note": note})
+        done = rebook(app, row)
+        write.log(app.db, app.tz, row["id"], "assigned", {"by": by, "note": note})
     return done
 
 
-def unassign(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+def unassign(app: App, message_id: str, note: str | None, by: str) -> Done:
     """Undo the office's booking: the machine's reading stands again."""
-    row = find_message(pipeline, message_id)
-    with pipeline.db.atomic():
-        active = _assignments(pipeline, row["id"])
+    row = find_message(app, message_id)
+    with app.db.atomic():
+        active = _assignments(app, row["id"])
         if not active:
             raise OfficeError(f"{mail_label(row)} was not assigned by the office")
         for decision in active:
-            pipeline.db["decisions"].update(
-                decision["id"],
-                {"undone_at": ledger.now_iso(pipeline.tz), "undone_by": by, "undone_note": note},
-            )
-        done = rebook(pipeline, row)
-        ledger.log(pipeline.db, pipeline.tz, row["id"], "unassigned", {"by": by, "note": note})
+            write.undo_decision(app.db, app.tz, decision["id"], by, note)
+        done = rebook(app, row)
+        write.log(app.db, app.tz, row["id"], "unassigned", {"by": by, "note": note})
     return done
 
 
 def excuse(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -180,17 +163,19 @@ def excuse(
     undo: bool = False,
 ) -> Done:
     """The unit owes nothing for this deadline: no reminder, no overdue notice, no penalty."""
-    period = check_target(pipeline.rules, unit, item, period)
-    with pipeline.db.atomic():
+    period = check_target(app.rules, unit, item, period)
+    with app.db.atomic():
         if undo:
-            _undo(pipeline, "excuse", unit, item, period, note, by)
+            _undo(app, "excuse", unit, item, period, note, by)
             return Done(f"{unit} {item} {period}: excuse withdrawn")
-        _record(pipeline, "excuse", by, note, unit=unit, item=item, period=period)
+        write.record_decision(
+            app.db, app.tz, "excuse", by, note, unit=unit, item=item, period=period
+        )
     return Done(f"{unit} {item} {period}: excused")
 
 
 def extend(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -200,20 +185,22 @@ def extend(
     undo: bool = False,
 ) -> Done:
     """Move one unit's deadline; its receipts are judged on time or late against the new one."""
-    period = check_target(pipeline.rules, unit, item, period)
+    period = check_target(app.rules, unit, item, period)
     if period is None:
         raise OfficeError(f"{item} has no deadline to extend")
-    with pipeline.db.atomic():
+    with app.db.atomic():
         if undo:
-            _undo(pipeline, "extend", unit, item, period, note, by)
+            _undo(app, "extend", unit, item, period, note, by)
             summary = f"{unit} {item} {period}: extension withdrawn"
         else:
             if until is None:
                 raise OfficeError("--until is needed (the new deadline, ISO 8601)")
             value = {"deadline": until.isoformat()}
-            _record(pipeline, "extend", by, note, unit=unit, item=item, period=period, value=value)
+            write.record_decision(
+                app.db, app.tz, "extend", by, note, unit=unit, item=item, period=period, value=value
+            )
             summary = f"{unit} {item} {period}: deadline moved to {until.isoformat()}"
-        pipeline.settle(unit, item, period)
+        write.settle(app.db, app.rules, unit, item, period)
     return Done(summary)
 
 
@@ -221,7 +208,7 @@ PAPER_STATES = ("received", "waived")
 
 
 def paper(
-    pipeline: Pipeline,
+    app: App,
     unit: str,
     item: str,
     period: str | None,
@@ -232,24 +219,26 @@ def paper(
     undo: bool = False,
 ) -> Done:
     """Record a paper copy received (or waived) for a plan or summary."""
-    period = check_target(pipeline.rules, unit, item, period)
-    if not _item(pipeline.rules, item).needs_paper:
+    period = check_target(app.rules, unit, item, period)
+    if not _item(app.rules, item).needs_paper:
         raise OfficeError(f"{item} needs no paper copy")
-    with pipeline.db.atomic():
+    with app.db.atomic():
         if undo:
-            _undo(pipeline, "paper", unit, item, period, note, by)
+            _undo(app, "paper", unit, item, period, note, by)
             return Done(f"{unit} {item} {period}: paper copy owed again")
         if waive == (received is not None):
             raise OfficeError("give either --received DATE or --waive")
         value = (
             {"state": "waived"} if waive else {"state": "received", "date": received.isoformat()}
         )
-        _record(pipeline, "paper", by, note, unit=unit, item=item, period=period, value=value)
+        write.record_decision(
+            app.db, app.tz, "paper", by, note, unit=unit, item=item, period=period, value=value
+        )
     return Done(f"{unit} {item} {period}: paper copy {value['state']}")
 
 
 def _undo(
-    pipeline: Pipeline,
+    app: App,
     kind: str,
     unit: str,
     item: str,
@@ -257,13 +246,10 @@ def _undo(
     note: str | None,
     by: str,
 ) -> None:
-    active = ledger.active_decision(pipeline.db, kind, unit, item, period)
+    active = ledger.active_decision(app.db, kind, unit, item, period)
     if active is None:
         raise OfficeError(f"no {kind} recorded for {unit} {item} {period}")
-    pipeline.db["decisions"].update(
-        active["id"],
-        {"undone_at": ledger.now_iso(pipeline.tz), "undone_by": by, "undone_note": note},
-    )
+    write.undo_decision(app.db, app.tz, active["id"], by, note)
 
 
 def paper_owed(
@@ -342,12 +328,13 @@ def decisions_in_force(db: sqlite_utils.Database, rules: Rules) -> list[dict]:
     return result
 
 
-def confirm(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> Done:
+def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
     """The office has looked at this mail's 代报 or 填报单位 mismatch and lets it stand."""
-    row = find_message(pipeline, message_id)
-    with pipeline.db.atomic():
-        _record(
-            pipeline,
+    row = find_message(app, message_id)
+    with app.db.atomic():
+        write.record_decision(
+            app.db,
+            app.tz,
             "confirm",
             by,
             note,
@@ -356,19 +343,20 @@ def confirm(pipeline: Pipeline, message_id: str, note: str | None, by: str) -> D
             item=row["item"],
             period=row["period"],
         )
-        ledger.log(pipeline.db, pipeline.tz, row["id"], "confirmed", {"by": by, "note": note})
+        write.log(app.db, app.tz, row["id"], "confirmed", {"by": by, "note": note})
     return Done(f"{mail_label(row)}: confirmed as read")
 
 
-def resend(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Done:
+def resend(app: App, outbox_id: int, note: str | None, by: str) -> Done:
     """Queue a failed message again (after the cause of the failure was fixed)."""
-    row = next(pipeline.db["outbox"].rows_where("id = ?", [outbox_id]), None)
+    row = next(app.db["outbox"].rows_where("id = ?", [outbox_id]), None)
     if row is None or row["status"] != "failed":
         raise OfficeError(f"outbox #{outbox_id} is not a failed message")
-    with pipeline.db.atomic():
-        pipeline.db["outbox"].update(outbox_id, {"status": "queued", "next_attempt_at": None})
-        _record(
-            pipeline,
+    with app.db.atomic():
+        write.requeue(app.db, outbox_id)
+        write.record_decision(
+            app.db,
+            app.tz,
             "resend",
             by,
             note,
@@ -379,9 +367,8 @@ def resend(pipeline: Pipeline, outbox_id: int, note: str | None, by: str) -> Don
     return Done(f"outbox #{outbox_id} queued again")
 
 
-def inbox(pipeline: Pipeline) -> list[dict]:
+def inbox(db: sqlite_utils.Database) -> list[dict]:
     """What needs a person, each with the command that settles it."""
-    db = pipeline.db
     settled = {
         row["message"]
         for row in db["decisions"].rows_where(
@@ -398,12 +385,12 @@ def inbox(pipeline: Pipeline) -> list[dict]:
         if row["disposition"] in {"unrecognized", "quarantined"}:
             what = "无法识别" if row["disposition"] == "unrecognized" else f"无法处理（{notes[0]}）"
             command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
-        elif any(n.startswith("填报单位不符") for n in notes):
+        elif ledger.flag_texts(row, "reporter_mismatch"):
             what = "填报单位不符"
             command = (
                 f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
             )
-        elif any(n.startswith("代报") for n in notes):
+        elif ledger.flag_texts(row, "on_behalf"):
             what = "代报待确认"
             command = (
                 f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
@@ -438,11 +425,11 @@ def inbox(pipeline: Pipeline) -> list[dict]:
     return entries
 
 
-def history(pipeline: Pipeline, message_id: str) -> list[str]:
+def history(app: App, message_id: str) -> list[str]:
     """The whole story of one mail: how it came, how it was read, what the office decided,
     what was sent about it."""
-    row = find_message(pipeline, message_id)
-    db = pipeline.db
+    row = find_message(app, message_id)
+    db = app.db
     events: list[tuple[str, str]] = [
         (
             row["received_at"],

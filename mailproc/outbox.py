@@ -1,12 +1,10 @@
-"""Outbox: every outgoing message is rendered and queued inside the ledger transaction.
-
-A reply exists as a row in `outbox` before any transport sees it, keyed by its cause, so a
-crash can neither lose it nor produce it twice. Rendering uses the jinja2 templates of
-`templates/`: one file per kind, with a `subject` and a `body` block.
+"""Outgoing messages rendered: every mail mailproc sends, from the jinja2 templates of
+`templates/` (one file per kind, with a `subject` and a `body` block) into a complete, threaded
+message. The ledger queues it (`ledger.write.queue`) in the same transaction as what caused it,
+so a crash can neither lose it nor produce it twice.
 """
 
 import datetime as dt
-import email.policy
 import hashlib
 import re
 from email.headerregistry import Address
@@ -16,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import sqlite_utils
 
-from mailproc.classify import Classification
-from mailproc.ledger import now_iso
 from mailproc.rules import Rules
+from mailproc.values import Classification
 
 WEEKDAYS = "一二三四五六日"
 
@@ -125,38 +121,6 @@ def outbox_message_id(cause: str, from_address: str) -> str:
     return f"<mailproc.{digest}@{domain}>"
 
 
-def queue(
-    db: sqlite_utils.Database,
-    *,
-    kind: str,
-    cause: str,
-    message: EmailMessage,
-    message_pk: int | None,
-    unit: str | None,
-    tz: dt.tzinfo,
-) -> int | None:
-    """Insert one outgoing message unless its cause was queued before; returns its id."""
-    if next(db["outbox"].rows_where("cause = ?", [cause], limit=1), None):
-        return None
-    table = db["outbox"].insert(
-        {
-            "kind": kind,
-            "cause": cause,
-            "message": message_pk,
-            "unit": unit,
-            "to_addrs": message["To"],
-            "cc_addrs": message["Cc"] or "",
-            "subject": message["Subject"],
-            "message_id": message["Message-ID"],
-            "eml": message.as_string(policy=email.policy.SMTP),
-            "status": "queued",
-            "attempts": 0,
-            "created_at": now_iso(tz),
-        }
-    )
-    return table.last_pk
-
-
 def reply_context(
     rules: Rules,
     result: Classification,
@@ -208,7 +172,7 @@ def reply_context(
         "figures": figures,
         "needs_stats": bool(item and item.needs_stats),
         "paper": bool(item and item.needs_paper) and not paper_settled,
-        "notes": [n for n in result.notes if n.startswith("填报单位不符")],
+        "notes": [f.text for f in result.flags if f.kind == "reporter_mismatch"],
         "original_subject": original_subject or "（无主题）",
         "original_subject_short": _shortened(original_subject or "（无主题）", 30),
         "example_unit": examples[0] if examples else "单位名称",

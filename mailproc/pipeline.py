@@ -6,6 +6,7 @@ reason, never dropped, and never stops the run. Sources (files here, IMAP later)
 it bytes and, when they know it, the server's receipt time.
 """
 
+import dataclasses
 import datetime as dt
 import email.parser
 import email.policy
@@ -14,59 +15,36 @@ import hashlib
 import json
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import sqlite_utils
+
 from mailproc import ledger
-from mailproc.archive import Archive
-from mailproc.classify import Booking, Classification, Classifier, History
-from mailproc.config import Config
-from mailproc.delivery import Delivered, DirTransport, Transport, deliver
-from mailproc.outbox import Renderer, outbox_message_id, queue, reply_context
+from mailproc.app import App
+from mailproc.classify import Classifier, History
+from mailproc.ledger import write
+from mailproc.outbox import outbox_message_id, reply_context
 from mailproc.parse import ParsedMail, ParseError, parse_message, unparsed
-from mailproc.rules import Rules, load_rules
-from mailproc.smtp import SmtpTransport
+from mailproc.values import Booking, Classification, Outcome
 
 log = logging.getLogger("mailproc")
-
-
-@dataclass
-class Outcome:
-    """What ingesting one mail did."""
-
-    state: str  # new | known | quarantined
-    message_pk: int | None
-    disposition: str
-    reply: str
-    reason: str | None = None
 
 
 def _stamp(mail: ParsedMail, received: dt.datetime) -> str:
     return f"{received:%Y%m%d-%H%M%S}-{mail.sha256[:12]}"
 
 
-def reading(result: Classification) -> dict:
-    """The ledger fields of one reading of a mail (the machine's, or the office's)."""
-    return {
-        "disposition": result.disposition,
-        "unit": result.unit,
-        "unit_source": result.unit_source,
-        "sender_unit": result.sender_unit,
-        "item": result.item,
-        "period": result.period,
-        "status": result.status,
-        "version": result.version,
-        "reply": result.reply,
-        "problems": ledger.dumps(result.problems),
-    }
-
-
 class LedgerHistory:
     """The classifier's view of the ledger (see classify.History), optionally as it stood just
     before a moment (when a mail is read again, later mail must not count as earlier)."""
 
-    def __init__(self, db, before: dt.datetime | None = None, exclude: int | None = None):
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        before: dt.datetime | None = None,
+        exclude: int | None = None,
+    ):
         self.db, self.before, self.exclude = db, before, exclude
 
     def receipts(self, unit: str, item: str, period: str) -> list[dict]:
@@ -79,10 +57,7 @@ class LedgerHistory:
         ]
 
     def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
-        extended = ledger.active_decision(self.db, "extend", unit, item, period)
-        if extended is None:
-            return deadline
-        return dt.datetime.fromisoformat(json.loads(extended["value"])["deadline"])
+        return ledger.unit_deadline(self.db, unit, item, period, deadline)
 
     def answered_by_us(self, message_ids: Iterable[str]) -> dict | None:
         """The mail our message answered; for a 催报提醒 or 逾期通知 (which answered no mail),
@@ -92,8 +67,7 @@ class LedgerHistory:
             if row and row["message"]:
                 return self.db["messages"].get(row["message"])
             if row and row["kind"] in {"reminder", "overdue"}:
-                _, item, period, unit = row["cause"].split(":", 3)
-                return {"unit": unit, "item": item, "period": period}
+                return {"unit": row["unit"], "item": row["item"], "period": row["period"]}
         return None
 
     def is_ours(self, message_ids: Iterable[str]) -> bool:
@@ -142,33 +116,13 @@ def mail_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 
 class Pipeline:
-    """One ledger, one set of rules, one archive and one outbox."""
+    """Reads mail into the ledger: one mail as it arrives (`ingest`), or a stored mail again
+    (`reread` and `apply_reading`, for the office's booking and a replay)."""
 
-    def __init__(self, config: Config, rules: Rules | None = None):
-        self.config = config
-        self.rules = rules or load_rules(config.rules)
-        self.tz = self.rules.timezone
-        self.db = ledger.open_ledger(config.db)
-        self.classifier = Classifier(self.rules)
-        self.archive = Archive(config.archive)
-        self.from_address = config.from_address or self.rules.office["address"]
-        self.renderer = Renderer(
-            config.templates,
-            self.rules,
-            self.from_address,
-            config.from_name or self.rules.office["name"],
-        )
-        self.transport = self._transport()
-
-    def _transport(self) -> Transport:
-        if self.config.transport == "smtp" and self.config.smtp is not None:
-            mailbox = self.config.mailbox.server if self.config.mailbox else None
-            return SmtpTransport(self.config.smtp, self.from_address, mailbox)
-        return DirTransport(self.config.outbox)
-
-    def close(self) -> None:
-        self.transport.close()
-        self.db.close()
+    def __init__(self, app: App):
+        self.app = app
+        self.db, self.rules, self.tz = app.db, app.rules, app.tz
+        self.classifier = Classifier(app.rules)
 
     # -- one mail --------------------------------------------------------------------
 
@@ -220,35 +174,33 @@ class Pipeline:
         mail: ParsedMail | None = None,
     ) -> Outcome:
         received, received_from, notes = self._receipt_time(mail, received_at)
-        path = self.archive.store(
-            self.archive.folder_for("quarantined", None, None, None),
+        archive = self.app.archive
+        path = archive.store(
+            archive.folder_for("quarantined", None, None, None),
             f"{received:%Y%m%d-%H%M%S}-{sha256[:12]}.eml",
             raw,
         )
         with self.db.atomic():
-            pk = (
-                self.db["messages"]
-                .insert(
-                    {
-                        "message_id": mail.message_id if mail else None,
-                        "sha256": sha256,
-                        "received_at": received.isoformat(),
-                        "received_from": received_from,
-                        "sender": mail.from_address if mail else None,
-                        "sender_name": mail.from_name if mail else None,
-                        "subject": mail.subject if mail else None,
-                        "disposition": "quarantined",
-                        "reply": "none",
-                        "problems": "[]",
-                        "notes": ledger.dumps([reason, *notes]),
-                        "archive_path": path,
-                        "source": source,
-                        "ingested_at": ledger.now_iso(self.tz),
-                    }
-                )
-                .last_pk
+            pk = write.record_message(
+                self.db,
+                {
+                    "message_id": mail.message_id if mail else None,
+                    "sha256": sha256,
+                    "received_at": received.isoformat(),
+                    "received_from": received_from,
+                    "sender": mail.from_address if mail else None,
+                    "sender_name": mail.from_name if mail else None,
+                    "subject": mail.subject if mail else None,
+                    "disposition": "quarantined",
+                    "reply": "none",
+                    "problems": "[]",
+                    "notes": ledger.dumps([reason, *notes]),
+                    "archive_path": path,
+                    "source": source,
+                    "ingested_at": ledger.now_iso(self.tz),
+                },
             )
-            ledger.log(self.db, self.tz, pk, "quarantined", {"reason": reason, "source": source})
+            write.log(self.db, self.tz, pk, "quarantined", {"reason": reason, "source": source})
         log.warning("quarantined %s: %s", source, reason)
         return Outcome("quarantined", pk, "quarantined", "none", reason)
 
@@ -259,47 +211,43 @@ class Pipeline:
         if duplicate:
             result = Classification(disposition="duplicate")
             notes.append(f"与第 {duplicate['id']} 封邮件的 Message-ID 相同，内容不同，只登记不处理")
-        elif mail.from_address == self.from_address.lower() and mail.forwarded is None:
+        elif mail.from_address == self.app.from_address.lower() and mail.forwarded is None:
             result = Classification(disposition="own")
         else:
             result = self.classifier.classify(mail, received, history)
         notes.extend(mail.problems)
 
-        folder = self.archive.folder_for(
-            result.disposition, result.unit, result.item, result.period
-        )
-        eml_path = self.archive.store(folder, f"{_stamp(mail, received)}.eml", mail.raw)
+        archive = self.app.archive
+        folder = archive.folder_for(result.disposition, result.unit, result.item, result.period)
+        eml_path = archive.store(folder, f"{_stamp(mail, received)}.eml", mail.raw)
         stored = self._store_files(mail, result, received)
 
         with self.db.atomic():
-            pk = (
-                self.db["messages"]
-                .insert(
-                    {
-                        "message_id": mail.message_id,
-                        "sha256": mail.sha256,
-                        "received_at": received.isoformat(),
-                        "received_from": received_from,
-                        "sender": mail.from_address,
-                        "sender_name": mail.from_name,
-                        "subject": mail.subject,
-                        **reading(result),
-                        "machine_reading": ledger.dumps(reading(result)),
-                        "notes": ledger.dumps(notes + result.notes),
-                        "in_reply_to": mail.in_reply_to,
-                        "archive_path": eml_path,
-                        "source": source,
-                        "ingested_at": ledger.now_iso(self.tz),
-                    }
-                )
-                .last_pk
+            pk = write.record_message(
+                self.db,
+                {
+                    "message_id": mail.message_id,
+                    "sha256": mail.sha256,
+                    "received_at": received.isoformat(),
+                    "received_from": received_from,
+                    "sender": mail.from_address,
+                    "sender_name": mail.from_name,
+                    "subject": mail.subject,
+                    **write.reading(result),
+                    "machine_reading": ledger.dumps(write.reading(result)),
+                    "notes": ledger.dumps(notes + result.notes),
+                    "in_reply_to": mail.in_reply_to,
+                    "archive_path": eml_path,
+                    "source": source,
+                    "ingested_at": ledger.now_iso(self.tz),
+                },
             )
-            self._record_files(pk, mail, result, stored)
+            write.record_attachments(self.db, _attachment_rows(pk, mail, result, stored))
             if result.unit and result.item and result.period:
-                self.record_receipt(pk, received, result)
+                write.record_receipt(self.db, pk, received, result)
             if result.reply != "none":
                 self.queue_reply(pk, mail, result, received)
-            ledger.log(
+            write.log(
                 self.db,
                 self.tz,
                 pk,
@@ -322,71 +270,13 @@ class Pipeline:
         self, mail: ParsedMail, result: Classification, received: dt.datetime
     ) -> list[str]:
         """Archive each attachment beside the mail's folder; their archive paths, in order."""
-        folder = self.archive.folder_for(
-            result.disposition, result.unit, result.item, result.period
-        )
+        archive = self.app.archive
+        folder = archive.folder_for(result.disposition, result.unit, result.item, result.period)
         stamp = _stamp(mail, received)
         return [
-            self.archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
+            archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
             for index, att in enumerate(mail.attachments, 1)
         ]
-
-    def _record_files(
-        self, pk: int, mail: ParsedMail, result: Classification, stored: list[str]
-    ) -> None:
-        checks = {id(c.attachment): c for c in result.files}
-        for att, path in zip(mail.attachments, stored, strict=True):
-            check = checks.get(id(att))
-            problems = list(att.problems)
-            for finding in (check.error, check.note) if check else ():
-                if finding and finding not in problems:
-                    problems.append(finding)
-            self.db["attachments"].insert(
-                {
-                    "message": pk,
-                    "filename": att.filename,
-                    "raw_filename": att.raw_filename.hex() if att.raw_filename else None,
-                    "kind": att.kind,
-                    "role": check.role if check else None,
-                    "size": len(att.data),
-                    "sha256": att.sha256,
-                    "from_archive": att.from_archive,
-                    "archive_path": path,
-                    "problems": ledger.dumps(problems),
-                }
-            )
-
-    def record_receipt(self, pk: int, received: dt.datetime, result: Classification) -> None:
-        self.db["receipts"].insert(
-            {
-                "message": pk,
-                "unit": result.unit,
-                "item": result.item,
-                "period": result.period,
-                "version": result.version,
-                "received_at": received.isoformat(),
-                "on_time": int(bool(result.on_time)),
-                "status": result.status,
-                "complete": int(not result.problems),
-                "problems": ledger.dumps(result.problems),
-            }
-        )
-        table = result.table
-        if table is not None and not table.bad_cells:
-            approximate = {cell.column for cell in table.approximations}
-            self.db["figures"].insert_all(
-                {
-                    "message": pk,
-                    "unit": result.unit,
-                    "item": result.item,
-                    "period": result.period,
-                    "version": result.version,
-                    "column": column,
-                    "value": value,
-                    "approximate": int(column in approximate),
-                }
-                for column, value in table.values.items()
-            )
 
     # -- reading a stored mail again (the office's booking, a replay) -----------------------
 
@@ -396,7 +286,7 @@ class Pipeline:
         """A stored mail read again: current rules, the ledger as it stood before it, and the
         office's booking when there is one. A mail that still cannot be parsed raises
         ParseError, unless the office booked it: then the booking is all there is to read."""
-        raw = (self.config.archive / row["archive_path"]).read_bytes()
+        raw = (self.app.config.archive / row["archive_path"]).read_bytes()
         try:
             mail, readable = parse_message(raw), True
         except ParseError:
@@ -407,14 +297,16 @@ class Pipeline:
         history = history or LedgerHistory(self.db, before=received, exclude=row["id"])
         result = self.classifier.classify(mail, received, history, booking)
         if not readable:
-            result.reply = "none"
-            result.notes.append("原邮件无法解析：按办公室的登记入账，不回复")
+            result = dataclasses.replace(
+                result,
+                reply="none",
+                notes=[*result.notes, "原邮件无法解析：按办公室的登记入账，不回复"],
+            )
         return result, mail
 
-    def recover(self, row: dict, mail: ParsedMail, result: Classification) -> None:
+    def _recover(self, row: dict, mail: ParsedMail, result: Classification) -> None:
         """A quarantined mail that reads now (a later mailproc, or the office's booking): its
-        headers and files join the ledger as they would have on arrival (call in a
-        transaction, before the new reading is written)."""
+        headers and files join the ledger as they would have on arrival."""
         if row["disposition"] != "quarantined":
             return
         fields = {
@@ -426,67 +318,23 @@ class Pipeline:
             "notes": ledger.dumps(json.loads(row["notes"] or "[]") + result.notes),
         }
         if result.unit_source != "office":
-            fields["machine_reading"] = ledger.dumps(reading(result))
-        self.db["messages"].update(row["id"], fields)
+            fields["machine_reading"] = ledger.dumps(write.reading(result))
+        write.recover_message(self.db, row["id"], fields)
         if not self.db["attachments"].count_where("message = ?", [row["id"]]):
             received = dt.datetime.fromisoformat(row["received_at"])
-            self._record_files(row["id"], mail, result, self._store_files(mail, result, received))
+            stored = self._store_files(mail, result, received)
+            write.record_attachments(self.db, _attachment_rows(row["id"], mail, result, stored))
 
     def apply_reading(self, row: dict, mail: ParsedMail, result: Classification) -> bool:
-        """Put a new reading of a stored mail in the ledger (call inside a transaction):
-        its receipt and figures follow, versions of the groups it leaves and joins are
-        renumbered, and the reply the new reading owes is queued. True when one was queued."""
-        pk = row["id"]
-        self.recover(row, mail, result)
-        groups = {
-            (r["unit"], r["item"], r["period"])
-            for r in self.db["receipts"].rows_where("message = ?", [pk])
-        }
-        self.db["receipts"].delete_where("message = ?", [pk])
-        self.db["figures"].delete_where("message = ?", [pk])
-        self.db["messages"].update(pk, reading(result))
+        """Put a new reading of a stored mail in the ledger (call inside a transaction): a
+        quarantined mail's headers and files are recovered, its receipt and figures follow,
+        its group is settled, and the reply the new reading owes is queued. True when one was
+        queued."""
+        self._recover(row, mail, result)
         received = dt.datetime.fromisoformat(row["received_at"])
-        if result.unit and result.item and result.period:
-            result.version = -pk  # a place holder: settle() numbers the group by receipt time
-            self.record_receipt(pk, received, result)
-            groups.add((result.unit, result.item, result.period))
-        for group in groups:
-            self.settle(*group)
-        settled = self.db["messages"].get(pk)
-        result.version, result.status = settled["version"], settled["status"]
-        return result.reply != "none" and self.queue_reply(pk, mail, result, received)
-
-    def settle(self, unit: str, item_id: str, period: str) -> None:
-        """Number a group's receipts by receipt time; the first decides on time or late,
-        against the unit's deadline (an extension counts)."""
-        item = self.rules.item(item_id)
-        deadline = item.deadline_for(period) if item else None
-        if deadline is None:
-            return
-        deadline = LedgerHistory(self.db).deadline(unit, item_id, period, deadline)
-        rows = list(
-            self.db.query(
-                "select * from receipts where unit = ? and item = ? and period = ? "
-                "order by received_at, id",
-                [unit, item_id, period],
-            )
-        )
-        for row in rows:  # step aside first: (unit, item, period, version) is unique
-            self.db["receipts"].update(row["id"], {"version": -row["id"]})
-            self.db.execute(
-                "update figures set version = ? where message = ?", [-row["id"], row["message"]]
-            )
-        status = None
-        for version, row in enumerate(rows, 1):
-            on_time = dt.datetime.fromisoformat(row["received_at"]) <= deadline
-            status = status or ("on_time" if on_time else "late")
-            self.db["receipts"].update(
-                row["id"], {"version": version, "on_time": int(on_time), "status": status}
-            )
-            self.db["messages"].update(row["message"], {"version": version, "status": status})
-            self.db.execute(
-                "update figures set version = ? where message = ?", [version, row["message"]]
-            )
+        version, status = write.apply_reading(self.db, self.rules, row["id"], received, result)
+        settled = dataclasses.replace(result, version=version, status=status)
+        return settled.reply != "none" and self.queue_reply(row["id"], mail, settled, received)
 
     def queue_reply(
         self, pk: int, mail: ParsedMail, result: Classification, received: dt.datetime
@@ -506,25 +354,24 @@ class Pipeline:
             original_subject=mail.subject,
             paper_settled=bool(paper),
         )
-        subject, body = self.renderer.render(result.reply, context)
+        renderer, from_address = self.app.renderer, self.app.from_address
+        subject, body = renderer.render(result.reply, context)
         cause = reply_cause(mail.sha256, result)
         cc = (
-            [self.from_address]
-            if result.reply == "unrecognized" and self.config.office_copy
-            else []
+            [from_address] if result.reply == "unrecognized" and self.app.config.office_copy else []
         )
-        message = self.renderer.message(
+        message = renderer.message(
             kind=result.reply,
             subject=subject,
             body=body,
             to=[to],
             cc=cc,
-            message_id=outbox_message_id(cause, self.from_address),
+            message_id=outbox_message_id(cause, from_address),
             in_reply_to=mail.message_id,
             references=mail.references,
             now=dt.datetime.now(self.tz),
         )
-        queued = queue(
+        queued = write.queue(
             self.db,
             kind=result.reply,
             cause=cause,
@@ -535,9 +382,27 @@ class Pipeline:
         )
         return queued is not None
 
-    # -- batches -------------------------------------------------------------------------
 
-    def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> Delivered:
-        """Send what the outbox holds and is due."""
-        retry = self.config.smtp.retry_minutes if self.config.smtp else 2
-        return deliver(self.db, self.transport, self.tz, retry, should_stop)
+def _attachment_rows(
+    pk: int, mail: ParsedMail, result: Classification, stored: list[str]
+) -> Iterator[dict]:
+    """The ledger rows of a mail's files: what parsing and checking found in each."""
+    checks = {id(c.attachment): c for c in result.files}
+    for att, path in zip(mail.attachments, stored, strict=True):
+        check = checks.get(id(att))
+        problems = list(att.problems)
+        for finding in (check.error, check.note) if check else ():
+            if finding and finding not in problems:
+                problems.append(finding)
+        yield {
+            "message": pk,
+            "filename": att.filename,
+            "raw_filename": att.raw_filename.hex() if att.raw_filename else None,
+            "kind": att.kind,
+            "role": check.role if check else None,
+            "size": len(att.data),
+            "sha256": att.sha256,
+            "from_archive": att.from_archive,
+            "archive_path": path,
+            "problems": ledger.dumps(problems),
+        }

@@ -8,15 +8,16 @@ readings owe: a reply's cause is the mail and its reading, so one already sent f
 reading is never sent again. Office decisions live in their own table and survive.
 """
 
-import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mailproc import ledger
-from mailproc.classify import Booking, Classification
+import sqlite_utils
+
+from mailproc.ledger import write
 from mailproc.parse import ParsedMail
-from mailproc.pipeline import LedgerHistory, Pipeline, reading
+from mailproc.pipeline import LedgerHistory, Pipeline
+from mailproc.values import Booking, Classification
 
 COMPARED = ("unit", "item", "period", "status")
 NOT_READ_AGAIN = ("duplicate", "own")
@@ -25,7 +26,7 @@ NOT_READ_AGAIN = ("duplicate", "own")
 class ReplayHistory(LedgerHistory):
     """Receipts as the replay has rebuilt them so far; decisions and outbox from the ledger."""
 
-    def __init__(self, db):
+    def __init__(self, db: sqlite_utils.Database):
         super().__init__(db)
         self.groups: dict[tuple[str, str, str], list[dict]] = {}
 
@@ -55,7 +56,7 @@ class Reread:
         return tuple(getattr(self.result, k) for k in COMPARED)
 
 
-def _bookings(db) -> dict[int, Booking]:
+def _bookings(db: sqlite_utils.Database) -> dict[int, Booking]:
     return {
         row["message"]: Booking(row["unit"], row["item"], row["period"])
         for row in db["decisions"].rows_where(
@@ -91,23 +92,16 @@ def changes(rereads: Iterable[Reread]) -> list[Reread]:
 
 
 def apply(pipeline: Pipeline, rereads: list[Reread]) -> int:
-    """Write every new reading; returns how many replies were newly queued."""
+    """Write every new reading, in receipt order, the way the office's booking of one mail is
+    written (`Pipeline.apply_reading`); returns how many replies were newly queued."""
     db = pipeline.db
     queued = 0
     with db.atomic():
+        # every group is built again from its first mail on: none keeps an old receipt
+        write.forget_receipts(db, (reread.row["id"] for reread in rereads))
         for reread in rereads:
-            db["receipts"].delete_where("message = ?", [reread.row["id"]])
-            db["figures"].delete_where("message = ?", [reread.row["id"]])
-        for reread in rereads:
-            row, result = reread.row, reread.result
-            pipeline.recover(row, reread.mail, result)
-            db["messages"].update(row["id"], reading(result))
-            received = dt.datetime.fromisoformat(row["received_at"])
-            if result.unit and result.item and result.period:
-                pipeline.record_receipt(row["id"], received, result)
-            if result.reply != "none":
-                queued += pipeline.queue_reply(row["id"], reread.mail, result, received)
-        ledger.log(
+            queued += pipeline.apply_reading(reread.row, reread.mail, reread.result)
+        write.log(
             db,
             pipeline.tz,
             None,

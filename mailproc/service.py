@@ -1,21 +1,21 @@
 """The service: poll the mailbox, process, deliver — once, or every N minutes until stopped.
 
-One instance per ledger (a lock file beside it), because two pollers would race for the same
-UIDs and two deliverers for the same outbox rows. SIGTERM and SIGINT finish the mail in hand
-and stop cleanly. A broken mailbox connection is retried with growing pauses, never fatal.
+One instance per ledger (`lock.ProcessLock`, taken by the command), because two pollers would
+race for the same UIDs and two deliverers for the same outbox rows. SIGTERM and SIGINT finish
+the mail in hand and stop cleanly. A broken mailbox connection is retried with growing
+pauses, never fatal.
 """
 
 import datetime as dt
-import fcntl
 import logging
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 import schedule
 
+from mailproc.app import App
 from mailproc.delivery import Delivered
 from mailproc.imap import MailboxError, MailboxSource, PollResult
 from mailproc.jobs import Ticker
@@ -26,34 +26,6 @@ log = logging.getLogger("mailproc.service")
 TICK_SECONDS = 60
 FIRST_RETRY_SECONDS = 5
 MAX_RETRY_SECONDS = 300
-
-
-class AlreadyRunning(Exception):
-    """Another mailproc holds the ledger's lock."""
-
-
-class ProcessLock:
-    """An exclusive lock on `<ledger>.lock`, released when the process ends however it ends."""
-
-    def __init__(self, ledger: Path):
-        self.path = Path(f"{ledger}.lock")
-        self.handle = None
-
-    def __enter__(self) -> "ProcessLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.path.open("a")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
-            raise AlreadyRunning(
-                f"another mailproc is already running on {self.path.with_suffix('')}"
-            ) from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
 
 
 @dataclass
@@ -67,12 +39,13 @@ class Round:
 class Service:
     """Drives one pipeline from one mailbox; `stop()` may be called from a signal handler."""
 
-    def __init__(self, pipeline: Pipeline, clock_start: dt.datetime | None = None):
-        if pipeline.config.mailbox is None:
+    def __init__(self, app: App, clock_start: dt.datetime | None = None):
+        if app.config.mailbox is None:
             raise MailboxError("no [mailbox] section in the config: nothing to poll")
-        self.pipeline = pipeline
-        self.source = MailboxSource(pipeline.config.mailbox)
-        self.ticker = Ticker(pipeline)
+        self.app = app
+        self.pipeline = Pipeline(app)
+        self.source = MailboxSource(app.config.mailbox)
+        self.ticker = Ticker(app)
         self.stopping = False
         self.failures = 0
         self.retry_at: float | None = None
@@ -81,14 +54,14 @@ class Service:
     def now(self) -> dt.datetime:
         """The service's clock: real time, or time running on from a given start (--now)."""
         if self.clock_start is None:
-            return dt.datetime.now(self.pipeline.tz)
+            return dt.datetime.now(self.app.tz)
         return self.clock_start + dt.timedelta(seconds=time.monotonic() - self.started)
 
     def _tick(self) -> None:
         """Run the jobs due now; a failing job is logged and retried at the next tick."""
         try:
             if self.ticker.tick(self.now()):
-                self.pipeline.deliver(self.should_stop)  # reminders need not wait for a poll
+                self.app.deliver(self.should_stop)  # reminders need not wait for a poll
         except Exception:
             log.exception("jobs failed; trying again at the next tick")
 
@@ -100,8 +73,8 @@ class Service:
 
     def poll_once(self) -> Round:
         """Fetch and process new mail, then send what is due. Raises MailboxError."""
-        polled = self.source.poll(self.pipeline, self.should_stop)
-        delivered = self.pipeline.deliver(self.should_stop)
+        polled = self.source.poll(self.app.db, self.app.tz, self.pipeline.ingest, self.should_stop)
+        delivered = self.app.deliver(self.should_stop)
         return Round(polled, delivered)
 
     def _job(self) -> None:
@@ -129,7 +102,7 @@ class Service:
         """Poll every `poll_minutes` until SIGTERM or SIGINT."""
         previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         scheduler = schedule.Scheduler()
-        seconds = max(1, round(self.pipeline.config.mailbox.poll_minutes * 60))
+        seconds = max(1, round(self.app.config.mailbox.poll_minutes * 60))
         scheduler.every(seconds).seconds.do(self._job)
         scheduler.every(TICK_SECONDS).seconds.do(self._tick)
         try:

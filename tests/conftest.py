@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mailproc.app import open_app
 from mailproc.cli import message_records, run_ingest
 from mailproc.config import Config, parse_config
 from mailproc.pipeline import Pipeline
@@ -41,9 +42,8 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 def pipeline(config: Config):
-    pipe = Pipeline(config)
-    yield pipe
-    pipe.close()
+    with open_app(config) as app:
+        yield Pipeline(app)
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +51,9 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The whole corpus ingested once: config, counts, and `messages --json` records."""
     folder = tmp_path_factory.mktemp("corpus-ledger")
     config = make_config(folder)
-    pipe = Pipeline(config)
-    try:
-        counts = run_ingest(pipe, [str(CORPUS)], quiet=True)
-        records = message_records(pipe.db)
-    finally:
-        pipe.close()
+    with open_app(config) as app:
+        counts = run_ingest(Pipeline(app), [str(CORPUS)], quiet=True)
+        records = message_records(app.db)
     return {"config": config, "counts": counts, "records": records}
 
 

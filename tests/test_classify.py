@@ -22,7 +22,7 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 6) ->
 def ingest(pipeline, raw: bytes) -> dict:
     """Ingest one mail, deliver its reply, and return its `messages --json` record."""
     outcome = pipeline.ingest(raw, source="test")
-    pipeline.deliver()
+    pipeline.app.deliver()
     message_id = pipeline.db["messages"].get(outcome.message_pk)["message_id"]
     return next(r for r in message_records(pipeline.db) if r["message_id"] == message_id)
 

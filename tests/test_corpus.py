@@ -5,6 +5,7 @@ import json
 from conftest import CORPUS, SUMMARY
 from corpus_check import compare, expected_entries
 
+from mailproc.app import open_app
 from mailproc.cli import message_records, run_ingest
 from mailproc.ledger import open_ledger
 from mailproc.pipeline import Pipeline
@@ -37,11 +38,8 @@ def test_second_ingest_changes_nothing(corpus_run):
     db = open_ledger(config.db)
     before = {t: db[t].count for t in ("messages", "receipts", "outbox", "attachments", "figures")}
     outbox_files = sorted(p.name for p in config.outbox.iterdir())
-    pipe = Pipeline(config)
-    try:
-        counts = run_ingest(pipe, [str(CORPUS)], quiet=True)
-    finally:
-        pipe.close()
+    with open_app(config) as app:
+        counts = run_ingest(Pipeline(app), [str(CORPUS)], quiet=True)
     db = open_ledger(config.db)
     after = {t: db[t].count for t in before}
     assert after == before

@@ -23,13 +23,15 @@ from corpus_check import compare, expected_entries
 from mails import make_mail
 from servers import Mailbox, SmtpServer, free_port
 
+from mailproc.app import open_app
 from mailproc.cli import cli, message_records
 from mailproc.config import load_config
 from mailproc.delivery import deliver
 from mailproc.imap import MailboxError
 from mailproc.ledger import open_ledger
+from mailproc.lock import AlreadyRunning, ProcessLock
 from mailproc.pipeline import Pipeline
-from mailproc.service import AlreadyRunning, ProcessLock, Service
+from mailproc.service import Service
 from mailproc.smtp import SmtpTransport
 
 PASSWORD_ENV = "MAILPROC_TEST_MAIL_PASSWORD"
@@ -168,8 +170,9 @@ def test_dovecot_killed_mid_poll_loses_and_doubles_nothing(
     entries = expected_entries()[:60]
     append_corpus(mailbox, entries=entries)
     config = load_config(write_config(tmp_path, mailbox, smtp_server))
-    pipeline = Pipeline(config)
-    original, handled = pipeline.ingest, []
+    app = open_app(config)
+    service = Service(app)
+    original, handled = service.pipeline.ingest, []
 
     def ingest_then_kill(*args, **kwargs):
         outcome = original(*args, **kwargs)
@@ -178,14 +181,14 @@ def test_dovecot_killed_mid_poll_loses_and_doubles_nothing(
             dovecot.kill()
         return outcome
 
-    pipeline.ingest = ingest_then_kill
+    service.pipeline.ingest = ingest_then_kill
     with pytest.raises(MailboxError, match=r"broke|cannot reach"):
-        Service(pipeline).poll_once()
+        service.poll_once()
     assert 25 <= len(handled) < 60
     dovecot.start()
-    pipeline.ingest = original
-    Service(pipeline).poll_once()
-    pipeline.close()
+    service.pipeline.ingest = original
+    service.poll_once()
+    app.close()
 
     db = open_ledger(config.db)
     assert db["messages"].count == 60
@@ -255,22 +258,21 @@ def test_crash_after_send_does_not_send_twice(tmp_path, mailbox, smtp_server, en
     config = load_config(
         write_config(tmp_path, mailbox, smtp_server, extra_smtp='save_copy_to = "已发送"')
     )
-    pipeline = Pipeline(config)
-    real_send = pipeline.transport.send
+    app = open_app(config)
+    real_send = app.transport.send
 
     def send_then_crash(row):
         real_send(row)
         raise KeyboardInterrupt  # the process dies after the server's 250 and the copy
 
-    pipeline.transport.send = send_then_crash
+    app.transport.send = send_then_crash
     with pytest.raises(KeyboardInterrupt):
-        Service(pipeline).poll_once()
-    pipeline.close()
+        Service(app).poll_once()
+    app.close()
     assert open_ledger(config.db)["outbox"].get(1)["status"] == "sending"
 
-    restarted = Pipeline(config)
-    done = deliver(restarted.db, restarted.transport, restarted.tz)
-    restarted.close()
+    with open_app(config) as restarted:
+        done = deliver(restarted.db, restarted.transport, restarted.tz)
     assert (done.sent, done.retry) == (0, 0)
     row = open_ledger(config.db)["outbox"].get(1)
     assert (row["status"], row["delivered_to"]) == ("sent", "recovered")
@@ -440,7 +442,8 @@ def test_sending_is_paced_to_max_per_minute(tmp_path, mailbox, smtp_server, env)
         waits.append(round(seconds, 3))
         clock[0] += seconds
 
-    pipeline = Pipeline(config)
+    app = open_app(config)
+    pipeline = Pipeline(app)
     for entry in [e for e in expected_entries() if e["reply"] != "none"][:5]:
         pipeline.ingest((CORPUS / entry["file"]).read_bytes(), source=entry["file"])
     paced = SmtpTransport(
@@ -449,8 +452,8 @@ def test_sending_is_paced_to_max_per_minute(tmp_path, mailbox, smtp_server, env)
         clock=lambda: clock[0],
         sleep=sleep,
     )
-    done = deliver(pipeline.db, paced, pipeline.tz)
-    pipeline.close()
+    done = deliver(app.db, paced, app.tz)
+    app.close()
     assert done.sent == 5 and len(smtp_server.messages) == 5
     assert waits == [60.0, 60.0]  # messages 3 and 5 each wait for the minute to pass
 

@@ -1,15 +1,10 @@
-"""The ledger: one SQLite file that is the single source of truth.
-
-Every mail handled, every receipt against a deadline, every figure read from 附件1, every
-outgoing message (the outbox) and every action lives here. The schema is built by
-`Migrations`, so an office's existing ledger is upgraded in place; `docs/ledger.md` documents
-each table for anyone opening the file with another SQLite tool.
+"""The ledger's schema: every table, built and upgraded by `Migrations`, so an office's
+existing ledger is upgraded in place. `docs/ledger.md` documents each table for anyone opening
+the file with another SQLite tool.
 """
 
-import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -206,31 +201,33 @@ def m004_office_decisions(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["message"])
 
 
-def deadline_decisions(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict]:
-    """The excuses and extensions in force, by (kind, unit, item, period); the latest wins.
-    They hold for the deadline they name, whenever they were made."""
-    return {
-        (row["kind"], row["unit"], row["item"], row["period"]): row
-        for row in db.query(
-            "select * from decisions where kind in ('excuse', 'extend') and undone_at is null "
-            "order by id"
+# The note texts that marked a flag before flags had a column of their own (m005 reads them once)
+_FLAG_NOTE_PREFIXES = {"代报": "on_behalf", "填报单位不符": "reporter_mismatch"}
+
+
+@migrations()
+def m005_typed_flags_and_notice_targets(db: sqlite_utils.Database) -> None:
+    """Facts that lived inside strings get columns: a mail's flags (代报, 填报单位不符), and the
+    unit, item and period a reminder or overdue notice is about (they were packed in its cause)."""
+    db["messages"].add_column("flags", str)
+    for row in db.query(
+        "select id, notes from messages where notes like '%代报%' or notes like '%填报单位不符%'"
+    ):
+        flags = [
+            {"kind": kind, "text": note}
+            for note in json.loads(row["notes"] or "[]")
+            for prefix, kind in _FLAG_NOTE_PREFIXES.items()
+            if note.startswith(prefix)
+        ]
+        db.execute(
+            "update messages set flags = ? where id = ?",
+            [json.dumps(flags, ensure_ascii=False), row["id"]],
         )
-    }
-
-
-def active_decision(
-    db: sqlite_utils.Database, kind: str, unit: str, item: str, period: str | None
-) -> dict | None:
-    """The latest decision of this kind for (unit, item, period) that was not undone."""
-    return next(
-        db["decisions"].rows_where(
-            "kind = ? and unit = ? and item = ? and period is ? and undone_at is null",
-            [kind, unit, item, period],
-            order_by="id desc",
-            limit=1,
-        ),
-        None,
-    )
+    db["outbox"].add_column("item", str)
+    db["outbox"].add_column("period", str)
+    for row in db.query("select id, cause from outbox where kind in ('reminder', 'overdue')"):
+        _, item, period, _ = row["cause"].split(":", 3)
+        db.execute("update outbox set item = ?, period = ? where id = ?", [item, period, row["id"]])
 
 
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
@@ -243,48 +240,3 @@ def open_ledger(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA busy_timeout=10000")
     migrations.apply(db)
     return db
-
-
-def now_iso(tz: dt.tzinfo) -> str:
-    return dt.datetime.now(tz).isoformat(timespec="seconds")
-
-
-def dumps(value: Any) -> str:
-    """JSON as stored in the ledger: compact, Chinese kept readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def log(
-    db: sqlite_utils.Database, tz: dt.tzinfo, message: int | None, action: str, detail: Any
-) -> None:
-    db["log"].insert(
-        {"at": now_iso(tz), "message": message, "action": action, "detail": dumps(detail)}
-    )
-
-
-def received_by(row: dict, as_of: dt.datetime | None) -> bool:
-    """Whether a row's mail had arrived at `as_of` (None: at any time). Times are compared as
-    moments, not as text, so a moment given in another zone still compares right."""
-    return as_of is None or dt.datetime.fromisoformat(row["received_at"]) <= as_of
-
-
-def find_message(db: sqlite_utils.Database, sha256: str) -> dict | None:
-    return next(db["messages"].rows_where("sha256 = ?", [sha256], limit=1), None)
-
-
-def message_by_message_id(db: sqlite_utils.Database, message_id: str) -> dict | None:
-    return next(
-        db["messages"].rows_where("message_id = ?", [message_id], order_by="id", limit=1), None
-    )
-
-
-def receipts_for(db: sqlite_utils.Database, unit: str, item: str, period: str) -> list[dict]:
-    return list(
-        db["receipts"].rows_where(
-            "unit = ? and item = ? and period = ?", [unit, item, period], order_by="version"
-        )
-    )
-
-
-def outbox_row_by_message_id(db: sqlite_utils.Database, message_id: str) -> dict | None:
-    return next(db["outbox"].rows_where("message_id = ?", [message_id], limit=1), None)

@@ -1,0 +1,74 @@
+"""What a command works with, built once from the config: rules, ledger, archive, renderer and,
+when something is to be sent, the transport.
+
+The transport is made on first use and its module imported only then, so the commands that
+only read the ledger (status, stats, report, dashboard) never load the SMTP or IMAP clients.
+"""
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from mailproc import ledger
+from mailproc.archive import Archive
+from mailproc.config import Config
+from mailproc.delivery import Delivered, DirTransport, Transport, deliver
+from mailproc.outbox import Renderer
+from mailproc.rules import Rules, load_rules
+
+
+@dataclass
+class App:
+    config: Config
+    rules: Rules
+    db: sqlite_utils.Database
+    archive: Archive
+    renderer: Renderer
+    from_address: str
+
+    @property
+    def tz(self) -> dt.tzinfo:
+        return self.rules.timezone
+
+    @functools.cached_property
+    def transport(self) -> Transport:
+        if self.config.transport == "smtp" and self.config.smtp is not None:
+            from mailproc.smtp import SmtpTransport
+
+            mailbox = self.config.mailbox.server if self.config.mailbox else None
+            return SmtpTransport(self.config.smtp, self.from_address, mailbox)
+        return DirTransport(self.config.outbox)
+
+    def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> Delivered:
+        """Send what the outbox holds and is due."""
+        retry = self.config.smtp.retry_minutes if self.config.smtp else 2
+        return deliver(self.db, self.transport, self.tz, retry, should_stop)
+
+    def __enter__(self) -> "App":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if "transport" in self.__dict__:
+            self.transport.close()
+        self.db.close()
+
+
+def open_app(config: Config, rules: Rules | None = None) -> App:
+    rules = rules or load_rules(config.rules)
+    from_address = config.from_address or rules.office["address"]
+    return App(
+        config=config,
+        rules=rules,
+        db=ledger.open_ledger(config.db),
+        archive=Archive(config.archive),
+        renderer=Renderer(
+            config.templates, rules, from_address, config.from_name or rules.office["name"]
+        ),
+        from_address=from_address,
+    )

@@ -1,0 +1,304 @@
+"""Every change to the ledger: mail recorded or quarantined, receipts and figures, a new reading
+settled into its group, decisions of the office, outgoing messages and their delivery, the
+mailbox's progress, the jobs run.
+
+Callers hold the transaction (`with db.atomic():`) when several writes must stand or fall
+together: a mail, its files, its receipt and its reply are one.
+"""
+
+import dataclasses
+import datetime as dt
+import email.policy
+from collections.abc import Iterable
+from email.message import EmailMessage
+from typing import Any
+
+import sqlite_utils
+
+from mailproc.ledger.read import dumps, now_iso, unit_deadline
+from mailproc.rules import Rules
+from mailproc.values import Classification
+
+
+def log(
+    db: sqlite_utils.Database, tz: dt.tzinfo, message: int | None, action: str, detail: Any
+) -> None:
+    db["log"].insert(
+        {"at": now_iso(tz), "message": message, "action": action, "detail": dumps(detail)}
+    )
+
+
+# -- mail ----------------------------------------------------------------------------------
+
+
+def reading(result: Classification) -> dict[str, Any]:
+    """The ledger fields of one reading of a mail (the machine's, or the office's)."""
+    return {
+        "disposition": result.disposition,
+        "unit": result.unit,
+        "unit_source": result.unit_source,
+        "sender_unit": result.sender_unit,
+        "item": result.item,
+        "period": result.period,
+        "status": result.status,
+        "version": result.version,
+        "reply": result.reply,
+        "problems": dumps(result.problems),
+        "flags": dumps([{"kind": f.kind, "text": f.text} for f in result.flags]),
+    }
+
+
+def record_message(db: sqlite_utils.Database, fields: dict[str, Any]) -> int:
+    """A mail as it arrived (its headers, archive path, source) with its reading."""
+    return db["messages"].insert(fields).last_pk
+
+
+def record_attachments(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
+    db["attachments"].insert_all(rows)
+
+
+def recover_message(db: sqlite_utils.Database, pk: int, fields: dict[str, Any]) -> None:
+    """A quarantined mail that reads now: the headers it was missing."""
+    db["messages"].update(pk, fields)
+
+
+def record_receipt(
+    db: sqlite_utils.Database, pk: int, received: dt.datetime, result: Classification
+) -> None:
+    """The mail's receipt against its deadline, and its 附件1 figures when every cell read."""
+    db["receipts"].insert(
+        {
+            "message": pk,
+            "unit": result.unit,
+            "item": result.item,
+            "period": result.period,
+            "version": result.version,
+            "received_at": received.isoformat(),
+            "on_time": int(bool(result.on_time)),
+            "status": result.status,
+            "complete": int(not result.problems),
+            "problems": dumps(result.problems),
+        }
+    )
+    table = result.table
+    if table is not None and not table.bad_cells:
+        approximate = {cell.column for cell in table.approximations}
+        db["figures"].insert_all(
+            {
+                "message": pk,
+                "unit": result.unit,
+                "item": result.item,
+                "period": result.period,
+                "version": result.version,
+                "column": column,
+                "value": value,
+                "approximate": int(column in approximate),
+            }
+            for column, value in table.values.items()
+        )
+
+
+def forget_receipts(db: sqlite_utils.Database, pks: Iterable[int]) -> None:
+    """Drop the receipts and figures of mails about to be read again."""
+    for pk in pks:
+        db["receipts"].delete_where("message = ?", [pk])
+        db["figures"].delete_where("message = ?", [pk])
+
+
+def apply_reading(
+    db: sqlite_utils.Database, rules: Rules, pk: int, received: dt.datetime, result: Classification
+) -> tuple[int | None, str | None]:
+    """Put a new reading of a stored mail in the ledger: its receipt and figures follow, and the
+    groups it leaves and joins are numbered again by receipt time. Returns the version and
+    status the mail has once its group is settled."""
+    groups = {
+        (r["unit"], r["item"], r["period"]) for r in db["receipts"].rows_where("message = ?", [pk])
+    }
+    forget_receipts(db, [pk])
+    db["messages"].update(pk, reading(result))
+    if result.unit and result.item and result.period:
+        # a place holder version (unique per group): settle() numbers the group afterwards
+        record_receipt(db, pk, received, dataclasses.replace(result, version=-pk))
+        groups.add((result.unit, result.item, result.period))
+    for group in groups:
+        settle(db, rules, *group)
+    settled = db["messages"].get(pk)
+    return settled["version"], settled["status"]
+
+
+def settle(db: sqlite_utils.Database, rules: Rules, unit: str, item_id: str, period: str) -> None:
+    """Number a group's receipts by receipt time; the first decides on time or late, against
+    the unit's deadline (an extension counts)."""
+    item = rules.item(item_id)
+    deadline = item.deadline_for(period) if item else None
+    if deadline is None:
+        return
+    deadline = unit_deadline(db, unit, item_id, period, deadline)
+    rows = list(
+        db.query(
+            "select * from receipts where unit = ? and item = ? and period = ? "
+            "order by received_at, id",
+            [unit, item_id, period],
+        )
+    )
+    for row in rows:  # step aside first: (unit, item, period, version) is unique
+        db["receipts"].update(row["id"], {"version": -row["id"]})
+        db.execute("update figures set version = ? where message = ?", [-row["id"], row["message"]])
+    status = None
+    for version, row in enumerate(rows, 1):
+        on_time = dt.datetime.fromisoformat(row["received_at"]) <= deadline
+        status = status or ("on_time" if on_time else "late")
+        db["receipts"].update(
+            row["id"], {"version": version, "on_time": int(on_time), "status": status}
+        )
+        db["messages"].update(row["message"], {"version": version, "status": status})
+        db.execute("update figures set version = ? where message = ?", [version, row["message"]])
+
+
+# -- the office's decisions ---------------------------------------------------------------------
+
+
+def record_decision(
+    db: sqlite_utils.Database,
+    tz: dt.tzinfo,
+    kind: str,
+    by: str,
+    note: str | None,
+    *,
+    message: int | None = None,
+    unit: str | None = None,
+    item: str | None = None,
+    period: str | None = None,
+    value: Any = None,
+) -> int:
+    return (
+        db["decisions"]
+        .insert(
+            {
+                "kind": kind,
+                "by": by,
+                "note": note,
+                "at": now_iso(tz),
+                "value": dumps(value) if value is not None else None,
+                "message": message,
+                "unit": unit,
+                "item": item,
+                "period": period,
+            }
+        )
+        .last_pk
+    )
+
+
+def undo_decision(
+    db: sqlite_utils.Database, tz: dt.tzinfo, decision: int, by: str, note: str | None
+) -> None:
+    db["decisions"].update(
+        decision, {"undone_at": now_iso(tz), "undone_by": by, "undone_note": note}
+    )
+
+
+# -- the outbox -----------------------------------------------------------------------------
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    kind: str,
+    cause: str,
+    message: EmailMessage,
+    message_pk: int | None,
+    unit: str | None,
+    tz: dt.tzinfo,
+    item: str | None = None,
+    period: str | None = None,
+) -> int | None:
+    """Insert one outgoing message unless its cause was queued before; returns its id. `item`
+    and `period` say what a notice to a unit is about, so a reply to it can be booked."""
+    if next(db["outbox"].rows_where("cause = ?", [cause], limit=1), None):
+        return None
+    table = db["outbox"].insert(
+        {
+            "kind": kind,
+            "cause": cause,
+            "message": message_pk,
+            "unit": unit,
+            "item": item,
+            "period": period,
+            "to_addrs": message["To"],
+            "cc_addrs": message["Cc"] or "",
+            "subject": message["Subject"],
+            "message_id": message["Message-ID"],
+            "eml": message.as_string(policy=email.policy.SMTP),
+            "status": "queued",
+            "attempts": 0,
+            "created_at": now_iso(tz),
+        }
+    )
+    return table.last_pk
+
+
+def requeue(db: sqlite_utils.Database, outbox_id: int) -> None:
+    """A failed message queued again, due at once."""
+    db["outbox"].update(outbox_id, {"status": "queued", "next_attempt_at": None})
+
+
+def delivery_resumed(db: sqlite_utils.Database, outbox_id: int, sent: bool, tz: dt.tzinfo) -> None:
+    """A message a crash left `sending`: sent after all, or queued again."""
+    if sent:
+        fields = {"status": "sent", "sent_at": now_iso(tz), "delivered_to": "recovered"}
+    else:
+        fields = {"status": "queued"}
+    db["outbox"].update(outbox_id, fields)
+
+
+def delivery_started(db: sqlite_utils.Database, outbox_id: int, attempts: int) -> None:
+    db["outbox"].update(outbox_id, {"status": "sending", "attempts": attempts})
+
+
+def delivery_sent(db: sqlite_utils.Database, outbox_id: int, where: str, tz: dt.tzinfo) -> None:
+    db["outbox"].update(
+        outbox_id, {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
+    )
+
+
+def delivery_failed(db: sqlite_utils.Database, outbox_id: int, error: str) -> None:
+    db["outbox"].update(outbox_id, {"status": "failed", "last_error": error})
+
+
+def delivery_postponed(
+    db: sqlite_utils.Database, outbox_id: int, error: str, until: dt.datetime
+) -> None:
+    db["outbox"].update(
+        outbox_id,
+        {"status": "queued", "last_error": error, "next_attempt_at": until.isoformat()},
+    )
+
+
+# -- the mailbox and the jobs ------------------------------------------------------------------
+
+
+def save_mailbox_state(
+    db: sqlite_utils.Database,
+    tz: dt.tzinfo,
+    account: str,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+) -> None:
+    """How far one folder of one account has been read."""
+    db["mailbox_state"].upsert(
+        {
+            "account": account,
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "last_uid": last_uid,
+            "updated_at": now_iso(tz),
+        },
+        pk=("account", "folder"),
+        alter=False,
+    )
+
+
+def record_job_run(db: sqlite_utils.Database, fields: dict[str, Any]) -> None:
+    db["jobs_run"].insert(fields)
