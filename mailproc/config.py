@@ -7,12 +7,12 @@ person installing mailproc never reads a traceback to find a typo.
 import datetime as dt
 import os
 import ssl
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mailproc import resources
+from mailproc.toml_tables import Table, TableError
 
 TRANSPORTS = ("dir", "smtp")
 SECURITY = ("ssl", "starttls", "none")
@@ -34,52 +34,15 @@ KNOWN: dict[str, set[str]] = {
 }  # fmt: skip
 
 
-class ConfigError(Exception):
+class ConfigError(TableError):
     """The configuration cannot be used; the message names the key."""
 
+    missing_file = "config file not found (see config.example.toml)"
 
-class _Section:
-    """Typed reads of one [section], each error naming section and key."""
-
-    def __init__(self, name: str, data: dict[str, Any]):
-        self.name, self.data = name, data
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"[{self.name}] {key}: {problem}")
-
-    def text(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        value = self.data.get(key, default)
-        if value == "" and not required:
-            return default  # an emptied example line means "not set"
-        if value is None and required:
-            raise self.fail(key, "missing")
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise self.fail(key, f"must be a non-empty string, got {value!r}")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.data.get(key, default)
-        if value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def number(self, key: str, default: float, minimum: float = 0) -> float:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self.fail(key, f"must be a number ≥ {minimum:g}, got {value!r}")
-        return value
-
-    def addresses(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
-            raise self.fail(key, f"must be a list of mail addresses, got {value!r}")
-        return tuple(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, got {value!r}")
-        return value
+    @classmethod
+    def at(cls, file: Path | None, table: str, key: str, problem: str) -> Self:
+        """`[section] key: problem`, without the file: it is the one the person just named."""
+        return cls(f"[{table}] {key}: {problem}" if table else f"[{key}]: {problem}")
 
 
 @dataclass(frozen=True)
@@ -148,33 +111,39 @@ class Config:
     office: tuple[str, ...]
 
 
-def _resolve(base: Path, value: Any, key: str, default: Path) -> Path:
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"[paths] {key}: must be a path string, got {value!r}")
-    path = Path(value).expanduser()
+def _absolute(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
     return path if path.is_absolute() else (base / path)
 
 
-def _server(section: _Section, default_port: int, ca_file: Path | None) -> ServerConfig:
+def _path(paths: Table, key: str, base: Path, default: Path) -> Path:
+    """A [paths] entry; "" is refused rather than unset, as it would name the config's folder."""
+    value = paths.data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise paths.fail(key, f"must be a path string, got {value!r}")
+    return _absolute(base, value)
+
+
+def _server(section: Table, ssl_port: int, plain_port: int, ca_file: Path | None) -> ServerConfig:
     security = section.choice("security", SECURITY, "ssl")
-    port = section.number("port", default_port, minimum=1)
+    port = section.number("port", ssl_port if security == "ssl" else plain_port, minimum=1)
     if port != int(port) or port > 65535:
         raise section.fail("port", f"must be a port number, got {port!r}")
     return ServerConfig(
         section=section.name,
-        host=section.text("host", required=True),
+        host=section.text("host"),
         port=int(port),
         security=security,
-        username=section.text("username", required=True),
-        password_env=section.text("password_env", required=True),
+        username=section.text("username"),
+        password_env=section.text("password_env"),
         timeout=section.number("timeout_seconds", 60, minimum=1),
         ca_file=ca_file,
     )
 
 
-def _mailbox(section: _Section, ca_file: Path | None) -> MailboxConfig:
+def _mailbox(section: Table, ca_file: Path | None) -> MailboxConfig:
     since = section.data.get("since")
     if isinstance(since, str):
         try:
@@ -185,11 +154,9 @@ def _mailbox(section: _Section, ca_file: Path | None) -> MailboxConfig:
         raise section.fail("since", f"must be a date like 2019-05-01, got {since!r}")
     batch = section.number("batch_size", 50, minimum=1)
     return MailboxConfig(
-        server=_server(
-            section, 993 if section.data.get("security", "ssl") == "ssl" else 143, ca_file
-        ),
+        server=_server(section, 993, 143, ca_file),
         folder=section.text("folder", "INBOX"),
-        processed_folder=section.text("processed_folder"),
+        processed_folder=section.optional_text("processed_folder"),
         since=since,
         poll_minutes=section.number("poll_minutes", 5, minimum=0.01),
         mark_seen=section.flag("mark_seen", False),
@@ -197,57 +164,47 @@ def _mailbox(section: _Section, ca_file: Path | None) -> MailboxConfig:
     )
 
 
-def _smtp(section: _Section, ca_file: Path | None) -> SmtpConfig:
+def _smtp(section: Table, ca_file: Path | None) -> SmtpConfig:
     return SmtpConfig(
-        server=_server(
-            section, 465 if section.data.get("security", "ssl") == "ssl" else 587, ca_file
-        ),
+        server=_server(section, 465, 587, ca_file),
         max_per_minute=section.number("max_per_minute", 10, minimum=0.1),
         retry_minutes=section.number("retry_minutes", 2, minimum=0),
-        save_copy_to=section.text("save_copy_to"),
+        save_copy_to=section.optional_text("save_copy_to"),
     )
 
 
 def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> Config:
     """Build a Config from already-parsed TOML; relative paths are taken from `base`."""
-    for section, value in data.items():
-        if section not in KNOWN:
-            raise ConfigError(f"[{section}]: unknown section (known: {', '.join(sorted(KNOWN))})")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{section}: must be a [section] table")
-        for key in value:
-            if key not in KNOWN[section]:
-                raise ConfigError(
-                    f"[{section}] {key}: unknown key (known: {', '.join(sorted(KNOWN[section]))})"
-                )
-    sections = {name: _Section(name, data.get(name, {})) for name in KNOWN}
-    paths = sections["paths"].data
-    ca_text = sections["tls"].text("ca_file")
-    ca_file = _resolve(base, ca_text, "ca_file", base) if ca_text else None
+    root = Table(data, ConfigError, file, blank_is_unset=True)
+    root.check_keys(KNOWN)
+    sections = {name: root.sub(name, required=False) for name in KNOWN}
+    for name, section in sections.items():
+        section.check_keys(KNOWN[name])
+    paths, delivery, tls = sections["paths"], sections["delivery"], sections["tls"]
+    smtp_section = sections["smtp"]
+    ca_text = tls.optional_text("ca_file")
+    ca_file = _absolute(base, ca_text) if ca_text else None
     if ca_file is not None and not ca_file.is_file():
-        raise sections["tls"].fail("ca_file", f"{ca_file} not found")
-    delivery = sections["delivery"]
+        raise tls.fail("ca_file", f"{ca_file} not found")
     transport = delivery.choice("transport", TRANSPORTS, "dir")
     mailbox = _mailbox(sections["mailbox"], ca_file) if "mailbox" in data else None
-    smtp = _smtp(sections["smtp"], ca_file) if "smtp" in data else None
+    smtp = _smtp(smtp_section, ca_file) if "smtp" in data else None
     if transport == "smtp" and smtp is None:
         raise delivery.fail("transport", "'smtp' needs an [smtp] section")
     if smtp and smtp.save_copy_to and mailbox is None:
-        raise sections["smtp"].fail("save_copy_to", "needs a [mailbox] section to append to")
+        raise smtp_section.fail("save_copy_to", "needs a [mailbox] section to append to")
     return Config(
         file=file,
-        rules=_resolve(base, paths.get("rules"), "rules", resources.bundled("rules")),
-        templates=_resolve(
-            base, paths.get("templates"), "templates", resources.bundled("templates")
-        ),
-        db=_resolve(base, paths.get("db"), "db", base / "mailproc.db"),
-        archive=_resolve(base, paths.get("archive"), "archive", base / "archive"),
-        outbox=_resolve(base, paths.get("outbox"), "outbox", base / "outbox"),
-        reports=_resolve(base, paths.get("reports"), "reports", base / "reports"),
+        rules=_path(paths, "rules", base, resources.bundled("rules")),
+        templates=_path(paths, "templates", base, resources.bundled("templates")),
+        db=_path(paths, "db", base, base / "mailproc.db"),
+        archive=_path(paths, "archive", base, base / "archive"),
+        outbox=_path(paths, "outbox", base, base / "outbox"),
+        reports=_path(paths, "reports", base, base / "reports"),
         transport=transport,
         office_copy=delivery.flag("office_copy", True),
-        from_address=sections["smtp"].text("from_address"),
-        from_name=sections["smtp"].text("from_name"),
+        from_address=smtp_section.optional_text("from_address"),
+        from_name=smtp_section.optional_text("from_name"),
         mailbox=mailbox,
         smtp=smtp,
         supervisors=sections["recipients"].addresses("supervisors"),
@@ -258,12 +215,5 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
 def load_config(path: str | Path) -> Config:
     """Read a config file; every path in it is relative to the file's folder."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (see config.example.toml)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    data = Table.read(path, ConfigError).data
     return parse_config(data, path.resolve().parent, path.resolve())

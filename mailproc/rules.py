@@ -7,19 +7,19 @@ problem, so an office clerk editing a file sees exactly what to fix.
 
 import datetime as dt
 import re
-import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mailproc.text import normalize
+from mailproc.toml_tables import Table, TableError
 from mailproc.workdays import next_working_day
 
 RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml", "jobs.toml")
 
 
-class RulesError(Exception):
+class RulesError(TableError):
     """A rules file is missing, malformed or inconsistent."""
 
 
@@ -135,79 +135,10 @@ class Rules:
         return sorted(((i, d) for i in self.items for d in i.deadlines), key=lambda p: p[1])
 
 
-def _read(folder: Path, name: str) -> dict[str, Any]:
-    path = folder / name
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesError(f"{path}: file missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise RulesError(f"{path}: not UTF-8 text") from None
-
-
-class _Reader:
-    """Typed access to one TOML table that names file and key in every error."""
-
-    def __init__(self, path: Path, where: str, data: Any):
-        if not isinstance(data, dict):
-            raise RulesError(f"{path}: {where}: expected a table")
-        self.path, self.where, self.data = path, where, data
-
-    def _fail(self, key: str, problem: str) -> RulesError:
-        return RulesError(f"{self.path}: {self.where}.{key}: {problem}")
-
-    def text(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
-        if value is None:
-            raise self._fail(key, "missing")
-        if not isinstance(value, str) or not value.strip():
-            raise self._fail(key, f"must be a non-empty string, got {value!r}")
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._fail(key, "must be a list of strings")
-        return tuple(value)
-
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, f"must be true or false, got {value!r}")
-        return value
-
-    def number(self, key: str, default: int) -> int:
-        value = self.data.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self._fail(key, f"must be a whole number ≥ 0, got {value!r}")
-        return value
-
-    def table_list(self, key: str) -> list["_Reader"]:
-        value = self.data.get(key)
-        if not isinstance(value, list) or not value:
-            raise self._fail(key, "missing: at least one [[" + key + "]] is needed")
-        return [_Reader(self.path, f"{key}[{n}]", v) for n, v in enumerate(value)]
-
-    def sub(self, key: str, required: bool = True) -> "_Reader":
-        value = self.data.get(key)
-        if value is None and not required:
-            value = {}
-        if value is None:
-            raise self._fail(key, "missing")
-        return _Reader(self.path, f"{self.where}.{key}".lstrip("."), value)
-
-    def unknown_keys(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
-        if extra:
-            raise self._fail(extra[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _deadline(reader: _Reader, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> dt.datetime:
+def _deadline(reader: Table, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> dt.datetime:
     """A deadline as written (a date alone: 23:59:59 that day); with `roll`, one that falls on
     a public holiday or weekend moves to the same time of the next working day."""
     try:
@@ -216,7 +147,7 @@ def _deadline(reader: _Reader, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> 
         else:
             moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise reader._fail("deadlines", f"{text!r} is not a date or date-time") from None
+        raise reader.fail("deadlines", f"{text!r} is not a date or date-time") from None
     moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
     if roll:
         moment = dt.datetime.combine(next_working_day(moment.date()), moment.timetz())
@@ -224,63 +155,98 @@ def _deadline(reader: _Reader, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> 
 
 
 def load_rules(folder: str | Path) -> Rules:
-    """Load and check every rules file in `folder`."""
+    """Load and check every rules file in `folder`; a table holds only the keys mailproc reads."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RulesError(f"{folder}: rules folder not found")
-    raw = {name: _read(folder, name) for name in RULE_FILES}
+    files = {name: Table.read(folder / name, RulesError) for name in RULE_FILES}
+    campaign = _campaign(files["campaign.toml"])
+    categories, units = _units(files["units.toml"])
+    items = _items(files["items.toml"], campaign.timezone, campaign.roll)
+    table, values, columns = _columns(files["columns.toml"])
+    return Rules(
+        folder=folder,
+        campaign=dict(campaign.campaign.data),
+        office=dict(campaign.office.data),
+        timezone=campaign.timezone,
+        categories=categories,
+        units=units,
+        items=items,
+        columns=columns,
+        table=dict(table.data),
+        values=dict(values.data),
+        words=dict(campaign.words.data),
+        tags=dict(campaign.tags.data),
+        jobs=_jobs(files["jobs.toml"], {i.id for i in items}),
+        _by_address={address: unit for unit in units for address in unit.addresses},
+    )
 
-    campaign_file = folder / "campaign.toml"
-    top = _Reader(campaign_file, "", raw["campaign.toml"])
+
+@dataclass(frozen=True)
+class _Campaign:
+    """campaign.toml checked: its tables, handed on as read, and what the other files need."""
+
+    campaign: Table
+    office: Table
+    words: Table
+    tags: Table
+    timezone: zoneinfo.ZoneInfo
+    roll: bool
+
+
+# [words] lists (classify.py) and [tags] (one per kind of mail mailproc sends, see templates/).
+WORD_LISTS = (
+    "campaign", "auto_reply_subjects", "reply_prefixes", "cloud_link_patterns", "region_words",
+)  # fmt: skip
+TAG_KINDS = (
+    "ack", "missing", "unrecognized", "reminder", "overdue", "alert", "digest", "assessment",
+)  # fmt: skip
+
+
+def _campaign(top: Table) -> _Campaign:
+    top.check_keys({"campaign", "office", "words", "tags"})
     campaign = top.sub("campaign")
+    campaign.check_keys({"name", "short", "timezone", "roll_holiday_deadlines"})
     tz_name = campaign.text("timezone", "Asia/Shanghai")
     try:
         tz = zoneinfo.ZoneInfo(tz_name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise campaign._fail("timezone", f"unknown time zone {tz_name!r}") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):  # "Asia" is a folder
+        raise campaign.fail("timezone", f"unknown time zone {tz_name!r}") from None
     campaign.text("name")
     roll = campaign.flag("roll_holiday_deadlines")
     office = top.sub("office")
+    office.check_keys({"name", "full_name", "contact", "phone", "address"})
     office.text("name")
     office.text("address")
     words = top.sub("words")
-    for key in (
-        "campaign",
-        "auto_reply_subjects",
-        "reply_prefixes",
-        "cloud_link_patterns",
-        "region_words",
-    ):
+    words.check_keys(WORD_LISTS)
+    for key in WORD_LISTS:
         words.texts(key)
     for pattern in words.texts("cloud_link_patterns"):
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise words._fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
+            raise words.fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
     tags = top.sub("tags")
-    for kind in (
-        "ack",
-        "missing",
-        "unrecognized",
-        "reminder",
-        "overdue",
-        "alert",
-        "digest",
-        "assessment",
-    ):
+    tags.check_keys(TAG_KINDS)
+    for kind in TAG_KINDS:
         tags.text(kind)
+    return _Campaign(campaign, office, words, tags, tz, roll)
 
-    units_top = _Reader(folder / "units.toml", "", raw["units.toml"])
+
+def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
+    """The [[category]] (id, label) pairs, and the [[unit]]s with unique names and addresses."""
+    top.check_keys({"category", "unit"})
     categories = []
-    for cat in units_top.table_list("category"):
-        cat.unknown_keys({"id", "label"})
+    for cat in top.tables("category"):
+        cat.check_keys({"id", "label"})
         categories.append((cat.text("id"), cat.text("label", cat.data.get("id"))))
     category_ids = {c for c, _ in categories}
     units: list[Unit] = []
     seen_names: dict[str, str] = {}
-    by_address: dict[str, Unit] = {}
-    for reader in units_top.table_list("unit"):
-        reader.unknown_keys({"name", "category", "aliases", "addresses"})
+    owners: dict[str, str] = {}
+    for reader in top.tables("unit"):
+        reader.check_keys({"name", "category", "aliases", "addresses"})
         unit = Unit(
             name=reader.text("name"),
             category=reader.text("category"),
@@ -288,43 +254,46 @@ def load_rules(folder: str | Path) -> Rules:
             addresses=tuple(a.strip().lower() for a in reader.texts("addresses")),
         )
         if unit.category not in category_ids:
-            raise reader._fail("category", f"{unit.category!r} is not a [[category]] id")
+            raise reader.fail("category", f"{unit.category!r} is not a [[category]] id")
         for name in unit.names:
             key = normalize(name)
             if key in seen_names and seen_names[key] != unit.name:
-                raise reader._fail("aliases", f"{name!r} already names {seen_names[key]}")
+                raise reader.fail("aliases", f"{name!r} already names {seen_names[key]}")
             seen_names[key] = unit.name
         for address in unit.addresses:
             if "@" not in address:
-                raise reader._fail("addresses", f"{address!r} is not a mail address")
-            if address in by_address:
-                raise reader._fail(
-                    "addresses", f"{address} already belongs to {by_address[address].name}"
-                )
-            by_address[address] = unit
+                raise reader.fail("addresses", f"{address!r} is not a mail address")
+            if address in owners:
+                raise reader.fail("addresses", f"{address} already belongs to {owners[address]}")
+            owners[address] = unit.name
         units.append(unit)
+    return tuple(categories), tuple(units)
 
-    items_top = _Reader(folder / "items.toml", "", raw["items.toml"])
+
+ITEM_KEYS = {
+    "id", "name", "short", "label", "deadlines", "weekly", "late_grace_days", "never_late",
+    "carries", "signals", "activity_verbs", "activity_words",
+}  # fmt: skip
+
+
+def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: bool) -> tuple[Item, ...]:
+    top.check_keys({"item"})
     items: list[Item] = []
-    item_keys = {
-        "id", "name", "short", "label", "deadlines", "weekly", "late_grace_days", "never_late",
-        "carries", "signals", "activity_verbs", "activity_words",
-    }  # fmt: skip
-    for reader in items_top.table_list("item"):
-        reader.unknown_keys(item_keys)
+    for reader in top.tables("item"):
+        reader.check_keys(ITEM_KEYS)
         carries = reader.sub("carries")
-        carries.unknown_keys({"document", "stats", "paper", "body_counts"})
+        carries.check_keys({"document", "stats", "paper", "body_counts"})
         signals = []
-        for sig in reader.table_list("signals"):
-            sig.unknown_keys({"all", "none"})
+        for sig in reader.tables("signals"):
+            sig.check_keys({"all", "none"})
             words_all = tuple(normalize(w) for w in sig.texts("all"))
             if not words_all:
-                raise sig._fail("all", "needs at least one word")
+                raise sig.fail("all", "needs at least one word")
             signals.append(Signal(words_all, tuple(normalize(w) for w in sig.texts("none"))))
         never_late = reader.flag("never_late")
         deadline_texts = reader.texts("deadlines")
         if not never_late and not deadline_texts:
-            raise reader._fail("deadlines", "missing (or set never_late = true)")
+            raise reader.fail("deadlines", "missing (or set never_late = true)")
         item = Item(
             id=reader.text("id"),
             name=reader.text("name"),
@@ -338,30 +307,45 @@ def load_rules(folder: str | Path) -> Rules:
             body_counts=carries.flag("body_counts"),
             weekly=reader.flag("weekly"),
             never_late=never_late,
-            late_grace_days=reader.number("late_grace_days", 1),
+            late_grace_days=reader.whole("late_grace_days", 1),
             activity_verbs=tuple(normalize(w) for w in reader.texts("activity_verbs")),
             activity_words=tuple(normalize(w) for w in reader.texts("activity_words")),
         )
         if any(i.id == item.id for i in items):
-            raise reader._fail("id", f"{item.id!r} appears twice")
+            raise reader.fail("id", f"{item.id!r} appears twice")
         items.append(item)
+    return tuple(items)
 
-    columns_top = _Reader(folder / "columns.toml", "", raw["columns.toml"])
-    table = columns_top.sub("table")
-    table_lists = (
+
+# [table]: the word lists sheets.py and classify.py read; [values]: those sheets.py reads.
+TABLE_KEYS = {
+    "reporter_labels", "total_row_labels", "header_row_labels", "own_row_labels",
+    "vertical_labels", "vertical_value_labels", "file_words", "header_prefixes", "header_suffixes",
+}  # fmt: skip
+VALUE_KEYS = {"zero", "approx_prefixes", "approx_suffixes", "unit_suffixes", "multipliers"}
+COLUMN_KEYS = {"id", "group", "header", "unit", "group_synonyms", "synonyms", "flat"}
+
+
+def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
+    """[table] and [values], handed on as read, and the [[column]]s with unique ids."""
+    top.check_keys({"table", "values", "column"})
+    table = top.sub("table")
+    table.check_keys(TABLE_KEYS)
+    for key in (
         "reporter_labels",
         "total_row_labels",
         "vertical_labels",
         "vertical_value_labels",
-    )
-    for key in (*table_lists, "file_words"):
+        "file_words",
+    ):
         table.texts(key)
-    values = columns_top.sub("values")
+    values = top.sub("values")
+    values.check_keys(VALUE_KEYS)
     for key in ("zero", "approx_prefixes", "approx_suffixes"):
         values.texts(key)
     columns: list[Column] = []
-    for reader in columns_top.table_list("column"):
-        reader.unknown_keys({"id", "group", "header", "unit", "group_synonyms", "synonyms", "flat"})
+    for reader in top.tables("column"):
+        reader.check_keys(COLUMN_KEYS)
         column = Column(
             id=reader.text("id"),
             group=reader.text("group"),
@@ -372,65 +356,56 @@ def load_rules(folder: str | Path) -> Rules:
             flat=reader.texts("flat"),
         )
         if any(c.id == column.id for c in columns):
-            raise reader._fail("id", f"{column.id!r} appears twice")
+            raise reader.fail("id", f"{column.id!r} appears twice")
         columns.append(column)
-
-    jobs = _jobs(_Reader(folder / "jobs.toml", "", raw["jobs.toml"]), {i.id for i in items})
-    return Rules(
-        folder=folder,
-        campaign=dict(campaign.data),
-        office=dict(office.data),
-        timezone=tz,
-        categories=tuple(categories),
-        units=tuple(units),
-        items=tuple(items),
-        columns=tuple(columns),
-        table=dict(table.data),
-        values=dict(values.data),
-        words=dict(words.data),
-        tags=dict(tags.data),
-        jobs=jobs,
-        _by_address=by_address,
-    )
+    return table, values, tuple(columns)
 
 
-def _minutes(reader: _Reader, key: str = "grace_minutes") -> dt.timedelta:
-    return dt.timedelta(minutes=reader.number(key, 0))
+def _minutes(reader: Table, key: str = "grace_minutes") -> dt.timedelta:
+    return dt.timedelta(minutes=reader.whole(key, 0))
 
 
-def _jobs(top: _Reader, item_ids: set[str]) -> JobSettings:
+POINT_STATES = ("on_time", "late", "missing")
+
+
+def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
+    top.check_keys({"catch_up", "reminder", "overdue", "alert", "digest", "assessment"})
+    catch_up = top.sub("catch_up")
+    catch_up.check_keys({"drop_after_days"})
     reminder = top.sub("reminder")
+    reminder.check_keys({"working_days_before", "at"})
     at = reminder.text("at", "09:00")
     try:
         reminder_at = dt.time.fromisoformat(at)
     except ValueError:
-        raise reminder._fail("at", f"{at!r} is not a time like 09:00") from None
+        raise reminder.fail("at", f"{at!r} is not a time like 09:00") from None
+    overdue, alert = top.sub("overdue"), top.sub("alert")
+    overdue.check_keys({"grace_minutes"})
+    alert.check_keys({"grace_minutes"})
     digest = top.sub("digest")
+    digest.check_keys({"items", "grace_minutes", "late_after_minutes"})
     for item in digest.texts("items"):
         if item not in item_ids:
-            raise digest._fail("items", f"{item!r} is not an item id")
+            raise digest.fail("items", f"{item!r} is not an item id")
     assessment = top.sub("assessment")
-    points = assessment.sub("points").data
-    for state in ("on_time", "late", "missing"):
-        value = points.get(state)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise assessment._fail(f"points.{state}", f"must be a number, got {value!r}")
-    weights = assessment.sub("item_weights", required=False).data
-    for item, weight in weights.items():
+    assessment.check_keys({"grace_minutes", "points", "item_weights"})
+    points = assessment.sub("points")
+    points.check_keys(POINT_STATES)
+    weights = assessment.sub("item_weights", required=False)
+    for item in weights.data:
         if item not in item_ids:
-            raise assessment._fail(f"item_weights.{item}", "not an item id")
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise assessment._fail(f"item_weights.{item}", f"must be a number ≥ 0, got {weight!r}")
+            raise weights.fail(item, "not an item id")
+        weights.number(item, minimum=0)
     return JobSettings(
-        reminder_days_before=reminder.number("working_days_before", 1),
+        reminder_days_before=reminder.whole("working_days_before", 1),
         reminder_at=reminder_at,
-        overdue_grace=_minutes(top.sub("overdue")),
-        alert_grace=_minutes(top.sub("alert")),
+        overdue_grace=_minutes(overdue),
+        alert_grace=_minutes(alert),
         digest_items=digest.texts("items"),
         digest_grace=_minutes(digest),
         digest_late_after=_minutes(digest, "late_after_minutes"),
         assessment_grace=_minutes(assessment),
-        drop_after=dt.timedelta(days=top.sub("catch_up").number("drop_after_days", 3)),
-        points={state: points[state] for state in ("on_time", "late", "missing")},
-        item_weights=dict(weights),
+        drop_after=dt.timedelta(days=catch_up.whole("drop_after_days", 3)),
+        points={state: points.number(state, minimum=None) for state in POINT_STATES},
+        item_weights=dict(weights.data),
     )

@@ -32,7 +32,7 @@ def test_wrong_config_key_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "mailproc: [paths] rulez: unknown key "
-        "(known: archive, db, outbox, reports, rules, templates)"
+        "(allowed: archive, db, outbox, reports, rules, templates)"
     ]
 
 

@@ -1,0 +1,285 @@
+"""The rules files and the config through the one TOML reader: every table of every rules file
+refuses keys nobody reads, and each caller keeps the inputs it has always accepted."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import make_config
+
+from mailproc.cli import cli
+from mailproc.config import ConfigError, parse_config
+from mailproc.rules import RULE_FILES, RulesError, load_rules
+from mailproc.toml_tables import Table
+
+ITEM_KEYS = (
+    "activity_verbs, activity_words, carries, deadlines, id, label, late_grace_days, name, "
+    "never_late, short, signals, weekly"
+)
+TABLE_KEYS = (
+    "file_words, header_prefixes, header_row_labels, header_suffixes, own_row_labels, "
+    "reporter_labels, total_row_labels, vertical_labels, vertical_value_labels"
+)
+
+# (file, text in it, the text with an unknown key added, where the error must point, allowed keys)
+UNKNOWN_KEYS = [
+    ("campaign.toml", "", "stray = 1\n", "stray", "campaign, office, tags, words"),
+    (
+        "campaign.toml",
+        "[campaign]\n",
+        '[campaign]\nslogan = "安全"\n',
+        "campaign.slogan",
+        "name, roll_holiday_deadlines, short, timezone",
+    ),
+    (
+        "campaign.toml",
+        "[office]\n",
+        '[office]\nfax = "6780437"\n',
+        "office.fax",
+        "address, contact, full_name, name, phone",
+    ),
+    (
+        "campaign.toml",
+        "[words]\n",
+        "[words]\ngreetings = []\n",
+        "words.greetings",
+        "auto_reply_subjects, campaign, cloud_link_patterns, region_words, reply_prefixes",
+    ),
+    (
+        "campaign.toml",
+        "[tags]\n",
+        '[tags]\nthanks = "【感谢】"\n',
+        "tags.thanks",
+        "ack, alert, assessment, digest, missing, overdue, reminder, unrecognized",
+    ),
+    ("units.toml", "", "stray = 1\n", "stray", "category, unit"),
+    (
+        "units.toml",
+        '[[category]]\nid = "街道"\n',
+        '[[category]]\nid = "街道"\ncolour = "red"\n',
+        "category[0].colour",
+        "id, label",
+    ),
+    (
+        "units.toml",
+        '[[unit]]\nname = "大洼街道"\n',
+        '[[unit]]\nname = "大洼街道"\nphone = "1"\n',
+        "unit[0].phone",
+        "addresses, aliases, category, name",
+    ),
+    ("items.toml", "", "stray = 1\n", "stray", "item"),
+    (
+        "items.toml",
+        'id = "weekly"\n',
+        'id = "weekly"\npriority = 1\n',
+        "item[4].priority",
+        ITEM_KEYS,
+    ),
+    (
+        "items.toml",
+        "carries = { document = false, stats = false, paper = false }",
+        "carries = { document = false, stats = false, paper = false, colour = true }",
+        "item[0].carries.colour",
+        "body_counts, document, paper, stats",
+    ),
+    (
+        "items.toml",
+        '{ all = ["重大活动"] }',
+        '{ all = ["重大活动"], any = ["活动"] }',
+        "item[0].signals[0].any",
+        "all, none",
+    ),
+    ("columns.toml", "", "stray = 1\n", "stray", "column, table, values"),
+    ("columns.toml", "[table]\n", '[table]\ntitle = "统计表"\n', "table.title", TABLE_KEYS),
+    (
+        "columns.toml",
+        "[values]\n",
+        '[values]\ndecimal = "."\n',
+        "values.decimal",
+        "approx_prefixes, approx_suffixes, multipliers, unit_suffixes, zero",
+    ),
+    (
+        "columns.toml",
+        '[[column]]\nid = "lectures"\n',
+        '[[column]]\nid = "lectures"\nwidth = 8\n',
+        "column[0].width",
+        "flat, group, group_synonyms, header, id, synonyms, unit",
+    ),
+    (
+        "jobs.toml",
+        "",
+        "stray = 1\n",
+        "stray",
+        "alert, assessment, catch_up, digest, overdue, reminder",
+    ),
+    (
+        "jobs.toml",
+        "[catch_up]\n",
+        "[catch_up]\ndrop_after_day = 3\n",
+        "catch_up.drop_after_day",
+        "drop_after_days",
+    ),
+    (
+        "jobs.toml",
+        "[reminder]\n",
+        "[reminder]\nworking_day_before = 3\n",
+        "reminder.working_day_before",
+        "at, working_days_before",
+    ),
+    ("jobs.toml", "[overdue]\n", "[overdue]\ngrace = 5\n", "overdue.grace", "grace_minutes"),
+    ("jobs.toml", "[alert]\n", "[alert]\ngrace = 5\n", "alert.grace", "grace_minutes"),
+    (
+        "jobs.toml",
+        "[digest]\n",
+        '[digest]\nat = "09:00"\n',
+        "digest.at",
+        "grace_minutes, items, late_after_minutes",
+    ),
+    (
+        "jobs.toml",
+        "[assessment]\n",
+        "[assessment]\nweights = {}\n",
+        "assessment.weights",
+        "grace_minutes, item_weights, points",
+    ),
+    (
+        "jobs.toml",
+        "points = { on_time = 100,",
+        "points = { bonus = 10, on_time = 100,",
+        "assessment.points.bonus",
+        "late, missing, on_time",
+    ),
+]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder with a config and a copy of the repository's rules and templates."""
+    folder = tmp_path.resolve()
+    make_config(folder)
+    (folder / "config.toml").write_text(
+        '[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8"
+    )
+    return folder
+
+
+def edit(folder: Path, file: str, old: str, new: str) -> Path:
+    path = folder / "rules" / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def check_rules(folder: Path) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(cli, ["check-rules", "--config", str(folder / "config.toml")])
+    return result.exit_code, result.output.splitlines()
+
+
+@pytest.mark.parametrize(("file", "old", "new", "where", "allowed"), UNKNOWN_KEYS)
+def test_unknown_key_is_one_line_naming_file_table_and_key(folder, file, old, new, where, allowed):
+    path = edit(folder, file, old, new)
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [f"mailproc: {path}: {where}: unknown key (allowed: {allowed})"]
+
+
+def test_every_rules_file_has_an_unknown_key_case():
+    assert {case[0] for case in UNKNOWN_KEYS} == set(RULE_FILES)
+
+
+def test_shipped_rules_pass(folder):
+    code, lines = check_rules(folder)
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("rules OK")
+
+
+def test_config_blank_text_means_unset(tmp_path):
+    mailbox = {"host": "imap.example.org", "username": "u", "password_env": "PW"}
+    config = parse_config(
+        {"mailbox": {**mailbox, "processed_folder": "", "folder": ""}}, tmp_path.resolve()
+    )
+    assert config.mailbox.processed_folder is None
+    assert config.mailbox.folder == "INBOX"
+    with pytest.raises(ConfigError, match=r"^\[mailbox\] host: missing$"):
+        parse_config({"mailbox": {**mailbox, "host": ""}}, tmp_path)
+
+
+def test_config_blank_path_is_refused_not_unset(tmp_path):
+    with pytest.raises(ConfigError, match=r"^\[paths\] db: must be a path string, got ''$"):
+        parse_config({"paths": {"db": ""}}, tmp_path)
+
+
+def test_rules_blank_text_is_an_error(folder):
+    path = edit(folder, "campaign.toml", 'name = "大洼区安委会办公室"', 'name = ""')
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [f"mailproc: {path}: office.name: must be a non-empty string, got ''"]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "where", "value"),
+    [
+        ("items.toml", "late_grace_days = 1", "late_grace_days = 1.5", "item[4]", "1.5"),
+        ("jobs.toml", "working_days_before = 1", "working_days_before = 1.0", "reminder", "1.0"),
+        ("jobs.toml", "drop_after_days = 3", "drop_after_days = true", "catch_up", "True"),
+    ],
+)
+def test_rules_whole_number_refuses_float_and_flag(folder, file, old, new, where, value):
+    path = edit(folder, file, old, new)
+    key = new.split(" = ")[0]
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [f"mailproc: {path}: {where}.{key}: must be a whole number ≥ 0, got {value}"]
+
+
+def test_config_numbers_take_floats(tmp_path):
+    mailbox = {"host": "imap.example.org", "username": "u", "password_env": "PW"}
+    config = parse_config(
+        {"mailbox": {**mailbox, "poll_minutes": 0.5, "port": 993.0}}, tmp_path.resolve()
+    )
+    assert (config.mailbox.poll_minutes, config.mailbox.server.port) == (0.5, 993)
+    with pytest.raises(ConfigError, match=r"^\[mailbox\] port: must be a port number"):
+        parse_config({"mailbox": {**mailbox, "port": 993.5}}, tmp_path)
+
+
+def test_points_take_any_number_weights_none_below_zero(folder):
+    edit(folder, "jobs.toml", "late = 60,", "late = -12.5,")
+    assert load_rules(folder / "rules").jobs.points["late"] == -12.5
+    path = edit(folder, "jobs.toml", "plan = 1", "plan = -1")
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [
+        f"mailproc: {path}: assessment.item_weights.plan: must be a number ≥ 0, got -1"
+    ]
+
+
+def test_a_key_holding_a_line_break_stays_on_one_line(folder):
+    path = edit(folder, "campaign.toml", "[tags]\n", '[tags]\n"a\\nb" = "x"\n')
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith(f"mailproc: {path}: tags.'a\\nb': unknown key")
+
+
+def test_a_time_zone_naming_a_folder_is_one_line(folder):
+    path = edit(folder, "campaign.toml", 'timezone = "Asia/Shanghai"', 'timezone = "Asia"')
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [f"mailproc: {path}: campaign.timezone: unknown time zone 'Asia'"]
+
+
+def test_a_table_written_as_a_value_is_one_line(folder):
+    carries = "carries = { document = false, stats = false, paper = false }"
+    path = edit(folder, "items.toml", carries, 'carries = "document"')
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert lines == [f"mailproc: {path}: item[0].carries: expected a table"]
+
+
+def test_file_errors_keep_each_callers_wording(tmp_path):
+    with pytest.raises(RulesError, match=r"jobs\.toml: file missing$"):
+        Table.read(tmp_path / "jobs.toml", RulesError)
+    with pytest.raises(ConfigError, match=r"config file not found \(see config.example.toml\)$"):
+        Table.read(tmp_path / "config.toml", ConfigError)
+    (tmp_path / "latin.toml").write_bytes('name = "é"\n'.encode("latin-1"))
+    with pytest.raises(RulesError, match=r"latin\.toml: not UTF-8 text$"):
+        Table.read(tmp_path / "latin.toml", RulesError)
