@@ -44,8 +44,8 @@ def ledger(pipeline: Pipeline) -> Pipeline:
         weekly("新兴镇", "xinxing_aj@163.com", at(6, 15)),
     ):
         pipeline.ingest(raw, source="test")
-    office.excuse(pipeline, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
-    office.extend(pipeline, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    office.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
+    office.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
     return pipeline
 
 

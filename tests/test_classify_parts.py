@@ -21,9 +21,10 @@ import openpyxl
 import pytest
 from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 
-from mailproc.classify import Booking, Classification, Classifier
+from mailproc.classify import Classifier
 from mailproc.parse import parse_message
 from mailproc.rules import load_rules
+from mailproc.values import Booking, Classification
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIER = Classifier(load_rules(ROOT / "rules"))

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from mails import TZ, XLSX, make_mail, stats_xlsx
 
 from mailproc import office, replay
+from mailproc.app import open_app
 from mailproc.cli import cli
 from mailproc.pipeline import Pipeline
 
@@ -52,21 +53,21 @@ def ledger(pipeline: Pipeline) -> Pipeline:
     for raw in (NICKNAME, BOOKED, LATE, JUNK):
         pipeline.ingest(raw, source="test")
     office.assign(
-        pipeline, "<booked@qq.com>", "新兴镇", "weekly", "2019-06-13", "电话确认", "王明欣"
+        pipeline.app, "<booked@qq.com>", "新兴镇", "weekly", "2019-06-13", "电话确认", "王明欣"
     )
     return pipeline
 
 
 def teach_alias(pipeline: Pipeline) -> Pipeline:
     """rules/units.toml with 东风安办 among 东风镇's aliases, and a pipeline that reads it."""
-    units = pipeline.config.rules / "units.toml"
+    units = pipeline.app.config.rules / "units.toml"
     text = units.read_text(encoding="utf-8")
     old = 'aliases = ["东风镇人民政府"]'
     assert text.count(old) == 1
     units.write_text(
         text.replace(old, 'aliases = ["东风镇人民政府", "东风安办"]'), encoding="utf-8"
     )
-    return Pipeline(pipeline.config)
+    return Pipeline(open_app(pipeline.app.config))
 
 
 def readings(pipeline: Pipeline) -> dict[str, tuple]:
@@ -96,7 +97,7 @@ def test_reread_all_reads_in_receipt_order_and_changes_lists_what_moves(ledger):
         rereads = replay.reread_all(renewed)
         changed = replay.changes(rereads)
     finally:
-        renewed.close()
+        renewed.app.close()
     # the unparseable mail is left out; the others in receipt order
     assert [r.row["message_id"] for r in rereads] == [
         "<nickname@qq.com>",
@@ -123,9 +124,9 @@ def test_reread_all_without_a_rules_change_changes_nothing(ledger):
 
 
 def test_dry_run_lists_the_changes_and_leaves_the_ledger_alone(ledger):
-    config_file = ledger.config.rules.parent / "config.toml"
+    config_file = ledger.app.config.rules.parent / "config.toml"
     config_file.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
-    teach_alias(ledger).close()
+    teach_alias(ledger).app.close()
     before = snapshot(ledger)
     result = CliRunner().invoke(cli, ["replay", "--dry-run", "--config", str(config_file)])
     assert result.exit_code == 0, result.output
@@ -184,7 +185,7 @@ def test_apply_rewrites_readings_receipts_and_figures_and_owes_one_reply(ledger)
         assert replay.apply(renewed, again) == 0
         assert renewed.db["outbox"].count == len(outbox_before) + 1
     finally:
-        renewed.close()
+        renewed.app.close()
 
 
 def test_the_offices_booking_survives_a_replay(ledger):
@@ -194,7 +195,7 @@ def test_the_offices_booking_survives_a_replay(ledger):
         booked = next(renewed.db["messages"].rows_where("message_id = '<booked@qq.com>'"))
         decisions = list(renewed.db["decisions"].rows_where("kind = 'assign'"))
     finally:
-        renewed.close()
+        renewed.app.close()
     assert (booked["unit"], booked["unit_source"], booked["item"], booked["period"]) == (
         "新兴镇",
         "office",
@@ -214,7 +215,7 @@ def test_a_mail_that_still_cannot_be_parsed_stays_quarantined(ledger):
         kept = (junk["disposition"], junk["unit"], junk["reply"], junk["notes"])
         receipts = renewed.db["receipts"].count_where("message = 4")
     finally:
-        renewed.close()
+        renewed.app.close()
     assert kept[:3] == ("quarantined", None, "none")
     assert kept[3].startswith('["无法解析: ')
     assert receipts == 0

@@ -42,9 +42,9 @@ def campaign(pipeline: Pipeline) -> Pipeline:
         make_mail("赵圈河镇第1周周报", sender="zhaoquanhe_aj@163.com", received=at(7, 15),
                   files=table("赵圈河镇", 2)),
     ]  # fmt: skip
-    office.excuse(pipeline, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
-    office.extend(pipeline, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
-    office.extend(pipeline, "赵圈河镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    office.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
+    office.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    office.extend(pipeline.app, "赵圈河镇", *WEEK_1, at(8, 18), "停电", "王明欣")
     for raw in mails:
         pipeline.ingest(raw, source="test")
     return pipeline
@@ -269,7 +269,7 @@ def test_the_workbook_as_of_a_moment(campaign, tmp_path):
 
 @pytest.fixture
 def config_file(campaign: Pipeline) -> Path:
-    path = campaign.config.rules.parent / "config.toml"
+    path = campaign.app.config.rules.parent / "config.toml"
     path.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
     return path
 
