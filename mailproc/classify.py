@@ -9,7 +9,6 @@ ledger only through `History`, so it can be tested without a database.
 
 import datetime as dt
 import functools
-import io
 import json
 import re
 import zipfile
@@ -17,18 +16,23 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePath
 from typing import Protocol
 
+from mailproc.filekinds import (
+    DOCUMENT_KINDS,
+    DOCUMENT_SUFFIXES,
+    OLE2_MAGIC,
+    OLE2_SECTOR,
+    SHEET_KINDS,
+    SHEET_SUFFIXES,
+    WORD_KINDS,
+    WORD_SUFFIXES,
+    ZIP_PREFIX,
+    pdf_is_complete,
+)
 from mailproc.parse import Attachment, ParsedMail
 from mailproc.rules import Item, Rules, Unit
-from mailproc.sheets import StatsTable, UnreadableFile, read_stats
+from mailproc.sheets import StatsTable, UnreadableFile, pick, read_tables
 from mailproc.text import normalize, simplify
 from mailproc.values import Booking, Classification, FileCheck, Flag
-
-SPREADSHEET_KINDS = {"xlsx", "xls", "et", "ods", "csv"}
-DOCUMENT_KINDS = {"docx", "doc", "wps", "pdf"}
-SHEET_SUFFIXES = {".xls", ".xlsx", ".et", ".ods", ".csv"}
-WORD_SUFFIXES = {".doc", ".docx", ".wps"}
-DOCUMENT_EXTENSIONS = {".doc", ".docx", ".wps", ".pdf", ".odt", ".rtf", ".ofd", ".wpt", ".dot"}
-WORD_KINDS = {"docx", "doc", "wps"}
 
 # Problems in the order domain.md gives them: the first that applies is the one reported.
 # Attachment problems (from parse) that mean the file's structure is broken; the others
@@ -242,9 +246,9 @@ class Classifier:
             if att.kind == "image":
                 checks.append(FileCheck(att, "image"))
                 continue
-            is_sheet = att.kind in SPREADSHEET_KINDS or suffix in SHEET_SUFFIXES
+            is_sheet = att.kind in SHEET_KINDS or suffix in SHEET_SUFFIXES
             is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
-            if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_EXTENSIONS):
+            if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
                 checks.append(FileCheck(att, "other"))
                 continue
             check = FileCheck(att, "document")
@@ -252,7 +256,8 @@ class Classifier:
                 check.error = DAMAGED
             if is_sheet or is_word:
                 try:
-                    check.table = read_stats(att.data, att.filename, att.kind, self.rules)
+                    check.tables = read_tables(att.container, att.filename, att.kind, self.rules)
+                    check.table = pick(check.tables) if check.tables else None
                 except UnreadableFile as exc:
                     check.error = str(exc)
                 named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
@@ -273,14 +278,14 @@ class Classifier:
         return self.unit_named(label) is unit
 
     def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
-        """Read again, for the unit's own row, every 附件1 with several filled rows (a town's
-        villages, a district template) or none; notes for the office when no row names it."""
+        """Pick the unit's own row in every 附件1 with several filled rows (a town's villages, a
+        district template) or none; notes for the office when no row names it."""
         notes = []
         for check in files:
-            table = check.table
-            if table is None or table.data_rows == 1:
+            table, tables = check.table, check.tables
+            if table is None or tables is None or table.data_rows == 1:
                 continue
-            own = self._read_again(check, unit)
+            own = pick(tables, own_row=self.own_row_of(unit))
             if own is not None and self.names_unit(own.row_label, unit):
                 check.table = own
             elif table.data_rows > 1:
@@ -291,22 +296,22 @@ class Classifier:
         return notes
 
     def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
-        """A workbook kept with a sheet per week (第一周, 第二周 …): read the report's week's."""
+        """A workbook kept with a sheet per week (第一周, 第二周 …): pick the report's week's."""
         for check in files:
-            if check.table is None or self.week_number(check.table.sheet) in (None, week):
+            table, tables = check.table, check.tables
+            if table is None or tables is None or self.week_number(table.sheet) in (None, week):
                 continue
-            own = self._read_again(check, unit, lambda name: self.week_number(name) == week)
+            own = pick(
+                tables,
+                own_row=self.own_row_of(unit),
+                sheet=lambda name: self.week_number(name) == week,
+            )
             if own is not None and self.week_number(own.sheet) == week:
                 check.table = own
 
-    def _read_again(
-        self, check: FileCheck, unit: Unit, sheet: Callable[[str], bool] | None = None
-    ) -> StatsTable | None:
-        """The attachment's 附件1 read for the unit's own row (and, with `sheet`, on the sheets
-        it accepts)."""
-        att = check.attachment
-        is_own = functools.partial(self.names_unit, unit=unit)
-        return read_stats(att.data, att.filename, att.kind, self.rules, is_own, sheet)
+    def own_row_of(self, unit: Unit) -> Callable[[str], bool]:
+        """Whether a row label names `unit` (see `names_unit`), as `sheets.pick` asks it."""
+        return functools.partial(self.names_unit, unit=unit)
 
     def own_table(self, files: list[FileCheck], unit: Unit | None) -> StatsTable | None:
         """The 附件1 whose figures count: the unit's own (by 填报单位) before another unit's, a
@@ -636,7 +641,7 @@ class Classifier:
             c
             for c in documents
             if c.attachment.kind in DOCUMENT_KINDS
-            or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_EXTENSIONS
+            or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_SUFFIXES
         ]
         missing_document = item.needs_document and not real_documents and not had_document
         missing_stats = item.needs_stats and not stats_files and not had_stats
@@ -701,16 +706,15 @@ def document_problem(att: Attachment) -> str | None:
     if not data:
         return "文件为空"
     if att.kind == "pdf":
-        if b"%%EOF" not in data[-2048:]:
+        if not pdf_is_complete(data):
             return "PDF 文件不完整（可能在传输中被截断）"
         return None
-    if att.kind in {"docx"} or data[:2] == b"PK":
+    if att.kind == "docx" or data.startswith(ZIP_PREFIX):
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                archive.infolist()
+            att.container.zip()
         except zipfile.BadZipFile:
             return "文件已损坏，无法打开（压缩结构不完整）"
         return None
-    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and len(data) % 512 != 0:
+    if data.startswith(OLE2_MAGIC) and len(data) % OLE2_SECTOR != 0:
         return "文件不完整（可能在传输中被截断）"
     return None

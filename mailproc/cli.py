@@ -77,15 +77,31 @@ def cli(verbose: bool) -> None:
     )
 
 
+# Bytes read from the start of a mail file for its receipt time; a longer header is read whole
+HEAD_BYTES = 64 * 1024
+_HEADER_END = re.compile(rb"\n\r?\n")  # the empty line after the header, with LF or CRLF
+
+
+def receipt_order_key(path: Path) -> tuple[bool, float, str]:
+    """Where a mail file goes in the order of receipt (those without a date last), from the
+    head of the file only: the header, when it ends within HEAD_BYTES, is all that
+    `header_receipt_time` reads; a file whose header runs on is read whole."""
+    with path.open("rb") as file:
+        head = file.read(HEAD_BYTES)
+        if len(head) == HEAD_BYTES and not _HEADER_END.search(head):
+            head += file.read()
+    moment = header_receipt_time(head)
+    return moment is None, moment.timestamp() if moment else 0.0, str(path)
+
+
 def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dict[str, int]:
-    """Ingest files in order of receipt, then deliver what they queued; returns the counts."""
-    files = list(mail_files(paths))
-    timed = []
-    for path in files:
-        raw = path.read_bytes()
-        moment = header_receipt_time(raw)
-        timed.append((moment is None, moment.timestamp() if moment else 0.0, str(path)))
-    timed.sort()
+    """Ingest files in order of receipt, then deliver what they queued; returns the counts.
+
+    Each file is read whole once, when its turn comes. Sorting needs only its header, read from
+    the file's head: keeping every file's bytes from the sort to the ingest would hold a whole
+    batch (thousands of mails with attachments) in memory at once.
+    """
+    timed = sorted(map(receipt_order_key, mail_files(paths)))
     counts: dict[str, int] = {}
     show_bar = not quiet and len(timed) > 50 and sys.stderr.isatty()
     progress = (

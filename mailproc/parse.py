@@ -19,8 +19,8 @@ import email.errors
 import email.header
 import email.parser
 import email.utils
+import functools
 import hashlib
-import io
 import logging
 import mimetypes
 import re
@@ -34,6 +34,26 @@ from pathlib import PurePosixPath
 
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
+
+from mailproc.filekinds import (
+    BINARY_KINDS,
+    CSV_EXTENSIONS,
+    IMAGE_MAGIC,
+    OLE2_KINDS,
+    OLE2_MAGIC,
+    OLE2_SECTOR,
+    OLE2_WORD_STREAM,
+    OLE2_WORKBOOK_STREAMS,
+    PDF_MAGIC,
+    PDF_MAGIC_WITHIN,
+    RAR_MAGIC,
+    SEVEN_ZIP_MAGIC,
+    WEBP_MARK,
+    ZIP_SIGNATURES,
+    ZIPPED_KINDS,
+    Container,
+    pdf_is_complete,
+)
 
 # mail-parser warns on every part type it does not decode itself ("Email content 'alternative'
 # not handled"); this module decodes those parts, so the warnings are noise in the service log.
@@ -87,6 +107,11 @@ class Attachment:
     raw_filename: bytes | None = None
     from_archive: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def container(self) -> Container:
+        """The bytes with their zip opened at most once, for every stage that looks inside."""
+        return Container(self.data)
 
 
 @dataclass
@@ -257,9 +282,7 @@ def html_to_text(html: str) -> str:
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
 _BAD_ZIP = "truncated or corrupt zip container"
 _ZIP_TOO_BIG = "zip not opened: unpacked size over the limit"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_BINARY_EXTS = {"xlsx", "xls", "et", "ods", "docx", "doc", "wps", "pdf", "zip", "rar", "7z"}
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00")
+_WORKBOOK_STREAMS = {name.lower() for name in OLE2_WORKBOOK_STREAMS}
 
 
 def _ext(filename: str) -> str:
@@ -275,7 +298,7 @@ def _ole_streams(data: bytes) -> tuple[set[str], bool]:
     try:
         (shift,) = struct.unpack_from("<H", data, 0x1E)
         n_fat, first_dir = struct.unpack_from("<I I", data, 0x2C)
-        size = 1 << shift if 7 <= shift <= 16 else 512
+        size = 1 << shift if 7 <= shift <= 16 else OLE2_SECTOR
         fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]
     except struct.error:
         return set(), False
@@ -323,51 +346,53 @@ def _zip_kind(names: list[str], zf: zipfile.ZipFile) -> str:
     return "zip"
 
 
-def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
-    """(kind, problem) of a file from its first bytes.
+def _sniff(container: Container, filename: str) -> tuple[str, str | None]:
+    """(kind, problem) of a file from its first bytes; a zip is looked into through the
+    attachment's `container`, which later stages open no more.
 
     The name only breaks ties (WPS .et/.wps) or stands in when the content is cut off or
     unrecognisable, so a spreadsheet renamed .doc is still read as a spreadsheet.
     """
+    data = container.data
     ext = _ext(filename)
-    guess = ext if ext in _BINARY_EXTS else "other"
+    guess = ext if ext in BINARY_KINDS else "other"
     if not data:
         return guess, "empty file"
     head = data[:8]
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+    if head.startswith(ZIP_SIGNATURES):
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                kind = _zip_kind(zf.namelist(), zf)
+            zf = container.zip()
+            kind = _zip_kind(zf.namelist(), zf)
         except _ZIP_ERRORS:
-            return (guess if guess in {"xlsx", "docx", "ods", "et", "wps"} else "zip"), _BAD_ZIP
+            return (guess if guess in ZIPPED_KINDS else "zip"), _BAD_ZIP
         if kind == "xlsx" and ext == "et":
             return "et", None
         return kind, None
-    if head == _OLE_MAGIC:
+    if head == OLE2_MAGIC:
         streams, complete = _ole_streams(data)
         problem = None if complete else "truncated or corrupt OLE2 file"
         lowered = {s.lower() for s in streams}
-        if lowered & {"workbook", "book"}:
+        if lowered & _WORKBOOK_STREAMS:
             kind = "et" if ext == "et" else "xls"
-        elif "worddocument" in lowered:
+        elif OLE2_WORD_STREAM.lower() in lowered:
             kind = "wps" if ext == "wps" else "doc"
-        elif ext in {"xls", "doc", "et", "wps"}:
+        elif ext in OLE2_KINDS:
             kind = ext
         else:
             kind = "other"
         return kind, problem
-    if b"%PDF-" in data[:1024]:
-        return "pdf", None if b"%%EOF" in data[-2048:] else "truncated PDF (no %%EOF)"
-    if data.startswith(b"Rar!\x1a\x07"):
+    if PDF_MAGIC in data[:PDF_MAGIC_WITHIN]:
+        return "pdf", None if pdf_is_complete(data) else "truncated PDF (no %%EOF)"
+    if data.startswith(RAR_MAGIC):
         return "rar", None
-    if data.startswith(b"7z\xbc\xaf\x27\x1c"):
+    if data.startswith(SEVEN_ZIP_MAGIC):
         return "7z", None
-    if data.startswith(_IMAGE_MAGIC) or data.startswith(b"MM\x00*") or data[8:12] == b"WEBP":
+    if data.startswith(IMAGE_MAGIC) or data[8:12] == WEBP_MARK:
         return "image", None
     sample = data[:4096]
     controls = sum(b < 9 or (13 < b < 32 and b != 27) for b in sample)
     if b"\x00" not in sample and controls * 100 <= len(sample) and _decode_bytes(sample[:-4])[1]:
-        return ("csv" if ext in {"csv", "tsv"} else "text"), None
+        return ("csv" if ext in CSV_EXTENSIONS else "text"), None
     if guess != "other":
         return guess, f"content does not look like a .{ext} file"
     return "other", None
@@ -375,7 +400,7 @@ def _sniff(data: bytes, filename: str) -> tuple[str, str | None]:
 
 def sniff_kind(data: bytes, filename: str) -> str:
     """File type from content: xlsx xls et ods csv docx doc wps pdf zip rar 7z image text other."""
-    return _sniff(data, filename)[0]
+    return _sniff(Container(data), filename)[0]
 
 
 # --- attachments and zips ------------------------------------------------------------------
@@ -389,20 +414,20 @@ def _make_attachment(
     from_archive: str | None = None,
     problems: list[str] | None = None,
 ) -> Attachment:
-    kind, problem = _sniff(data, filename)
-    problems = list(problems or [])
-    if problem:
-        problems.append(problem)
-    return Attachment(
+    att = Attachment(
         filename=filename,
         content_type=content_type,
-        kind=kind,
+        kind="",  # sniffed below, through the attachment's own container
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         raw_filename=raw_filename,
         from_archive=from_archive,
-        problems=problems,
+        problems=list(problems or []),
     )
+    att.kind, problem = _sniff(att.container, filename)
+    if problem:
+        att.problems.append(problem)
+    return att
 
 
 def _member_name(info: zipfile.ZipInfo) -> tuple[str, bytes | None]:
@@ -420,42 +445,41 @@ def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
     Limits guard against zip bombs; a zip inside a zip is opened once more, no deeper.
     """
     try:
-        zf = zipfile.ZipFile(io.BytesIO(att.data))
+        zf = att.container.zip()
     except _ZIP_ERRORS as err:
         att.problems.append(f"corrupt zip: {err}")
         return [att]
-    with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir() and "__MACOSX/" not in i.filename]
-        if len(infos) > MAX_ZIP_MEMBERS:
-            att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
-            return [att]
-        if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+    infos = [i for i in zf.infolist() if not i.is_dir() and "__MACOSX/" not in i.filename]
+    if len(infos) > MAX_ZIP_MEMBERS:
+        att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
+        return [att]
+    if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+        att.problems.append(_ZIP_TOO_BIG)
+        return [att]
+    members: list[Attachment] = []
+    total = 0
+    for info in infos:
+        name, raw_name = _member_name(info)
+        problems = ["undecodable file name"] if raw_name else []
+        try:
+            with zf.open(info) as fh:
+                data = fh.read(MAX_ZIP_TOTAL - total + 1)
+        except (*_ZIP_ERRORS, RuntimeError) as err:
+            data = b""
+            problems.append(f"unreadable zip member: {err}")
+        total += len(data)
+        if total > MAX_ZIP_TOTAL:
             att.problems.append(_ZIP_TOO_BIG)
             return [att]
-        members: list[Attachment] = []
-        total = 0
-        for info in infos:
-            name, raw_name = _member_name(info)
-            problems = ["undecodable file name"] if raw_name else []
-            try:
-                with zf.open(info) as fh:
-                    data = fh.read(MAX_ZIP_TOTAL - total + 1)
-            except (*_ZIP_ERRORS, RuntimeError) as err:
-                data = b""
-                problems.append(f"unreadable zip member: {err}")
-            total += len(data)
-            if total > MAX_ZIP_TOTAL:
-                att.problems.append(_ZIP_TOO_BIG)
-                return [att]
-            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
-            member = _make_attachment(data, name, ctype, raw_name, archive, problems)
-            if member.kind == "zip" and level == 0 and _BAD_ZIP not in member.problems:
-                members.extend(_unzip(member, level + 1))
-            else:
-                if member.kind == "zip":
-                    member.problems.append("nested archive not opened")
-                members.append(member)
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
+        member = _make_attachment(data, name, ctype, raw_name, archive, problems)
+        if member.kind == "zip" and level == 0 and _BAD_ZIP not in member.problems:
+            members.extend(_unzip(member, level + 1))
+        else:
+            if member.kind == "zip":
+                member.problems.append("nested archive not opened")
+            members.append(member)
     if not members:
         att.problems.append("empty zip")
         return [att]

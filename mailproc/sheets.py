@@ -7,6 +7,10 @@ from `rules/columns.toml`), picks the unit's own data row and reads every figure
 cell it cannot read instead of guessing. Spreadsheets are read with python-calamine, Word tables
 with python-docx; every file is size- and shape-checked first so one hostile attachment cannot
 stall the run.
+
+An attachment is read once (`read_tables`: every table with all its rows); the unit's own row,
+the week's sheet and the best table are then picked from what was read (`pick`), as often as
+classification needs, without opening the file again.
 """
 
 import csv
@@ -24,9 +28,17 @@ from typing import Any
 import docx
 import openpyxl
 import xlrd
-import xlrd.compdoc
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+from xlrd.compdoc import CompDoc
 
+from mailproc.filekinds import (
+    OLE2_ENCRYPTED_STREAM,
+    OLE2_MAGIC,
+    OLE2_WORKBOOK_STREAMS,
+    WORKBOOK_KINDS,
+    ZIP_PREFIX,
+    Container,
+)
 from mailproc.text import normalize, simplify
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -39,9 +51,6 @@ VERTICAL_SCAN_ROWS = 120
 VERTICAL_SCAN_COLS = 6
 RARE_CHAR_SHARE = 0.2  # of non-ASCII characters outside GB2312 before a CSV reads as noise
 
-SPREADSHEET_KINDS = frozenset({"xlsx", "xls", "et", "ods"})
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
 _BRACKETED = re.compile(r"[（(\[【〔][^）)\]】〕]*[）)\]】〕]")
 _LABEL_VALUE = re.compile(r"[:：]")
 _BRACKETED_UNIT = re.compile(r"^(.+?)[（(]([^（()）]+)[）)]$")
@@ -96,6 +105,51 @@ Cell = Any  # what calamine gives: str, int, float, bool, date/time, or '' for b
 Grid = list[list[Cell]]
 
 
+def read_tables(source: Container, filename: str, kind: str, rules: Any) -> "Tables | None":
+    """Every sheet or Word table of one attachment, with all their rows, read once.
+
+    None when the file is of a kind that holds no tables (a photo, a PDF, an old binary .doc
+    whose tables cannot be read); `UnreadableFile` when a file that should be a spreadsheet or
+    document cannot be opened. `pick` then finds 附件1 in what was read, as often as needed.
+    """
+    data = source.data
+    if data.startswith(OLE2_MAGIC) and OLE2_ENCRYPTED_STREAM in data:
+        raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
+    archive = None
+    if kind in WORKBOOK_KINDS:
+        archive = _checked_zip(source)
+        grids = _spreadsheet_grids(data)
+    elif kind == "docx":
+        _checked_zip(source)
+        grids = _docx_grids(data)
+    elif kind == "csv" or (kind == "text" and filename.lower().endswith(".csv")):
+        grids = _csv_grids(data)
+    else:
+        return None
+    matcher, words = _prepared(rules)
+    return Tables(filename, grids, matcher, words, _ErrorCells(data, archive))
+
+
+def pick(
+    tables: "Tables",
+    own_row: Callable[[str], bool] | None = None,
+    sheet: Callable[[str], bool] | None = None,
+) -> StatsTable | None:
+    """The 附件1 figures among the tables read: None when none of them is 附件1.
+
+    The figures are those of the first filled row under the header, or, with `own_row`, of
+    the first row whose label it accepts (a town's own row below its villages' rows; a row the
+    unit left blank reads as zeros). With `sheet`, only the sheets whose name it accepts are
+    searched, when there are any (a sheet per week).
+    """
+    every = range(len(tables.grids))
+    chosen = [i for i in every if sheet(tables.grids[i].sheet)] if sheet is not None else []
+    best = tables.best_layout(tuple(chosen or every))
+    if best is None:
+        return None
+    return _read_table(best, tables, own_row)
+
+
 def read_stats(
     data: bytes,
     filename: str,
@@ -104,32 +158,9 @@ def read_stats(
     own_row: Callable[[str], bool] | None = None,
     sheet: Callable[[str], bool] | None = None,
 ) -> StatsTable | None:
-    """The 附件1 figures in one attachment.
-
-    None when the file is readable but holds no 附件1 table (a report without a table, a photo,
-    an old binary .doc whose tables cannot be read); `UnreadableFile` when a file that should be
-    a spreadsheet or document cannot be opened. The figures are those of the first filled row
-    under the header, or, with `own_row`, of the first row whose label it accepts (a town's own
-    row below its villages' rows; a row the unit left blank reads as zeros). With `sheet`, only
-    the sheets whose name it accepts are searched, when there are any (a sheet per week).
-    """
-    if data.startswith(_OLE2_MAGIC) and _ENCRYPTED_STREAM in data:
-        raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
-    if kind in SPREADSHEET_KINDS:
-        grids = _spreadsheet_grids(data)
-    elif kind == "docx":
-        grids = _docx_grids(data)
-    elif kind == "csv" or (kind == "text" and filename.lower().endswith(".csv")):
-        grids = _csv_grids(data)
-    else:
-        return None
-    matcher, words = _prepared(rules)
-    if sheet is not None:
-        grids = [grid for grid in grids if sheet(grid.sheet)] or grids
-    best = _best_table(grids, matcher)
-    if best is None:
-        return None
-    return _read_table(best, filename, matcher, words, data, own_row)
+    """The 附件1 figures in one file's bytes: `read_tables`, then `pick`."""
+    tables = read_tables(Container(data), filename, kind, rules)
+    return pick(tables, own_row, sheet) if tables is not None else None
 
 
 _last_rules: list[tuple[Any, "_Matcher", "_ValueWords"]] = []
@@ -152,7 +183,29 @@ class _Grid:
     sheet: str
     rows: Grid
     loose_text: list[str]  # text outside the table (Word paragraphs) that may hold 填报单位
-    archive: zipfile.ZipFile | None = None  # xlsx-like: error cells can be re-checked
+
+
+@dataclass
+class Tables:
+    """What one attachment holds, read once: its sheets or Word tables with all their rows, the
+    rules' words to find 附件1 with, and the error cells behind blanks, looked up when asked."""
+
+    filename: str
+    grids: list[_Grid]
+    matcher: "_Matcher" = field(repr=False)
+    words: "_ValueWords" = field(repr=False)
+    errors: "_ErrorCells" = field(repr=False)
+    # the best table among some of the grids (by their positions): a layout is found once
+    _layouts: dict[tuple[int, ...], "_Layout | None"] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def best_layout(self, positions: tuple[int, ...]) -> "_Layout | None":
+        """`_best_table` of the grids at `positions`, found once for each choice of them."""
+        if positions not in self._layouts:
+            grids = [self.grids[i] for i in positions]
+            self._layouts[positions] = _best_table(grids, self.matcher)
+        return self._layouts[positions]
 
 
 def _check_size(data: bytes) -> None:
@@ -160,14 +213,14 @@ def _check_size(data: bytes) -> None:
         raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
 
 
-def _check_container(data: bytes) -> zipfile.ZipFile | None:
-    """Refuse oversized files and broken or bomb-like zips; the opened zip when `data` is one
-    (kept for the error-cell check), None when it is not."""
-    _check_size(data)
-    if not data.startswith(b"PK"):
+def _checked_zip(source: Container) -> zipfile.ZipFile | None:
+    """Refuse oversized files and broken or bomb-like zips; the opened zip when the bytes are
+    one (kept for the error-mark scan), None when they are not."""
+    _check_size(source.data)
+    if not source.data.startswith(ZIP_PREFIX):
         return None
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = source.zip()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
     if sum(member.file_size for member in archive.infolist()) > MAX_UNPACKED_BYTES:
@@ -182,7 +235,6 @@ def _too_big(rows: int, cols: int) -> UnreadableFile:
 
 
 def _spreadsheet_grids(data: bytes) -> list[_Grid]:
-    archive = _check_container(data)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         grids = []
@@ -193,7 +245,7 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
             if rows > MAX_ROWS or cols > MAX_COLS:
                 raise _too_big(rows, cols)
             grid = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS)
-            grids.append(_Grid(name, grid, [], archive=archive))
+            grids.append(_Grid(name, grid, []))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
@@ -213,7 +265,6 @@ def _visible_sheets(workbook: CalamineWorkbook) -> list[str]:
 
 
 def _docx_grids(data: bytes) -> list[_Grid]:
-    _check_container(data)
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [p.text for p in document.paragraphs]
@@ -743,50 +794,78 @@ def _may_hold_errors(archive: zipfile.ZipFile) -> bool:
     return False
 
 
-def _error_cells(grid: _Grid, data: bytes, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+class _ErrorCells:
     """Error values (#REF!, #DIV/0!) among some blank-looking cells, by (row, column).
 
     python-calamine reads error cells as '' (dimastbk/python-calamine#105), which would pass
     them off as blanks = 0. openpyxl (xlsx) and xlrd (xls, binary WPS et) keep the cached
     error, so those cells are asked again, but only when a cheap scan of the file finds an
-    error mark at all: most blanks are true blanks.
+    error mark at all: most blanks are true blanks. The scan looks into the zip already
+    opened; the second reader opens the bytes itself (neither takes an opened zip or compound
+    file), at most once per attachment, and what it finds on a sheet is kept.
     """
-    try:
-        if grid.archive is not None and _may_hold_errors(grid.archive):
-            return _xlsx_error_cells(data, grid.sheet, wanted)
-        if data.startswith(_OLE2_MAGIC) and _biff_may_hold_errors(data):
-            return _xls_error_cells(data, grid.sheet, wanted)
-    except Exception:  # files the second reader rejects: calamine's reading stands
-        pass
-    return {}
+
+    def __init__(self, data: bytes, archive: zipfile.ZipFile | None):
+        self.data = data
+        self.archive = archive  # xlsx-like: the zip whose parts the scan looks at
+        self._found: dict[tuple[str, frozenset[tuple[int, int]]], dict[Any, str]] = {}
+
+    def among(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+        key = (sheet, frozenset(wanted))
+        if key not in self._found:
+            lookup = self._lookup
+            try:
+                found = {} if isinstance(lookup, Exception) else lookup(sheet, wanted)
+            except Exception:  # files the second reader rejects: calamine's reading stands
+                found = {}
+            self._found[key] = found
+        return self._found[key]
+
+    @functools.cached_property
+    def _lookup(self) -> Callable[[str, set[tuple[int, int]]], dict[Any, str]] | Exception:
+        """The second reader, opened on first need; what it raised when it rejected the file
+        (kept: it is not opened again)."""
+        try:
+            return self._open()
+        except Exception as exc:
+            return exc
+
+    def _open(self) -> Callable[[str, set[tuple[int, int]]], dict[Any, str]]:
+        if self.archive is not None and _may_hold_errors(self.archive):
+            workbook = openpyxl.load_workbook(io.BytesIO(self.data), read_only=True, data_only=True)
+            return functools.partial(_xlsx_error_cells, workbook)
+        if self.data.startswith(OLE2_MAGIC) and _biff_may_hold_errors(self.data):
+            book = xlrd.open_workbook(
+                file_contents=self.data, on_demand=True, logfile=io.StringIO()
+            )
+            return functools.partial(_xls_error_cells, book)
+        return lambda sheet, wanted: {}  # no error mark: the blanks are blanks
 
 
-def _xlsx_error_cells(data: bytes, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+def _xlsx_error_cells(workbook: Any, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
+    """The error cells among `wanted` on one sheet of a read-only openpyxl workbook (it is kept
+    open for the next sheet asked: over bytes in memory it holds no file)."""
     first, last = min(r for r, _ in wanted), max(r for r, _ in wanted)
-    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
-        return {
-            (cell.row - 1, cell.column - 1): str(cell.value)
-            for row in rows
-            for cell in row
-            if getattr(cell, "data_type", None) == "e" and (cell.row - 1, cell.column - 1) in wanted
-        }
-    finally:
-        workbook.close()
+    rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
+    return {
+        (cell.row - 1, cell.column - 1): str(cell.value)
+        for row in rows
+        for cell in row
+        if getattr(cell, "data_type", None) == "e" and (cell.row - 1, cell.column - 1) in wanted
+    }
 
 
 def _biff_may_hold_errors(data: bytes) -> bool:
     """False only when the workbook stream holds no cell record carrying an error: a BOOLERR
     with its error flag set, or a FORMULA whose cached result is an error. False alarms only
     cost an xlrd reading; the stream comes from xlrd's compound-file reader."""
-    document = xlrd.compdoc.CompDoc(data, logfile=io.StringIO())
-    stream = document.get_named_stream("Workbook") or document.get_named_stream("Book")
+    document = CompDoc(data, logfile=io.StringIO())
+    workbook, book = OLE2_WORKBOOK_STREAMS
+    stream = document.get_named_stream(workbook) or document.get_named_stream(book)
     return stream is None or _BIFF_ERROR.search(stream) is not None
 
 
-def _xls_error_cells(data: bytes, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
-    book = xlrd.open_workbook(file_contents=data, on_demand=True, logfile=io.StringIO())
+def _xls_error_cells(book: Any, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
     cells = book.sheet_by_name(sheet)
     return {
         (r, c): xlrd.error_text_from_code.get(cells.cell_value(r, c), "#ERROR")
@@ -881,14 +960,9 @@ def _belongs_to_header(figures: Sequence[Cell], words: "_ValueWords") -> bool:
 
 
 def _read_table(
-    layout: _Layout,
-    filename: str,
-    m: _Matcher,
-    words: "_ValueWords",
-    data: bytes,
-    own_row: Callable[[str], bool] | None = None,
+    layout: _Layout, tables: Tables, own_row: Callable[[str], bool] | None = None
 ) -> StatsTable:
-    grid = layout.grid
+    grid, m, words = layout.grid, tables.matcher, tables.words
     columns = {cid: layout.columns[cid] for cid in m.order if cid in layout.columns}
     notes: list[str] = []
     # (column id, row, col, header, value) for every column found
@@ -917,10 +991,10 @@ def _read_table(
                 for (cid, (j, header)), value in zip(columns.items(), figures, strict=True)
             ]
     blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
-    if blanks and (errors := _error_cells(grid, data, blanks)):
+    if blanks and (errors := tables.errors.among(grid.sheet, blanks)):
         cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
     table = StatsTable(
-        filename=filename,
+        filename=tables.filename,
         sheet=grid.sheet,
         reporter=_reporter(layout, m, data_row),
         columns_found=list(columns),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailproc.parse import Attachment
-from mailproc.sheets import StatsTable
+from mailproc.sheets import StatsTable, Tables
 
 Disposition = Literal[
     "submission",  # a unit's report, booked against a deadline (or an event report)
@@ -66,6 +66,9 @@ class FileCheck:
     table: StatsTable | None = None
     error: str | None = None
     note: str | None = None
+    # every table the file holds, read once: the unit's own row and the week's sheet are
+    # picked from these
+    tables: Tables | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

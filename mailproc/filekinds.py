@@ -1,0 +1,94 @@
+"""What an attachment is: the magic numbers that tell, the sets of kinds each stage acts on, and
+the `Container` that opens an attachment's zip once for every stage that looks inside.
+
+parse sniffs a kind from the bytes (`parse.sniff_kind`), sheets reads 附件1 from the kinds that
+hold tables, classify decides which files are sheets, Word files and documents. They all look
+the kinds and signatures up here, so a new format is added in one place.
+"""
+
+import io
+import zipfile
+
+# -- magic numbers ----------------------------------------------------------------------------
+
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # what a zip file starts with
+# The checks that refuse a broken file (sheets, classify.document_problem) open anything that
+# starts like a zip record, so that a damaged one is reported, not passed over.
+ZIP_PREFIX = b"PK"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: xls, doc, et, wps, encrypted xlsx
+OLE2_SECTOR = 512  # the usual sector size: a complete file is a whole number of them
+OLE2_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")  # a password-protected xlsx/docx
+OLE2_WORKBOOK_STREAMS = ("Workbook", "Book")  # BIFF8, and BIFF5 and older
+OLE2_WORD_STREAM = "WordDocument"
+PDF_MAGIC = b"%PDF-"
+PDF_MAGIC_WITHIN = 1024  # readers accept junk before the signature
+PDF_END = b"%%EOF"
+PDF_END_WITHIN = 2048  # of the end: a PDF without it was cut off
+RAR_MAGIC = b"Rar!\x1a\x07"
+SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+IMAGE_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",  # TIFF, little-endian
+    b"MM\x00*",  # TIFF, big-endian
+)
+WEBP_MARK = b"WEBP"  # at bytes 8–12, after RIFF and a length
+
+# -- kinds (as `parse.sniff_kind` names them) ----------------------------------------------------
+
+WORKBOOK_KINDS = frozenset({"xlsx", "xls", "et", "ods"})  # binary workbooks: calamine reads them
+# Files of cells that may be 附件1 as classify counts them: workbooks and CSV exports
+SHEET_KINDS = WORKBOOK_KINDS | {"csv"}
+WORD_KINDS = frozenset({"docx", "doc", "wps"})
+DOCUMENT_KINDS = WORD_KINDS | {"pdf"}
+ARCHIVE_KINDS = frozenset({"zip", "rar", "7z"})
+# Binary formats whose file name stands in for the kind when the content is cut off or unknown
+BINARY_KINDS = WORKBOOK_KINDS | DOCUMENT_KINDS | ARCHIVE_KINDS
+ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps"})  # a broken zip by these names
+OLE2_KINDS = frozenset({"xls", "doc", "et", "wps"})  # stored as compound files
+CSV_EXTENSIONS = frozenset({"csv", "tsv"})  # text by these names is a table
+
+# -- file name suffixes (what a unit meant to send, whatever the content) -------------------------
+
+SHEET_SUFFIXES = frozenset(f".{kind}" for kind in SHEET_KINDS)
+WORD_SUFFIXES = frozenset(f".{kind}" for kind in WORD_KINDS)
+DOCUMENT_SUFFIXES = frozenset(f".{kind}" for kind in DOCUMENT_KINDS) | {
+    ".odt",
+    ".rtf",
+    ".ofd",
+    ".wpt",
+    ".dot",
+}
+
+
+def pdf_is_complete(data: bytes) -> bool:
+    """Whether a PDF ends as PDFs do; one cut off in transfer does not."""
+    return PDF_END in data[-PDF_END_WITHIN:]
+
+
+class Container:
+    """One attachment's bytes, with the zip they hold opened on first use and kept.
+
+    Sniffing, the size and bomb checks, the error-mark scan, unpacking a zip and the document
+    check all look inside the same zip; opening it once here spares a second reading of its
+    central directory per stage. A value of the bytes alone: what it opens never changes.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._zip: zipfile.ZipFile | Exception | None = None
+
+    def zip(self) -> zipfile.ZipFile:
+        """The bytes opened as a zip archive; raises what `zipfile.ZipFile` raised, each time
+        it is asked, when they are not one. Not to be closed: it is shared."""
+        if self._zip is None:
+            try:
+                self._zip = zipfile.ZipFile(io.BytesIO(self.data))
+            except Exception as exc:  # each caller judges the error as it did on its own
+                self._zip = exc
+        if isinstance(self._zip, Exception):
+            raise self._zip.with_traceback(None)
+        return self._zip
