@@ -20,6 +20,7 @@ from mails import TZ, XLSX, make_mail
 from test_sheets import FIGURES, RULES, template, xlsx
 
 from mailproc import cli, sheets
+from mailproc.app import open_app
 from mailproc.classify import Classifier
 from mailproc.filekinds import OLE2_MAGIC, ZIP_SIGNATURES, Container
 from mailproc.parse import parse_message
@@ -106,11 +107,8 @@ def test_the_corpus_opens_each_attachments_container_once(
         return read_bytes(path)
 
     monkeypatch.setattr(Path, "read_bytes", counted_read)
-    pipeline = Pipeline(make_config(tmp_path))
-    try:
-        cli.run_ingest(pipeline, [str(CORPUS)], quiet=True)
-    finally:
-        pipeline.close()
+    with open_app(make_config(tmp_path)) as app:
+        cli.run_ingest(Pipeline(app), [str(CORPUS)], quiet=True)
     monkeypatch.undo()
 
     assert +reads == collections.Counter(dict.fromkeys(CORPUS.glob("*.eml"), 1))
