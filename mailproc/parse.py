@@ -137,6 +137,13 @@ class ParsedMail:
     forwarded: ParsedMail | None = None
     problems: list[str] = field(default_factory=list)
 
+    def chain(self) -> list[ParsedMail]:
+        """The mail and the messages forwarded inside it, innermost first."""
+        chain = [self]
+        while chain[-1].forwarded is not None and len(chain) < 5:
+            chain.append(chain[-1].forwarded)
+        return chain[::-1]
+
 
 # --- text decoding -------------------------------------------------------------------------
 

@@ -235,7 +235,7 @@ class Pipeline:
                     "subject": mail.subject,
                     **write.reading(result),
                     "machine_reading": ledger.dumps(write.reading(result)),
-                    "notes": ledger.dumps(notes + result.notes),
+                    "notes": ledger.dumps([*notes, *result.notes]),
                     "in_reply_to": mail.in_reply_to,
                     "archive_path": eml_path,
                     "source": source,
@@ -300,7 +300,7 @@ class Pipeline:
             result = dataclasses.replace(
                 result,
                 reply="none",
-                notes=[*result.notes, "原邮件无法解析：按办公室的登记入账，不回复"],
+                notes=(*result.notes, "原邮件无法解析：按办公室的登记入账，不回复"),
             )
         return result, mail
 
@@ -315,7 +315,7 @@ class Pipeline:
             "sender_name": mail.from_name or row["sender_name"],
             "subject": mail.subject or row["subject"],
             "in_reply_to": mail.in_reply_to,
-            "notes": ledger.dumps(json.loads(row["notes"] or "[]") + result.notes),
+            "notes": ledger.dumps([*json.loads(row["notes"] or "[]"), *result.notes]),
         }
         if result.unit_source != "office":
             fields["machine_reading"] = ledger.dumps(write.reading(result))

@@ -11,6 +11,7 @@ from typing import Literal
 from mailproc.parse import Attachment
 from mailproc.sheets import StatsTable, Tables
 
+GateReason = Literal["own", "bounce", "auto_reply", "bulk"]
 Disposition = Literal[
     "submission",  # a unit's report, booked against a deadline (or an event report)
     "unrecognized",  # looks like a report, but the unit or the item is unknown: 无法识别
@@ -71,8 +72,12 @@ class FileCheck:
     tables: Tables | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Classification:
+    """What one mail is, for whom, about what, against which deadline, and the reply it owes.
+    Made whole by the classifier; a later stage that learns more (the version a group settles
+    into) makes a new one with `dataclasses.replace`."""
+
     disposition: Disposition
     unit: str | None = None
     unit_source: str | None = None
@@ -83,10 +88,10 @@ class Classification:
     version: int | None = None
     on_time: bool | None = None
     reply: Reply = "none"
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    flags: list[Flag] = field(default_factory=list)
-    files: list[FileCheck] = field(default_factory=list)
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    files: tuple[FileCheck, ...] = ()
     table: StatsTable | None = None
     deadline: dt.datetime | None = None
     unit_deadline: dt.datetime | None = None  # the deadline that holds for the unit (extended)

@@ -88,7 +88,8 @@ def classify(
 
 def decided(result: Classification) -> dict:
     """The fields of a reading that the ledger keeps, to compare in one assertion."""
-    return {key: getattr(result, key) for key in NOTHING}
+    values = {key: getattr(result, key) for key in NOTHING}
+    return values | {"problems": list(result.problems)}
 
 
 def weekly(**changes: object) -> dict:
@@ -127,7 +128,7 @@ def test_own_mail_by_its_header_is_never_read():
     raw = make_mail("【回执】东风镇 周报", headers={"X-Mailproc-Kind": "ack"}, files=STATS)
     result = classify(raw, at(13, 9))
     assert decided(result) == NOTHING | {"disposition": "own"}
-    assert (result.files, result.notes) == ([], [])
+    assert (result.files, result.notes) == ((), ())
 
 
 def test_own_mail_by_our_message_id_even_without_the_header():
@@ -188,7 +189,7 @@ def test_bulk_mail_from_a_unit_counts_but_gets_no_reply():
     raw = make_mail("东风镇第3周周报", files=STATS, headers={"Precedence": "bulk"})
     result = classify(raw, at(18, 9))
     assert decided(result) == weekly(period="2019-06-20", reply="none")
-    assert result.notes == ["周次：主题: 第3周", "不回复：bulk"]
+    assert list(result.notes) == ["周次：主题: 第3周", "不回复：bulk"]
 
 
 def test_a_thank_you_to_our_acknowledgement_is_an_answer_to_us():
@@ -213,7 +214,7 @@ def test_unit_named_in_the_subject_wins_over_the_senders_and_the_office_sees_it(
     result = classify(raw, at(19, 9))
     assert decided(result) == weekly(unit="平安镇", period="2019-06-20")
     assert result.sender_unit == "区住房和城乡建设局"
-    assert result.notes == [
+    assert list(result.notes) == [
         "代报：区住房和城乡建设局 的邮箱为 平安镇 报送",
         "填报单位不符：附件1：东风镇活动情况统计表.xlsx 写的是 东风镇",
         "周次：主题: 第3周",
@@ -274,7 +275,7 @@ def test_a_department_outside_the_campaign_is_no_unit():
     )
     result = classify(raw, at(19, 9))
     assert decided(result) == NOTHING | {"disposition": "unrecognized", "reply": "unrecognized"}
-    assert result.notes == ["无法确定报送单位"]
+    assert list(result.notes) == ["无法确定报送单位"]
 
 
 def test_a_forwarded_report_counts_for_the_inner_unit():
@@ -305,7 +306,7 @@ def test_the_deadline_instant_is_on_time_the_second_after_late(received, status)
     result = classify(make_mail("东风镇第2周周报", files=STATS), received)
     assert decided(result) == weekly(status=status)
     assert (result.deadline, result.unit_deadline) == (at(13, 11), at(13, 11))
-    assert result.notes == ["周次：主题: 第2周"]
+    assert list(result.notes) == ["周次：主题: 第2周"]
 
 
 @pytest.mark.parametrize(
@@ -323,13 +324,13 @@ def test_the_deadline_instant_is_on_time_the_second_after_late(received, status)
 def test_a_named_week_wins_over_the_receipt_time(subject, filename, received, period, status, why):
     result = classify(make_mail(subject, files=[(filename, stats_xlsx(), XLSX)]), received)
     assert decided(result) == weekly(period=period, status=status)
-    assert result.notes == [why]
+    assert list(result.notes) == [why]
 
 
 def test_a_report_naming_no_week_counts_for_the_next_deadline():
     result = classify(make_mail("东风镇本周活动开展情况", files=STATS), at(12, 9))
     assert decided(result) == weekly()
-    assert result.notes == []
+    assert list(result.notes) == []
 
 
 def test_the_day_after_a_deadline_counts_late_for_it_when_nothing_came():
@@ -392,7 +393,7 @@ def test_a_dated_activity_report_with_weekly_words_stays_weekly():
     raw = make_mail("东风镇6月13日开展应急演练活动情况", body="本周开展演练一场。")
     result = classify(raw, at(13, 9))
     assert decided(result) == weekly(reply="missing", problems=["no_stats"])
-    assert result.notes == ["周次：主题: 6月13日"]
+    assert list(result.notes) == ["周次：主题: 6月13日"]
 
 
 def test_an_answer_to_a_reminder_counts_for_the_reminders_unit_item_and_week():
@@ -411,7 +412,7 @@ def test_an_answer_to_a_reminder_counts_for_the_reminders_unit_item_and_week():
     result = classify(raw, at(21, 9), history)
     expected = weekly(unit_source="answered", period="2019-06-20", status="late")
     assert decided(result) == expected
-    assert result.notes == ["周次：回复所针对的通知"]
+    assert list(result.notes) == ["周次：回复所针对的通知"]
 
 
 def test_a_unit_without_an_item_is_unrecognized_and_keeps_its_unit():
@@ -422,7 +423,7 @@ def test_a_unit_without_an_item_is_unrecognized_and_keeps_its_unit():
         "unit_source": "subject",
         "reply": "unrecognized",
     }
-    assert result.notes == ["无法确定报送内容"]
+    assert list(result.notes) == ["无法确定报送内容"]
 
 
 def test_a_stranger_gets_a_reply_only_when_the_mail_looks_like_a_submission():
@@ -445,7 +446,10 @@ def test_a_supervisor_answering_an_alert_with_a_file_gets_no_reply():
     )
     result = classify(raw, at(13, 15))
     assert decided(result) == NOTHING | {"disposition": "unrecognized"}
-    assert result.notes == ["无法确定报送单位", "不回复：回复本系统邮件，单位不明，请办公室查看"]
+    assert list(result.notes) == [
+        "无法确定报送单位",
+        "不回复：回复本系统邮件，单位不明，请办公室查看",
+    ]
 
 
 # -- status and versions ------------------------------------------------------------------------
@@ -481,7 +485,7 @@ def test_the_offices_booking_stands_for_unit_item_and_period():
     raw = make_mail("周报", sender="lina@qq.com", files=[("统计表.xlsx", stats_xlsx(""), XLSX)])
     result = classify(raw, at(14, 9), booking=Booking("东风镇", "weekly", "2019-06-20"))
     assert decided(result) == weekly(unit_source="office", period="2019-06-20")
-    assert result.notes == ["周次：办公室指定"]
+    assert list(result.notes) == ["周次：办公室指定"]
 
 
 # -- problems ---------------------------------------------------------------------------------
@@ -647,7 +651,7 @@ def test_the_units_own_row_counts_not_its_villages():
         "东风镇",
         {"lectures": 5, "drills": 3, "media_reports": 4},
     )
-    assert result.notes == ["周次：主题: 第3周"]
+    assert list(result.notes) == ["周次：主题: 第3周"]
 
 
 def test_a_table_without_the_units_row_is_read_from_its_first_row_and_flagged():
@@ -657,7 +661,7 @@ def test_a_table_without_the_units_row_is_read_from_its_first_row_and_flagged():
     )
     result = classify(raw, at(19, 9))
     assert (result.table.row_label, result.table.values["lectures"]) == ("红旗村", 1)
-    assert result.notes == [
+    assert list(result.notes) == [
         "附件1 有 2 行数据，没有写明东风镇的一行：统计表.xlsx 取第一行（红旗村）",
         "周次：主题: 第3周",
     ]
@@ -690,6 +694,61 @@ def test_the_units_own_table_counts_before_another_units():
         1,
     )
     assert result.notes[0] == "填报单位不符：交通局统计表.xlsx 写的是 区交通运输局"
+
+
+# -- each part on its own ---------------------------------------------------------------------
+
+
+def test_the_gate_part_names_its_reason():
+    gate = CLASSIFIER.gate
+    bounce = parse_message(make_mail("退信", sender="MAILER-DAEMON@163.com"))
+    bulk = parse_message(make_mail("通知", headers={"Precedence": "bulk"}))
+    plain = parse_message(make_mail("东风镇第2周周报"))
+    reasons = [gate.reason(mail, MemoryHistory()) for mail in (bounce, bulk, plain)]
+    assert reasons == ["bounce", "bulk", None]
+    assert gate.strip_tags("回复：【回执】东风镇 周报") == " 东风镇 周报"
+
+
+def test_the_units_part_finds_the_unit_and_where_it_was_named():
+    units = CLASSIFIER.units
+    sender = units.rules.unit("东风镇")
+    assert units.unit_named("区市场局关于安全生产月的报告").name == "区市场监督管理局"
+    assert units.find(["本周活动情况"], [], [], sender, ["新兴镇报送"]) == (sender, "address")
+    found, source = units.find(["本周活动情况"], [], [], None, ["新兴镇报送"])
+    assert (found.name, source) == ("新兴镇", "body")
+    assert units.names_unit("本单位", sender) and not units.names_unit("新兴镇", sender)
+
+
+def test_the_periods_part_reads_items_and_weeks():
+    periods = CLASSIFIER.periods
+    weekly = periods.rules.item("weekly")
+    assert periods.find_item(["东风镇第二周活动总结"], "", [], [], at(12, 9)) is weekly
+    assert periods.explicit_week([("主题", "6.17-6.20活动信息")]) == (
+        weekly.deadlines[2],
+        "主题: 6.17-6.20",
+    )
+    assert periods.week_number("第五周") is None  # four weekly deadlines
+
+
+def test_the_files_part_sorts_each_attachment():
+    mail = parse_message(
+        make_mail("东风镇第2周周报", files=[*STATS, *PHOTO, ("方案.docx", docx_bytes(), DOCX)])
+    )
+    checks = CLASSIFIER.files.check_files(mail.attachments)
+    assert [(c.role, c.error) for c in checks] == [
+        ("stats", None),
+        ("image", None),
+        ("document", None),
+    ]
+    assert checks[0].table.values["lectures"] == 3
+
+
+def test_the_problems_part_lists_what_is_lacking_in_order():
+    problems = CLASSIFIER.problems
+    weekly = CLASSIFIER.rules.item("weekly")
+    mail = parse_message(make_mail("东风镇第2周周报", body="见网盘 https://pan.baidu.com/s/1x"))
+    assert problems.lacking(weekly, mail, [], [mail.body_text], []) == ["cloud_link", "no_stats"]
+    assert problems.looks_like_submission(["第2周周报"], "", [""], []) is True
 
 
 # -- no database ------------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""The files of a mail: which one is 附件1, which are documents, which cannot be opened, and
+the table whose figures count (the unit's own row, the report's week's sheet). Each file is
+read once (`sheets.read_tables`); what counts is picked from what was read."""
+
+import zipfile
+from pathlib import PurePath
+
+from mailproc.classify.periods import week_number
+from mailproc.classify.units import UnitNames
+from mailproc.filekinds import (
+    DOCUMENT_KINDS,
+    DOCUMENT_SUFFIXES,
+    OLE2_MAGIC,
+    OLE2_SECTOR,
+    SHEET_KINDS,
+    SHEET_SUFFIXES,
+    WORD_KINDS,
+    WORD_SUFFIXES,
+    ZIP_PREFIX,
+    pdf_is_complete,
+)
+from mailproc.parse import Attachment
+from mailproc.rules import Rules, Unit
+from mailproc.sheets import StatsTable, UnreadableFile, pick, read_tables
+from mailproc.text import normalize
+from mailproc.values import FileCheck
+
+# Attachment problems (from parse) that mean the file's structure is broken; the others
+# (an odd file name, stray base64 characters) do not stop it from opening.
+DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
+DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
+NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
+
+
+class Files:
+    """The rules' words for 附件1's file names and for running totals, with the unit names."""
+
+    def __init__(self, rules: Rules, units: UnitNames):
+        self.rules, self.units = rules, units
+        self.stats_file_words = [normalize(w) for w in rules.table["file_words"]]
+        # a file named 累计/合计… holds running totals, not the period's figures
+        self.cumulative_words = [normalize(w) for w in rules.table.get("total_row_labels", [])]
+        self.weeks = len(next((i.deadlines for i in rules.items if i.weekly), ()))
+
+    def check_files(self, attachments: list[Attachment]) -> list[FileCheck]:
+        """Open every office file: which one is 附件1, which are documents, which are broken."""
+        checks = []
+        for att in attachments:
+            suffix = PurePath(att.filename).suffix.lower()
+            if att.kind == "image":
+                checks.append(FileCheck(att, "image"))
+                continue
+            is_sheet = att.kind in SHEET_KINDS or suffix in SHEET_SUFFIXES
+            is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
+            if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
+                checks.append(FileCheck(att, "other"))
+                continue
+            check = FileCheck(att, "document")
+            if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
+                check.error = DAMAGED
+            if is_sheet or is_word:
+                try:
+                    check.tables = read_tables(att.container, att.filename, att.kind, self.rules)
+                    check.table = pick(check.tables) if check.tables else None
+                except UnreadableFile as exc:
+                    check.error = str(exc)
+                named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
+                if check.table is not None:
+                    check.role = "stats"
+                elif is_sheet or named_stats:
+                    check.role = "stats_candidate"
+                    check.error = check.error or NO_TABLE
+            if check.error is None and check.role == "document":
+                check.error = document_problem(att)
+            checks.append(check)
+        return checks
+
+    def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
+        """Pick the unit's own row in every 附件1 with several filled rows (a town's villages, a
+        district template) or none; notes for the office when no row names it."""
+        notes = []
+        for check in files:
+            table, tables = check.table, check.tables
+            if table is None or tables is None or table.data_rows == 1:
+                continue
+            own = pick(tables, own_row=self.units.own_row_of(unit))
+            if own is not None and self.units.names_unit(own.row_label, unit):
+                check.table = own
+            elif table.data_rows > 1:
+                notes.append(
+                    f"附件1 有 {table.data_rows} 行数据，没有写明{unit.name}的一行："
+                    f"{check.attachment.filename} 取第一行（{table.row_label or '无名称'}）"
+                )
+        return notes
+
+    def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
+        """A workbook kept with a sheet per week (第一周, 第二周 …): pick the report's week's."""
+        for check in files:
+            table, tables = check.table, check.tables
+            if (
+                table is None
+                or tables is None
+                or week_number(table.sheet, self.weeks) in (None, week)
+            ):
+                continue
+            own = pick(
+                tables,
+                own_row=self.units.own_row_of(unit),
+                sheet=lambda name: week_number(name, self.weeks) == week,
+            )
+            if own is not None and week_number(own.sheet, self.weeks) == week:
+                check.table = own
+
+    def own_table(self, files: list[FileCheck], unit: Unit | None) -> StatsTable | None:
+        """The 附件1 whose figures count: the unit's own (by 填报单位) before another unit's, a
+        readable one before one with bad cells, a week's before a 累计 one, then file order."""
+        tables = [c.table for c in files if c.table is not None]
+
+        def rank(table: StatsTable) -> tuple[bool, bool, bool]:
+            other = bool(
+                unit and table.reporter and not self.units.names_unit(table.reporter, unit)
+            )
+            cumulative = any(w in normalize(table.filename) for w in self.cumulative_words)
+            return other, bool(table.bad_cells), cumulative
+
+        return min(tables, key=rank, default=None)
+
+
+def document_problem(att: Attachment) -> str | None:
+    """Why an office document cannot be opened, checked cheaply by its structure."""
+    data = att.data
+    if not data:
+        return "文件为空"
+    if att.kind == "pdf":
+        if not pdf_is_complete(data):
+            return "PDF 文件不完整（可能在传输中被截断）"
+        return None
+    if att.kind == "docx" or data.startswith(ZIP_PREFIX):
+        try:
+            att.container.zip()
+        except zipfile.BadZipFile:
+            return "文件已损坏，无法打开（压缩结构不完整）"
+        return None
+    if data.startswith(OLE2_MAGIC) and len(data) % OLE2_SECTOR != 0:
+        return "文件不完整（可能在传输中被截断）"
+    return None

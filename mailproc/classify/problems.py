@@ -1,0 +1,79 @@
+"""Problems: what a submission lacks, in the order the reply names them, and whether a mail
+from an unknown sender looks like a submission at all. See
+docs/campaign.md#problems-and-replies."""
+
+import json
+import re
+from pathlib import PurePath
+
+from mailproc.filekinds import DOCUMENT_KINDS, DOCUMENT_SUFFIXES
+from mailproc.parse import ParsedMail
+from mailproc.rules import Item, Rules
+from mailproc.text import normalize
+from mailproc.values import PROBLEM_ORDER, FileCheck
+
+STATS_PROBLEMS = {"cloud_link", "no_stats", "unreadable_file", "bad_cells"}  # no 附件1 counted
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class Problems:
+    """The rules' campaign words and cloud-drive link patterns, prepared once."""
+
+    def __init__(self, rules: Rules):
+        self.campaign_words = [normalize(w) for w in rules.words["campaign"]]
+        self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
+
+    def looks_like_submission(
+        self, subjects: list[str], names: str, bodies: list[str], files: list[FileCheck]
+    ) -> bool:
+        """Campaign words, a 附件1 table, or an office document in a mail written in Chinese."""
+        text = " ".join([*subjects, names, *bodies])
+        if any(w in normalize(text) for w in self.campaign_words):
+            return True
+        if any(c.role == "stats" for c in files):
+            return True
+        has_document = any(c.role in {"stats_candidate", "document"} for c in files)
+        return has_document and _CJK.search(text) is not None
+
+    def lacking(
+        self,
+        item: Item,
+        mail: ParsedMail,
+        files: list[FileCheck],
+        bodies: list[str],
+        earlier: list[dict],
+    ) -> list[str]:
+        """What this version lacks. A part an earlier version of the same period brought (the
+        summary's document in version 1) is not asked for again when a later one brings the
+        rest (附件1 in version 2)."""
+        before = [set(json.loads(row.get("problems") or "[]")) for row in earlier]
+        had_document = any(not lacks & {"no_attachment", "cloud_link"} for lacks in before)
+        had_stats = any(not lacks & STATS_PROBLEMS for lacks in before)
+        problems = []
+        readable_tables = [c.table for c in files if c.table is not None]
+        for check in files:
+            # A spreadsheet that is not 附件1 matters only while 附件1 is still owed.
+            if check.role == "stats_candidate" and (readable_tables or not item.needs_stats):
+                check.note, check.error = check.error, None
+        documents = [c for c in files if c.role in {"document", "stats", "stats_candidate"}]
+        stats_files = [c for c in files if c.role in {"stats", "stats_candidate"}]
+        real_documents = [
+            c
+            for c in documents
+            if c.attachment.kind in DOCUMENT_KINDS
+            or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_SUFFIXES
+        ]
+        missing_document = item.needs_document and not real_documents and not had_document
+        missing_stats = item.needs_stats and not stats_files and not had_stats
+        links = " ".join([*bodies, *(m.body_html for m in mail.chain())])
+        if (missing_document or missing_stats) and any(p.search(links) for p in self.cloud_links):
+            problems.append("cloud_link")
+        if missing_document:
+            problems.append("no_attachment")
+        if missing_stats:
+            problems.append("no_stats")
+        if any(c.error for c in files):
+            problems.append("unreadable_file")
+        if item.needs_stats and readable_tables and all(t.bad_cells for t in readable_tables):
+            problems.append("bad_cells")
+        return sorted(set(problems), key=PROBLEM_ORDER.index)
