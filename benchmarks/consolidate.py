@@ -31,8 +31,8 @@ import openpyxl
 import xlwt
 from python_calamine import CalamineWorkbook
 
+from mailproc.read.tables import read_stats
 from mailproc.rules import load_rules
-from mailproc.sheets import read_stats
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 TARGET_SECONDS = 5.0

@@ -15,8 +15,8 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.archive import Archive
 from mailproc.config import Config
-from mailproc.delivery import Delivered, DirTransport, Transport, deliver
-from mailproc.outbox import Renderer
+from mailproc.outgoing.delivery import Delivered, DirTransport, Transport, deliver
+from mailproc.outgoing.render import Renderer
 from mailproc.rules import Rules, load_rules
 
 
@@ -36,7 +36,7 @@ class App:
     @functools.cached_property
     def transport(self) -> Transport:
         if self.config.transport == "smtp" and self.config.smtp is not None:
-            from mailproc.smtp import SmtpTransport
+            from mailproc.outgoing.smtp import SmtpTransport
 
             mailbox = self.config.mailbox.server if self.config.mailbox else None
             return SmtpTransport(self.config.smtp, self.from_address, mailbox)

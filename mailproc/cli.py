@@ -16,20 +16,27 @@ from typing import Any
 import click
 import sqlite_utils
 
-from mailproc import ledger, office, replay, resources
+from mailproc import ledger, resources
 from mailproc.app import App, open_app
-from mailproc.assess import assess as assess_units
-from mailproc.assess import write_assessment
 from mailproc.config import Config, ConfigError, load_config
-from mailproc.dashboard import write_dashboard
+from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
 from mailproc.lock import AlreadyRunning, ProcessLock
-from mailproc.office import Done, OfficeError
-from mailproc.pipeline import Pipeline, header_receipt_time, mail_files
-from mailproc.report import status_matrix
+from mailproc.office import actions, replay
+from mailproc.office.actions import Done, OfficeError
+from mailproc.pipeline import Pipeline
+from mailproc.reports.assess import assess as assess_units
+from mailproc.reports.assess import write_assessment
+from mailproc.reports.dashboard import write_dashboard
+from mailproc.reports.stats import StatsError, period_stats
+from mailproc.reports.status import (
+    decisions_in_force,
+    paper_owed,
+    paper_owed_lines,
+    status_matrix,
+)
+from mailproc.reports.workbook import write_workbook
 from mailproc.rules import RulesError, load_rules
-from mailproc.stats import StatsError, period_stats
-from mailproc.workbook import write_workbook
 
 MESSAGE_FIELDS = (
     "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
@@ -77,31 +84,10 @@ def cli(verbose: bool) -> None:
     )
 
 
-# Bytes read from the start of a mail file for its receipt time; a longer header is read whole
-HEAD_BYTES = 64 * 1024
-_HEADER_END = re.compile(rb"\n\r?\n")  # the empty line after the header, with LF or CRLF
-
-
-def receipt_order_key(path: Path) -> tuple[bool, float, str]:
-    """Where a mail file goes in the order of receipt (those without a date last), from the
-    head of the file only: the header, when it ends within HEAD_BYTES, is all that
-    `header_receipt_time` reads; a file whose header runs on is read whole."""
-    with path.open("rb") as file:
-        head = file.read(HEAD_BYTES)
-        if len(head) == HEAD_BYTES and not _HEADER_END.search(head):
-            head += file.read()
-    moment = header_receipt_time(head)
-    return moment is None, moment.timestamp() if moment else 0.0, str(path)
-
-
 def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dict[str, int]:
-    """Ingest files in order of receipt, then deliver what they queued; returns the counts.
-
-    Each file is read whole once, when its turn comes. Sorting needs only its header, read from
-    the file's head: keeping every file's bytes from the sort to the ingest would hold a whole
-    batch (thousands of mails with attachments) in memory at once.
-    """
-    timed = sorted(map(receipt_order_key, mail_files(paths)))
+    """Ingest files in order of receipt, each read once when its turn comes, then deliver
+    what they queued; returns the counts."""
+    timed = in_receipt_order(paths)
     counts: dict[str, int] = {}
     show_bar = not quiet and len(timed) > 50 and sys.stderr.isatty()
     progress = (
@@ -110,8 +96,8 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
         else contextlib.nullcontext(timed)
     )
     with progress as bar:
-        for _, _, path in bar:
-            outcome = pipeline.ingest(Path(path).read_bytes(), source=path)
+        for path in bar:
+            outcome = pipeline.ingest(path.read_bytes(), source=str(path))
             key = outcome.state if outcome.state != "new" else outcome.disposition
             counts[key] = counts.get(key, 0) + 1
             if outcome.state == "quarantined" and not quiet:
@@ -150,7 +136,7 @@ def poll(config: Config, once: bool) -> None:
     """Read the mailbox once: fetch new mail, process it, send the replies, exit."""
     if not once:
         fail("poll needs --once; `mailproc run` is the service that polls every few minutes")
-    from mailproc.imap import MailboxError  # the IMAP and SMTP clients: only where they serve
+    from mailproc.fetch.imap import MailboxError  # the IMAP and SMTP clients: only where they serve
     from mailproc.service import Service
 
     try:
@@ -173,7 +159,7 @@ def poll(config: Config, once: bool) -> None:
 @config_option
 def run(config: Config, now_text: str | None) -> None:
     """The service: poll every [mailbox] poll_minutes, run due jobs every minute; SIGTERM stops."""
-    from mailproc.imap import MailboxError
+    from mailproc.fetch.imap import MailboxError
     from mailproc.service import Service
 
     logging.getLogger().setLevel(logging.INFO)
@@ -260,8 +246,8 @@ def status(config: Config, as_json: bool) -> None:
     db = ledger.open_ledger(config.db)
     matrix = status_matrix(db, rules)
     failed = list(db["outbox"].rows_where("status = 'failed'", order_by="id"))
-    owed = office.paper_owed(db, rules, matrix.as_of)
-    decided = office.decisions_in_force(db, rules)
+    owed = paper_owed(db, rules, matrix.as_of)
+    decided = decisions_in_force(db, rules)
     if as_json:
         report = matrix.as_dict()
         report["decisions"] = decided
@@ -279,7 +265,7 @@ def status(config: Config, as_json: bool) -> None:
             click.echo(f"  {row['text']}")
     if owed:
         click.echo(f"\n纸质文件未交 {len(owed)} 份：")
-        for deadline, who in office.paper_owed_lines(owed, rules):
+        for deadline, who in paper_owed_lines(owed, rules):
             click.echo(f"  {deadline}：{who}")
     if failed:
         click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
@@ -455,7 +441,7 @@ def assign_command(
     by: str,
 ) -> Done:
     """Book a mail mailproc could not read, or misread, for a unit and item."""
-    return office.assign(app, message_id, unit, item, period, note, by)
+    return actions.assign(app, message_id, unit, item, period, note, by)
 
 
 @cli.command("unassign")
@@ -463,7 +449,7 @@ def assign_command(
 @office_action
 def unassign_command(app: App, message_id: str, note: str | None, by: str) -> Done:
     """Undo the office's booking of a mail: the machine's reading stands again."""
-    return office.unassign(app, message_id, note, by)
+    return actions.unassign(app, message_id, note, by)
 
 
 @cli.command("excuse")
@@ -480,7 +466,7 @@ def excuse_command(
     by: str,
 ) -> Done:
     """The unit owes nothing for one deadline: no reminder, no overdue notice, no penalty."""
-    return office.excuse(app, unit, item, period, note, by, undo)
+    return actions.excuse(app, unit, item, period, note, by, undo)
 
 
 @cli.command("extend")
@@ -504,7 +490,7 @@ def extend_command(
     until = moment(until_text, app.config)
     if until_text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until_text.strip()):
         until = until.replace(hour=23, minute=59, second=59)  # a day means to its end, as in rules
-    return office.extend(app, unit, item, period, until, note, by, undo)
+    return actions.extend(app, unit, item, period, until, note, by, undo)
 
 
 @cli.command("paper")
@@ -526,7 +512,7 @@ def paper_command(
 ) -> Done:
     """Record a plan's or summary's paper copy (方案、总结均需报正式纸质文件)."""
     day = received.date() if received else None
-    return office.paper(app, unit, item, period, day, waive, note, by, undo)
+    return actions.paper(app, unit, item, period, day, waive, note, by, undo)
 
 
 @cli.command("confirm")
@@ -534,7 +520,7 @@ def paper_command(
 @office_action
 def confirm_command(app: App, message_id: str, note: str | None, by: str) -> Done:
     """Let a 代报 or a 填报单位 mismatch stand; it leaves the inbox."""
-    return office.confirm(app, message_id, note, by)
+    return actions.confirm(app, message_id, note, by)
 
 
 @cli.command("resend")
@@ -542,7 +528,7 @@ def confirm_command(app: App, message_id: str, note: str | None, by: str) -> Don
 @office_action
 def resend_command(app: App, outbox_id: int, note: str | None, by: str) -> Done:
     """Queue a failed message again, once what made it fail is fixed."""
-    return office.resend(app, outbox_id, note, by)
+    return actions.resend(app, outbox_id, note, by)
 
 
 @cli.command("inbox")
@@ -551,8 +537,8 @@ def resend_command(app: App, outbox_id: int, note: str | None, by: str) -> Done:
 def inbox_command(config: Config, as_json: bool) -> None:
     """What needs a person, each with the command that settles it."""
     with open_app(config) as app:
-        entries = office.inbox(app.db)
-        owed = office.paper_owed(app.db, app.rules, dt.datetime.now(app.tz))
+        entries = actions.inbox(app.db)
+        owed = paper_owed(app.db, app.rules, dt.datetime.now(app.tz))
     for entry in entries:
         if as_json:
             click.echo(json.dumps(entry, ensure_ascii=False))
@@ -576,7 +562,7 @@ def history_command(config: Config, message_id: str) -> None:
     """The whole story of one mail: receipt, readings, the office's actions, replies."""
     with open_app(config) as app:
         try:
-            lines = office.history(app, message_id)
+            lines = actions.history(app, message_id)
         except OfficeError as exc:
             fail(str(exc))
     click.echo("\n".join(lines))

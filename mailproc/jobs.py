@@ -20,13 +20,12 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.app import App
-from mailproc.assess import STATE_TEXT, assess, write_assessment
 from mailproc.ledger import write
-from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
-from mailproc.outbox import long_time, outbox_message_id, short_time
-from mailproc.report import status_matrix
+from mailproc.outgoing.render import long_time, outbox_message_id, short_time
+from mailproc.reports.assess import STATE_TEXT, assess, write_assessment
+from mailproc.reports.status import decisions_in_force, paper_owed, paper_owed_lines, status_matrix
+from mailproc.reports.workbook import write_workbook
 from mailproc.rules import Item, Rules, Unit
-from mailproc.workbook import write_workbook
 from mailproc.workdays import working_days_before
 
 log = logging.getLogger("mailproc.jobs")

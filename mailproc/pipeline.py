@@ -8,15 +8,11 @@ it bytes and, when they know it, the server's receipt time.
 
 import dataclasses
 import datetime as dt
-import email.parser
-import email.policy
-import email.utils
 import hashlib
 import json
 import logging
 import traceback
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import sqlite_utils
 
@@ -24,8 +20,8 @@ from mailproc import ledger
 from mailproc.app import App
 from mailproc.classify import Classifier, History
 from mailproc.ledger import write
-from mailproc.outbox import outbox_message_id, reply_context
-from mailproc.parse import ParsedMail, ParseError, parse_message, unparsed
+from mailproc.outgoing.render import outbox_message_id, reply_context
+from mailproc.read.mail import ParsedMail, ParseError, parse_message, unparsed
 from mailproc.values import Booking, Classification, Outcome
 
 log = logging.getLogger("mailproc")
@@ -78,41 +74,6 @@ def reply_cause(sha256: str, result: Classification) -> str:
     """One reply per mail and reading: the same reading never answers twice, a new reading
     (the office's booking, a replay under new rules) may owe a new reply."""
     return f"reply:{sha256}:{result.reply}:{result.unit}:{result.item}:{result.period}"
-
-
-def header_receipt_time(raw: bytes) -> dt.datetime | None:
-    """The topmost Received: date, read from the headers alone (for ordering a batch)."""
-    try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        for value in (headers.get("Received"), headers.get("Date")):
-            if value:
-                moment = email.utils.parsedate_to_datetime(
-                    str(value).rpartition(";")[2].strip() or str(value)
-                )
-                if moment.tzinfo is not None:
-                    return moment
-    except (TypeError, ValueError, IndexError):
-        return None
-    return None
-
-
-def mail_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Each mail file named: a file as given, `*.eml` in folders, every file of a Maildir."""
-    for path in map(Path, paths):
-        if path.is_file():
-            yield path
-        elif (path / "cur").is_dir() or (path / "new").is_dir():
-            for sub in ("new", "cur"):
-                if (path / sub).is_dir():
-                    yield from sorted(p for p in (path / sub).iterdir() if p.is_file())
-        elif path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.is_dir():
-                    yield from mail_files([child])
-                elif child.suffix.lower() == ".eml":
-                    yield child
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
 
 
 class Pipeline:

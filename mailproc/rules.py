@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailproc.text import normalize
+from mailproc.read.text import normalize
 from mailproc.toml_tables import Table, TableError
 from mailproc.workdays import next_working_day
 

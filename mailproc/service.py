@@ -16,9 +16,9 @@ from types import FrameType
 import schedule
 
 from mailproc.app import App
-from mailproc.delivery import Delivered
-from mailproc.imap import MailboxError, MailboxSource, PollResult
+from mailproc.fetch.imap import MailboxError, MailboxSource, PollResult
 from mailproc.jobs import Ticker
+from mailproc.outgoing.delivery import Delivered
 from mailproc.pipeline import Pipeline
 
 log = logging.getLogger("mailproc.service")

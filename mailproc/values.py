@@ -8,8 +8,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailproc.parse import Attachment
-from mailproc.sheets import StatsTable, Tables
+from mailproc.read.mail import Attachment
+from mailproc.read.tables import StatsTable, Tables
 
 GateReason = Literal["own", "bounce", "auto_reply", "bulk"]
 Disposition = Literal[

@@ -7,9 +7,9 @@ import openpyxl
 import pytest
 from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 
-from mailproc import office
-from mailproc.assess import assess, write_assessment
+from mailproc.office import actions
 from mailproc.pipeline import Pipeline
+from mailproc.reports.assess import assess, write_assessment
 
 WEEK_1 = ("weekly", "2019-06-06")
 SHOWN = ("东风镇", "清水镇", "新兴镇", "唐家镇", "平安镇", "大洼街道")
@@ -44,8 +44,8 @@ def ledger(pipeline: Pipeline) -> Pipeline:
         weekly("新兴镇", "xinxing_aj@163.com", at(6, 15)),
     ):
         pipeline.ingest(raw, source="test")
-    office.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
-    office.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    actions.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
+    actions.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
     return pipeline
 
 

@@ -22,7 +22,7 @@ import pytest
 from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 
 from mailproc.classify import Classifier
-from mailproc.parse import parse_message
+from mailproc.read.mail import parse_message
 from mailproc.rules import load_rules
 from mailproc.values import Booking, Classification
 

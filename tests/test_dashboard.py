@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from mailproc.dashboard import write_dashboard
+from mailproc.reports.dashboard import write_dashboard
 from mailproc.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,13 +26,13 @@ from servers import Mailbox, SmtpServer, free_port
 from mailproc.app import open_app
 from mailproc.cli import cli, message_records
 from mailproc.config import load_config
-from mailproc.delivery import deliver
-from mailproc.imap import MailboxError
+from mailproc.fetch.imap import MailboxError
 from mailproc.ledger import open_ledger
 from mailproc.lock import AlreadyRunning, ProcessLock
+from mailproc.outgoing.delivery import deliver
+from mailproc.outgoing.smtp import SmtpTransport
 from mailproc.pipeline import Pipeline
 from mailproc.service import Service
-from mailproc.smtp import SmtpTransport
 
 PASSWORD_ENV = "MAILPROC_TEST_MAIL_PASSWORD"
 SMTP_AUTH = ("office@test", "smtp-secret")

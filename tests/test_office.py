@@ -15,7 +15,7 @@ from python_calamine import CalamineWorkbook
 from mailproc.classify import Classifier
 from mailproc.cli import cli
 from mailproc.ledger import open_ledger
-from mailproc.office import paper_owed_lines
+from mailproc.reports.status import paper_owed_lines
 from mailproc.rules import load_rules
 
 STRANGER = "<20190613163100.271.98bd746c@qq.com>"  # 0119.eml: no unit, got 无法识别

@@ -5,8 +5,8 @@ from email import policy
 
 from conftest import CORPUS
 
-from mailproc.delivery import DeliveryError, deliver
 from mailproc.ledger import open_ledger
+from mailproc.outgoing.delivery import DeliveryError, deliver
 
 
 def parsed(row) -> email.message.EmailMessage:

@@ -1,4 +1,4 @@
-"""mailproc.parse: every encoding Chinese mail clients produce, decoded without a lost character."""
+"""mailproc.read.mail: every encoding Chinese mail clients produce, read without a lost letter."""
 
 import base64
 import hashlib
@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from mails import zip_with
 
-from mailproc import parse
-from mailproc.parse import ParseError, parse_message, sniff_kind
+from mailproc.read import mail as parse
+from mailproc.read.mail import ParseError, parse_message, sniff_kind
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 PEER_MAILS = Path(__file__).resolve().parents[2] / "shared" / "peer-mails"

@@ -19,12 +19,14 @@ from conftest import CORPUS, make_config
 from mails import TZ, XLSX, make_mail
 from test_sheets import FIGURES, RULES, template, xlsx
 
-from mailproc import cli, sheets
+from mailproc import cli
 from mailproc.app import open_app
 from mailproc.classify import Classifier
-from mailproc.filekinds import OLE2_MAGIC, ZIP_SIGNATURES, Container
-from mailproc.parse import parse_message
-from mailproc.pipeline import Pipeline, header_receipt_time
+from mailproc.fetch.files import HEAD_BYTES, header_receipt_time, receipt_order_key
+from mailproc.pipeline import Pipeline
+from mailproc.read import tables as sheets
+from mailproc.read.kinds import OLE2_MAGIC, ZIP_SIGNATURES, Container
+from mailproc.read.mail import parse_message
 
 OPENERS = ("zipfile.ZipFile", "calamine", "docx", "openpyxl", "xlrd", "CompDoc")
 ONCE = collections.Counter(dict.fromkeys(OPENERS, 1))
@@ -227,7 +229,7 @@ def test_error_cells_of_several_picks_come_from_one_second_reading(
 def test_the_receipt_order_reads_only_the_head_of_a_file(tmp_path: Path) -> None:
     """The order key from the head of a file is the one the whole file gives, also when the
     header runs past the head."""
-    trace = b"X-Trace: " + b"\r\n hop" * (cli.HEAD_BYTES // 6)
+    trace = b"X-Trace: " + b"\r\n hop" * (HEAD_BYTES // 6)
     date = b"Date: Wed, 12 Jun 2019 09:30:00 +0800"
     for name, raw in [
         ("short.eml", make_mail("东风镇第2周周报")),
@@ -238,4 +240,4 @@ def test_the_receipt_order_reads_only_the_head_of_a_file(tmp_path: Path) -> None
         path.write_bytes(raw)
         moment = header_receipt_time(raw)
         assert moment is not None
-        assert cli.receipt_order_key(path) == (False, moment.timestamp(), str(path))
+        assert receipt_order_key(path) == (False, moment.timestamp(), str(path))

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from mails import TZ, XLSX, make_mail, stats_xlsx
 
-from mailproc import office, replay
 from mailproc.app import open_app
 from mailproc.cli import cli
+from mailproc.office import actions, replay
 from mailproc.pipeline import Pipeline
 
 # 东风镇 writes as 东风安办 from a personal box: no unit until rules/ learn the alias.
@@ -52,7 +52,7 @@ def ledger(pipeline: Pipeline) -> Pipeline:
     """Four mails ingested under today's rules, one of them booked by the office."""
     for raw in (NICKNAME, BOOKED, LATE, JUNK):
         pipeline.ingest(raw, source="test")
-    office.assign(
+    actions.assign(
         pipeline.app, "<booked@qq.com>", "新兴镇", "weekly", "2019-06-13", "电话确认", "王明欣"
     )
     return pipeline

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from mails import TZ, XLSX, make_mail, stats_xlsx
 
-from mailproc import office
 from mailproc.cli import cli
+from mailproc.office import actions
 from mailproc.pipeline import Pipeline
-from mailproc.report import status_matrix
-from mailproc.workbook import write_workbook
+from mailproc.reports.status import status_matrix
+from mailproc.reports.workbook import write_workbook
 
 WEEK_1 = ("weekly", "2019-06-06")  # deadline 2019-06-06 11:00
 
@@ -42,9 +42,9 @@ def campaign(pipeline: Pipeline) -> Pipeline:
         make_mail("赵圈河镇第1周周报", sender="zhaoquanhe_aj@163.com", received=at(7, 15),
                   files=table("赵圈河镇", 2)),
     ]  # fmt: skip
-    office.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
-    office.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
-    office.extend(pipeline.app, "赵圈河镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    actions.excuse(pipeline.app, "唐家镇", *WEEK_1, "防汛任务", "王明欣")
+    actions.extend(pipeline.app, "平安镇", *WEEK_1, at(8, 18), "停电", "王明欣")
+    actions.extend(pipeline.app, "赵圈河镇", *WEEK_1, at(8, 18), "停电", "王明欣")
     for raw in mails:
         pipeline.ingest(raw, source="test")
     return pipeline

@@ -17,8 +17,8 @@ import openpyxl
 import pytest
 import xlwt
 
+from mailproc.read.tables import BadCell, StatsTable, UnreadableFile, read_stats
 from mailproc.rules import load_rules
-from mailproc.sheets import BadCell, StatsTable, UnreadableFile, read_stats
 
 CORPUS = Path(__file__).parent / "corpus"
 DATA = Path(__file__).parent / "data"

@@ -13,8 +13,8 @@ from python_calamine import CalamineWorkbook
 
 from mailproc.cli import cli
 from mailproc.ledger import open_ledger
+from mailproc.reports.workbook import put, write_workbook
 from mailproc.rules import load_rules
-from mailproc.workbook import put, write_workbook
 
 WEEKLY = ("2019-06-06", "2019-06-13", "2019-06-20", "2019-06-27")
 

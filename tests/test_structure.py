@@ -158,7 +158,7 @@ def test_reading_commands_load_no_mail_client(demo_config, command):
 def test_the_service_modules_do_load_them():
     """The check above would see a mail client if one were loaded."""
     script = (
-        "import sys\nimport mailproc.service, mailproc.smtp\n"
+        "import sys\nimport mailproc.service, mailproc.outgoing.smtp\n"
         f"print(all(m in sys.modules for m in {MAIL_CLIENTS!r}))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

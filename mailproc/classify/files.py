@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 from mailproc.classify.periods import week_number
 from mailproc.classify.units import UnitNames
-from mailproc.filekinds import (
+from mailproc.read.kinds import (
     DOCUMENT_KINDS,
     DOCUMENT_SUFFIXES,
     OLE2_MAGIC,
@@ -19,10 +19,10 @@ from mailproc.filekinds import (
     ZIP_PREFIX,
     pdf_is_complete,
 )
-from mailproc.parse import Attachment
+from mailproc.read.mail import Attachment
+from mailproc.read.tables import StatsTable, UnreadableFile, pick, read_tables
+from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
-from mailproc.sheets import StatsTable, UnreadableFile, pick, read_tables
-from mailproc.text import normalize
 from mailproc.values import FileCheck
 
 # Attachment problems (from parse) that mean the file's structure is broken; the others

@@ -4,9 +4,9 @@ that answers one of mailproc's messages. See docs/campaign.md#gate."""
 import re
 
 from mailproc.classify.history import History
-from mailproc.parse import ParsedMail
+from mailproc.read.mail import ParsedMail
+from mailproc.read.text import normalize
 from mailproc.rules import Rules
-from mailproc.text import normalize
 from mailproc.values import GateReason
 
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")

@@ -6,8 +6,8 @@ import datetime as dt
 import re
 
 from mailproc.classify.history import History
+from mailproc.read.text import normalize, simplify
 from mailproc.rules import Item, Rules, Unit
-from mailproc.text import normalize, simplify
 from mailproc.values import FileCheck
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import PurePath
 
-from mailproc.filekinds import DOCUMENT_KINDS, DOCUMENT_SUFFIXES
-from mailproc.parse import ParsedMail
+from mailproc.read.kinds import DOCUMENT_KINDS, DOCUMENT_SUFFIXES
+from mailproc.read.mail import ParsedMail
+from mailproc.read.text import normalize
 from mailproc.rules import Item, Rules
-from mailproc.text import normalize
 from mailproc.values import PROBLEM_ORDER, FileCheck
 
 STATS_PROBLEMS = {"cloud_link", "no_stats", "unreadable_file", "bad_cells"}  # no 附件1 counted

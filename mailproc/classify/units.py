@@ -5,9 +5,9 @@ import functools
 import re
 from collections.abc import Callable
 
-from mailproc.parse import Attachment, ParsedMail
+from mailproc.read.mail import Attachment, ParsedMail
+from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
-from mailproc.text import normalize
 from mailproc.values import FileCheck
 
 _ON_BEHALF = re.compile(r"代(?:为|替)?(?:报送?)?$")

@@ -20,9 +20,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from mailproc.archive import safe_name
 from mailproc.ledger import received_by
-from mailproc.outbox import long_time
+from mailproc.outgoing.render import long_time
+from mailproc.reports.stats import cumulative_stats, period_stats
 from mailproc.rules import Rules
-from mailproc.stats import cumulative_stats, period_stats
 
 FONT_NAME = (
     "宋体"  # SimSun: present in every Chinese Windows/WPS; LibreOffice maps it to a CJK font

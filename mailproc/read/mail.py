@@ -35,7 +35,7 @@ from pathlib import PurePosixPath
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
-from mailproc.filekinds import (
+from mailproc.read.kinds import (
     BINARY_KINDS,
     CSV_EXTENSIONS,
     IMAGE_MAGIC,

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from email.utils import getaddresses
 
 from mailproc.config import ServerConfig, SmtpConfig
-from mailproc.delivery import DeliveryError
-from mailproc.imap import MailboxError, append_copy, copy_exists
+from mailproc.fetch.imap import MailboxError, append_copy, copy_exists
+from mailproc.outgoing.delivery import DeliveryError
 
-log = logging.getLogger("mailproc.smtp")
+log = logging.getLogger("mailproc.outgoing.smtp")
 
 
 class SmtpTransport:

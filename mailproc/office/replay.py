@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from mailproc.ledger import write
-from mailproc.parse import ParsedMail
 from mailproc.pipeline import LedgerHistory, Pipeline
+from mailproc.read.mail import ParsedMail
 from mailproc.values import Booking, Classification
 
 COMPARED = ("unit", "item", "period", "status")

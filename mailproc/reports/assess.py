@@ -13,9 +13,9 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from mailproc.archive import safe_name
-from mailproc.report import status_matrix
+from mailproc.reports.status import status_matrix
+from mailproc.reports.workbook import FILLS, FONT_NAME, print_setup, put
 from mailproc.rules import Rules
-from mailproc.workbook import FILLS, FONT_NAME, print_setup, put
 
 STATE_TEXT = {
     "on_time": "按时",

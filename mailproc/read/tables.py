@@ -31,7 +31,7 @@ import xlrd
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from xlrd.compdoc import CompDoc
 
-from mailproc.filekinds import (
+from mailproc.read.kinds import (
     OLE2_ENCRYPTED_STREAM,
     OLE2_MAGIC,
     OLE2_WORKBOOK_STREAMS,
@@ -39,7 +39,7 @@ from mailproc.filekinds import (
     ZIP_PREFIX,
     Container,
 )
-from mailproc.text import normalize, simplify
+from mailproc.read.text import normalize, simplify
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a zip bomb dressed as xlsx/docx; 附件1 is ~20 KB

@@ -17,8 +17,14 @@ import jinja2
 import sqlite_utils
 
 from mailproc import ledger
-from mailproc.office import decisions_in_force, paper_owed, paper_owed_lines
-from mailproc.report import SYMBOLS, StatusMatrix, status_matrix
+from mailproc.reports.status import (
+    SYMBOLS,
+    StatusMatrix,
+    decisions_in_force,
+    paper_owed,
+    paper_owed_lines,
+    status_matrix,
+)
 from mailproc.rules import Rules
 
 STATE_TEXT = {

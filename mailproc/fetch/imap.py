@@ -27,7 +27,7 @@ from mailproc.values import Outcome
 # receipt time (INTERNALDATE).
 Ingest = Callable[[bytes, str, dt.datetime], Outcome]
 
-log = logging.getLogger("mailproc.imap")
+log = logging.getLogger("mailproc.fetch.imap")
 
 CLIENT_ID = {"name": "mailproc", "version": __version__, "vendor": "mailproc"}
 

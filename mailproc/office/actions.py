@@ -5,7 +5,6 @@ office's, and a booking never repeats a notice already sent for the mail.
 """
 
 import datetime as dt
-import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -204,9 +203,6 @@ def extend(
     return Done(summary)
 
 
-PAPER_STATES = ("received", "waived")
-
-
 def paper(
     app: App,
     unit: str,
@@ -250,82 +246,6 @@ def _undo(
     if active is None:
         raise OfficeError(f"no {kind} recorded for {unit} {item} {period}")
     write.undo_decision(app.db, app.tz, active["id"], by, note)
-
-
-def paper_owed(
-    db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime
-) -> list[tuple[str, str, str]]:
-    """(unit, item, period) whose paper copy is still owed: submitted or past the deadline,
-    and neither received, waived nor excused."""
-    submitted = {
-        (row["unit"], row["item"], row["period"])
-        for row in db["receipts"].rows
-        if ledger.received_by(row, as_of)
-    }
-    settled = {
-        (row["unit"], row["item"], row["period"])
-        for row in db["decisions"].rows_where("kind in ('paper', 'excuse') and undone_at is null")
-    }
-    owed = []
-    for item, deadline in rules.deadlines():
-        if not item.needs_paper:
-            continue
-        period = item.period_of(deadline)
-        for unit in rules.units:
-            key = (unit.name, item.id, period)
-            if (key in submitted or deadline <= as_of) and key not in settled:
-                owed.append(key)
-    return owed
-
-
-def paper_owed_lines(owed: list[tuple[str, str, str]], rules: Rules) -> list[tuple[str, str]]:
-    """(item（period）, who owes its paper copy) per deadline of `paper_owed`. When most units
-    owe it, the few who do not are named instead: a digest should not list 34 names three times.
-    """
-    labels = {item.id: item.label for item in rules.items}
-    everyone = [unit.name for unit in rules.units]
-    lines = []
-    for (item, period), rows in itertools.groupby(owed, key=lambda row: (row[1], row[2])):
-        owing = [unit for unit, _, _ in rows]
-        others = [name for name in everyone if name not in owing]
-        if not others:
-            who = f"全部 {len(owing)} 个单位"
-        elif len(others) < len(owing):
-            who = f"除{'、'.join(others)}外，其余 {len(owing)} 个单位"
-        else:
-            who = "、".join(owing)
-        lines.append((f"{labels[item]}（{period}）", who))
-    return lines
-
-
-def decisions_in_force(db: sqlite_utils.Database, rules: Rules) -> list[dict]:
-    """The excuses and extensions that hold, each with a line a person reads."""
-    labels = {item.id: item.label for item in rules.items}
-    rows = db["decisions"].rows_where(
-        "kind in ('excuse', 'extend') and undone_at is null", order_by="unit, item, period"
-    )
-    result = []
-    for row in rows:
-        if row["kind"] == "excuse":
-            what = "免报"
-        else:
-            deadline = json.loads(row["value"])["deadline"]
-            what = "延期至 " + deadline[:16].replace("T", " ")
-        text = (
-            f"{row['unit']} {labels.get(row['item'], row['item'])}（{row['period']}）{what}"
-            f"  {row['note'] or ''}（{'办公室' if row['by'] == 'office' else row['by']}，"
-            f"{row['at'][:10]}）"
-        )
-        result.append(
-            {
-                **{
-                    k: row[k]
-                    for k in ("kind", "unit", "item", "period", "value", "note", "by", "at")
-                },
-                "text": text,
-            }
-        )
-    return result
 
 
 def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
