@@ -21,8 +21,8 @@ from mailproc.app import App
 from mailproc.classify import Classifier, History
 from mailproc.ledger import write
 from mailproc.outgoing.render import outbox_message_id, reply_context
-from mailproc.read.mail import ParsedMail, ParseError, parse_message, unparsed
-from mailproc.values import Booking, Classification, Outcome
+from mailproc.read.mail import ParseError, parse_message, unparsed
+from mailproc.values import Booking, Classification, Outcome, ParsedMail
 
 log = logging.getLogger("mailproc")
 

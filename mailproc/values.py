@@ -1,15 +1,19 @@
-"""The values passed between the stages: what classification decided, what the office booked,
-what ingesting one mail did. Plain data, importable by every stage without pulling in another
-stage's libraries; the kinds are `Literal`s so a misspelt one is a type error, and every fact a
-later stage acts on is a field, never a phrase to search for in a note.
+"""The values passed between the stages: a mail as read and its files, the 附件1 figures read
+from one of them, what classification decided, what the office booked, what ingesting one mail
+did. Plain data, importable by every stage without pulling in another stage's libraries; the
+kinds are `Literal`s so a misspelt one is a type error, and every fact a later stage acts on is
+a field, never a phrase to search for in a note.
 """
 
+from __future__ import annotations
+
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailproc.read.mail import Attachment
-from mailproc.read.tables import StatsTable, Tables
+from mailproc.read.kinds import Container
 
 GateReason = Literal["own", "bounce", "auto_reply", "bulk"]
 Disposition = Literal[
@@ -30,7 +34,7 @@ FileRole = Literal["stats", "stats_candidate", "document", "image", "other"]
 FlagKind = Literal["on_behalf", "reporter_mismatch"]
 IngestState = Literal["new", "known", "quarantined"]
 
-# Problems in the order domain.md gives them: the first that applies is the one reported.
+# Problems in the order the reply names them (docs/campaign.md#problems-and-replies)
 PROBLEM_ORDER: tuple[Problem, ...] = (
     "cloud_link",
     "no_attachment",
@@ -38,6 +42,83 @@ PROBLEM_ORDER: tuple[Problem, ...] = (
     "unreadable_file",
     "bad_cells",
 )
+
+
+# -- read: a mail and its files ------------------------------------------------------------
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    kind: str
+    data: bytes
+    sha256: str
+    raw_filename: bytes | None = None
+    from_archive: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def container(self) -> Container:
+        """The bytes with their zip opened at most once, for every stage that looks inside."""
+        return Container(self.data)
+
+
+@dataclass
+class ParsedMail:
+    raw: bytes
+    sha256: str
+    message_id: str | None
+    subject: str
+    from_name: str
+    from_address: str
+    to: list[str]
+    cc: list[str]
+    reply_to: str | None
+    date: dt.datetime | None
+    received_at: dt.datetime | None
+    in_reply_to: str | None
+    references: list[str]
+    headers: dict[str, list[str]]
+    content_type: str
+    body_text: str
+    body_html: str
+    attachments: list[Attachment]
+    forwarded: ParsedMail | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def chain(self) -> list[ParsedMail]:
+        """The mail and the messages forwarded inside it, innermost first."""
+        chain = [self]
+        while chain[-1].forwarded is not None and len(chain) < 5:
+            chain.append(chain[-1].forwarded)
+        return chain[::-1]
+
+
+@dataclass
+class BadCell:
+    sheet: str
+    cell: str
+    column: str
+    header: str
+    text: str
+
+
+@dataclass
+class StatsTable:
+    filename: str
+    sheet: str
+    reporter: str | None
+    values: dict[str, int] = field(default_factory=dict)
+    columns_found: list[str] = field(default_factory=list)
+    bad_cells: list[BadCell] = field(default_factory=list)
+    approximations: list[BadCell] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    row_label: str = ""  # the label cells of the row read
+    data_rows: int = 0  # filled rows under the header that could be the unit's (vertical: 1)
+
+
+# -- classify: what a mail is ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,9 +148,9 @@ class FileCheck:
     table: StatsTable | None = None
     error: str | None = None
     note: str | None = None
-    # every table the file holds, read once: the unit's own row and the week's sheet are
-    # picked from these
-    tables: Tables | None = field(default=None, repr=False, compare=False)
+    # picks from every table the file holds, read once (`read.tables.pick` on them): the
+    # unit's own row and the week's sheet are chosen without reading the file again
+    pick: Callable[..., StatsTable | None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

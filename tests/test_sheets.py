@@ -17,8 +17,9 @@ import openpyxl
 import pytest
 import xlwt
 
-from mailproc.read.tables import BadCell, StatsTable, UnreadableFile, read_stats
+from mailproc.read.tables import UnreadableFile, read_stats
 from mailproc.rules import load_rules
+from mailproc.values import BadCell, StatsTable
 
 CORPUS = Path(__file__).parent / "corpus"
 DATA = Path(__file__).parent / "data"

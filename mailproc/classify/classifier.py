@@ -9,9 +9,8 @@ from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
 from mailproc.classify.problems import Problems
 from mailproc.classify.units import UnitNames
-from mailproc.read.mail import ParsedMail
 from mailproc.rules import Rules
-from mailproc.values import Booking, Classification, Flag
+from mailproc.values import Booking, Classification, Flag, ParsedMail
 
 
 class Classifier:

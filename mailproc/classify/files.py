@@ -2,6 +2,7 @@
 the table whose figures count (the unit's own row, the report's week's sheet). Each file is
 read once (`sheets.read_tables`); what counts is picked from what was read."""
 
+import functools
 import zipfile
 from pathlib import PurePath
 
@@ -19,11 +20,10 @@ from mailproc.read.kinds import (
     ZIP_PREFIX,
     pdf_is_complete,
 )
-from mailproc.read.mail import Attachment
-from mailproc.read.tables import StatsTable, UnreadableFile, pick, read_tables
+from mailproc.read.tables import UnreadableFile, pick, read_tables
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
-from mailproc.values import FileCheck
+from mailproc.values import Attachment, FileCheck, StatsTable
 
 # Attachment problems (from parse) that mean the file's structure is broken; the others
 # (an odd file name, stray base64 characters) do not stop it from opening.
@@ -60,8 +60,10 @@ class Files:
                 check.error = DAMAGED
             if is_sheet or is_word:
                 try:
-                    check.tables = read_tables(att.container, att.filename, att.kind, self.rules)
-                    check.table = pick(check.tables) if check.tables else None
+                    tables = read_tables(att.container, att.filename, att.kind, self.rules)
+                    if tables is not None:
+                        check.pick = functools.partial(pick, tables)
+                        check.table = check.pick()
                 except UnreadableFile as exc:
                     check.error = str(exc)
                 named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
@@ -80,10 +82,10 @@ class Files:
         district template) or none; notes for the office when no row names it."""
         notes = []
         for check in files:
-            table, tables = check.table, check.tables
-            if table is None or tables is None or table.data_rows == 1:
+            table = check.table
+            if table is None or check.pick is None or table.data_rows == 1:
                 continue
-            own = pick(tables, own_row=self.units.own_row_of(unit))
+            own = check.pick(own_row=self.units.own_row_of(unit))
             if own is not None and self.units.names_unit(own.row_label, unit):
                 check.table = own
             elif table.data_rows > 1:
@@ -96,15 +98,14 @@ class Files:
     def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
         """A workbook kept with a sheet per week (第一周, 第二周 …): pick the report's week's."""
         for check in files:
-            table, tables = check.table, check.tables
+            table = check.table
             if (
                 table is None
-                or tables is None
+                or check.pick is None
                 or week_number(table.sheet, self.weeks) in (None, week)
             ):
                 continue
-            own = pick(
-                tables,
+            own = check.pick(
                 own_row=self.units.own_row_of(unit),
                 sheet=lambda name: week_number(name, self.weeks) == week,
             )

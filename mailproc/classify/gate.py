@@ -4,10 +4,9 @@ that answers one of mailproc's messages. See docs/campaign.md#gate."""
 import re
 
 from mailproc.classify.history import History
-from mailproc.read.mail import ParsedMail
 from mailproc.read.text import normalize
 from mailproc.rules import Rules
-from mailproc.values import GateReason
+from mailproc.values import GateReason, ParsedMail
 
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
 

@@ -7,10 +7,9 @@ import re
 from pathlib import PurePath
 
 from mailproc.read.kinds import DOCUMENT_KINDS, DOCUMENT_SUFFIXES
-from mailproc.read.mail import ParsedMail
 from mailproc.read.text import normalize
 from mailproc.rules import Item, Rules
-from mailproc.values import PROBLEM_ORDER, FileCheck
+from mailproc.values import PROBLEM_ORDER, FileCheck, ParsedMail
 
 STATS_PROBLEMS = {"cloud_link", "no_stats", "unreadable_file", "bad_cells"}  # no 附件1 counted
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -5,10 +5,9 @@ import functools
 import re
 from collections.abc import Callable
 
-from mailproc.read.mail import Attachment, ParsedMail
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
-from mailproc.values import FileCheck
+from mailproc.values import Attachment, FileCheck, ParsedMail
 
 _ON_BEHALF = re.compile(r"代(?:为|替)?(?:报送?)?$")
 MIN_ABBREVIATION, MAX_ABBREVIATION = 3, 16  # characters of a unit name written short

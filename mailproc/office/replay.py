@@ -16,8 +16,7 @@ import sqlite_utils
 
 from mailproc.ledger import write
 from mailproc.pipeline import LedgerHistory, Pipeline
-from mailproc.read.mail import ParsedMail
-from mailproc.values import Booking, Classification
+from mailproc.values import Booking, Classification, ParsedMail
 
 COMPARED = ("unit", "item", "period", "status")
 NOT_READ_AGAIN = ("duplicate", "own")

@@ -19,14 +19,12 @@ import email.errors
 import email.header
 import email.parser
 import email.utils
-import functools
 import hashlib
 import logging
 import mimetypes
 import re
 import struct
 import zipfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from html.parser import HTMLParser
@@ -54,6 +52,7 @@ from mailproc.read.kinds import (
     Container,
     pdf_is_complete,
 )
+from mailproc.values import Attachment, ParsedMail
 
 # mail-parser warns on every part type it does not decode itself ("Email content 'alternative'
 # not handled"); this module decodes those parts, so the warnings are noise in the service log.
@@ -95,54 +94,6 @@ class ParseError(Exception):
 
     Callers quarantine the file with this reason instead of crashing the run.
     """
-
-
-@dataclass
-class Attachment:
-    filename: str
-    content_type: str
-    kind: str
-    data: bytes
-    sha256: str
-    raw_filename: bytes | None = None
-    from_archive: str | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @functools.cached_property
-    def container(self) -> Container:
-        """The bytes with their zip opened at most once, for every stage that looks inside."""
-        return Container(self.data)
-
-
-@dataclass
-class ParsedMail:
-    raw: bytes
-    sha256: str
-    message_id: str | None
-    subject: str
-    from_name: str
-    from_address: str
-    to: list[str]
-    cc: list[str]
-    reply_to: str | None
-    date: datetime | None
-    received_at: datetime | None
-    in_reply_to: str | None
-    references: list[str]
-    headers: dict[str, list[str]]
-    content_type: str
-    body_text: str
-    body_html: str
-    attachments: list[Attachment]
-    forwarded: ParsedMail | None = None
-    problems: list[str] = field(default_factory=list)
-
-    def chain(self) -> list[ParsedMail]:
-        """The mail and the messages forwarded inside it, innermost first."""
-        chain = [self]
-        while chain[-1].forwarded is not None and len(chain) < 5:
-            chain.append(chain[-1].forwarded)
-        return chain[::-1]
 
 
 # --- text decoding -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from mailproc.read.kinds import (
     Container,
 )
 from mailproc.read.text import normalize, simplify
+from mailproc.values import BadCell, StatsTable
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a zip bomb dressed as xlsx/docx; 附件1 is ~20 KB
@@ -76,29 +77,6 @@ _CELL_FREE_PART = re.compile(
 
 class UnreadableFile(Exception):
     """A spreadsheet or document that cannot be opened: cut off, encrypted, corrupt, too big."""
-
-
-@dataclass
-class BadCell:
-    sheet: str
-    cell: str
-    column: str
-    header: str
-    text: str
-
-
-@dataclass
-class StatsTable:
-    filename: str
-    sheet: str
-    reporter: str | None
-    values: dict[str, int] = field(default_factory=dict)
-    columns_found: list[str] = field(default_factory=list)
-    bad_cells: list[BadCell] = field(default_factory=list)
-    approximations: list[BadCell] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    row_label: str = ""  # the label cells of the row read
-    data_rows: int = 0  # filled rows under the header that could be the unit's (vertical: 1)
 
 
 Cell = Any  # what calamine gives: str, int, float, bool, date/time, or '' for blank
