@@ -1,6 +1,8 @@
 """Builders for small test mails, so each test states only what matters to it."""
 
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import io
 import zipfile
@@ -26,6 +28,19 @@ def stats_xlsx(unit: str = "东风镇", lectures: object = 3) -> bytes:
     sheet.append(["单位", "宣讲活动", None, "应急演练", None, "隐患排查治理", None])
     sheet.append([None, "场次", "参加人次", "场次", "参演人次", "排查隐患", "整改隐患"])
     sheet.append([unit, lectures, 120, 2, 80, 5, 4])
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
+def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
+    """附件1 with a single-level header, the given data rows and a 填报单位 line."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([f"填报单位：{reporter}"])
+    sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
+    for row in rows:
+        sheet.append(row)
     data = io.BytesIO()
     book.save(data)
     return data.getvalue()
@@ -84,3 +99,15 @@ def zip_with(names: list[tuple[str, bytes, bool]]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return buf.getvalue()
+
+
+def forwarded(inner: bytes, text: str = "转发新兴镇的周报") -> EmailMessage:
+    """A clerk's forward of `inner`, attached whole (message/rfc822) from a personal mailbox."""
+    outer = EmailMessage()
+    outer["From"] = "lina@qq.com"
+    outer["To"] = "dwajj6780436@163.com"
+    outer["Subject"] = "Fw: 周报"
+    outer["Message-ID"] = "<fw-1@qq.com>"
+    outer.set_content(text)
+    outer.add_attachment(email.message_from_bytes(inner, policy=email.policy.default))
+    return outer

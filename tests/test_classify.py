@@ -5,12 +5,11 @@ import email
 import io
 import json
 from email import policy
-from email.message import EmailMessage
 from email.utils import format_datetime
 
 import openpyxl
 import pytest
-from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx, zip_with
+from mails import DOCX, TZ, XLSX, docx_bytes, forwarded, make_mail, stats_xlsx, table_xlsx, zip_with
 
 from mailproc.cli import message_records
 
@@ -273,15 +272,8 @@ def test_forwarded_submission_counts_for_the_inner_unit(pipeline):
         received=at(12, 8),
         files=[("统计表.xlsx", stats_xlsx("新兴镇"), XLSX)],
     )
-    outer = EmailMessage()
-    outer["From"] = "lina@qq.com"
-    outer["To"] = "dwajj6780436@163.com"
-    outer["Subject"] = "Fw: 周报"
-    outer["Message-ID"] = "<fw-1@qq.com>"
-    outer.set_content("转发新兴镇的周报")
-    outer.add_attachment(email.message_from_bytes(inner, policy=policy.default))
     received = f"Received: from mx by mx-dw.163.com; {format_datetime(at(14, 9))}\r\n"
-    record = ingest(pipeline, received.encode() + outer.as_bytes())
+    record = ingest(pipeline, received.encode() + forwarded(inner).as_bytes())
     assert (record["unit"], record["item"], record["period"], record["status"]) == (
         "新兴镇",
         "weekly",
@@ -409,19 +401,6 @@ def test_any_cloud_drive_share_is_a_cloud_link(pipeline):
         ),
     )
     assert (record["reply"], record["problems"][0]) == ("missing", "cloud_link")
-
-
-def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
-    """附件1 with a single-level header, the given data rows and a 填报单位 line."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append([f"填报单位：{reporter}"])
-    sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
-    for row in rows:
-        sheet.append(row)
-    data = io.BytesIO()
-    book.save(data)
-    return data.getvalue()
 
 
 def town_report(pipeline, rows: list[list[object]]) -> dict:

@@ -6,20 +6,17 @@ this file again in a Python where sqlite3 and sqlite_utils cannot be imported.
 """
 
 import datetime as dt
-import email
 import io
 import json
 import os
 import re
 import subprocess
 import sys
-from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import openpyxl
 import pytest
-from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
+from mails import DOCX, TZ, XLSX, docx_bytes, forwarded, make_mail, stats_xlsx, table_xlsx
 
 from mailproc.classify import Classifier
 from mailproc.read.mail import parse_message
@@ -106,19 +103,6 @@ def weekly(**changes: object) -> dict:
         "problems": [],
     }
     return reading | changes
-
-
-def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
-    """附件1 with a single-level header, the given data rows and a 填报单位 line."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append([f"填报单位：{reporter}"])
-    sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
-    for row in rows:
-        sheet.append(row)
-    data = io.BytesIO()
-    book.save(data)
-    return data.getvalue()
 
 
 # -- the gate ---------------------------------------------------------------------------------
@@ -285,13 +269,7 @@ def test_a_forwarded_report_counts_for_the_inner_unit():
         received=at(12, 8),
         files=[("统计表.xlsx", stats_xlsx("新兴镇"), XLSX)],
     )
-    outer = EmailMessage()
-    outer["From"] = "lina@qq.com"
-    outer["Subject"] = "Fw: 周报"
-    outer["Message-ID"] = "<fw-1@qq.com>"
-    outer.set_content("转发新兴镇的周报")
-    outer.add_attachment(email.message_from_bytes(inner, policy=policy.default))
-    result = classify(outer.as_bytes(), at(14, 9))
+    result = classify(forwarded(inner).as_bytes(), at(14, 9))
     assert decided(result) == weekly(unit="新兴镇", unit_source="table", status="late")
     assert result.sender_unit == "新兴镇"
 
