@@ -97,6 +97,7 @@ class Pipeline:
             mail = parse_message(raw)
         except ParseError as exc:
             return self._quarantine(raw, sha256, source, received_at, f"无法解析: {exc}")
+        mail.sha256 = sha256  # hashed once: the cached property is given the digest above
         try:
             return self._handle(mail, source, received_at)
         except (KeyboardInterrupt, SystemExit):

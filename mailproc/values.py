@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -67,7 +68,6 @@ class Attachment:
 @dataclass
 class ParsedMail:
     raw: bytes
-    sha256: str
     message_id: str | None
     subject: str
     from_name: str
@@ -86,6 +86,12 @@ class ParsedMail:
     attachments: list[Attachment]
     forwarded: ParsedMail | None = None
     problems: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """The mail's identity in the ledger; computed when first asked (a forwarded mail inside
+        another never is), and handed over by the pipeline when it already has it."""
+        return hashlib.sha256(self.raw).hexdigest()
 
     def chain(self) -> list[ParsedMail]:
         """The mail and the messages forwarded inside it, innermost first."""

@@ -2,6 +2,7 @@
 problems, into one frozen `Classification`."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from mailproc.classify.files import Files
 from mailproc.classify.gate import Gate
@@ -9,8 +10,37 @@ from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
 from mailproc.classify.problems import Problems
 from mailproc.classify.units import UnitNames
-from mailproc.rules import Rules
-from mailproc.values import Booking, Classification, Flag, ParsedMail
+from mailproc.rules import Item, Rules, Unit
+from mailproc.values import Booking, Classification, FileCheck, Flag, GateReason, ParsedMail
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a mail offers to read its unit, item and week from: the subjects (tags and reply
+    prefixes taken off), the bodies and the file names, its own and those of the mail it
+    forwards; the unit its address is registered to; and the mail it answers, if any."""
+
+    mail: ParsedMail
+    subjects: list[str]
+    bodies: list[str]
+    names: str
+    sender: Unit | None
+    answered: dict | None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A submission against its deadline: the period, the deadline (the unit's own, when the
+    office extended it), the version and whether it decides on time or late."""
+
+    deadline: dt.datetime
+    unit_deadline: dt.datetime
+    period: str
+    version: int
+    on_time: bool
+    status: str
+    earlier: list[dict]
+    why: str | None
 
 
 class Classifier:
@@ -34,36 +64,94 @@ class Classifier:
         """The mail's reading; with a `booking`, the office's unit, item (and period) stand."""
         chain = mail.chain()
         sender = self.units.sender_unit(chain)
-        sender_name = sender.name if sender else None
         gate = self.gate.reason(mail, history)
-        if gate in {"own", "bounce"}:
+        if gate in {"own", "bounce"} or (gate == "bulk" and sender is None):
             return Classification(disposition=gate)
-        if gate == "bulk" and sender is None:
-            return Classification(disposition="bulk")
-
-        subjects = [self.gate.strip_tags(m.subject) for m in chain]
-        bodies = [m.body_text or m.body_html for m in chain]
-        names = " ".join(a.filename for a in mail.attachments)
-        answered = self.gate.answers_us(mail, history)
+        seen = Evidence(
+            mail=mail,
+            subjects=[self.gate.strip_tags(m.subject) for m in chain],
+            bodies=[m.body_text or m.body_html for m in chain],
+            names=" ".join(a.filename for a in mail.attachments),
+            sender=sender,
+            answered=self.gate.answers_us(mail, history),
+        )
         if booking is None and (
-            gate == "auto_reply" or (answered is not None and not mail.attachments)
+            gate == "auto_reply" or (seen.answered is not None and not mail.attachments)
         ):
-            unit = self.units.unit_in(" ".join(subjects)) or sender
-            return Classification(
-                disposition="auto_reply" if gate == "auto_reply" else "answer_to_us",
-                sender_unit=sender_name,
-                unit=unit.name if unit else None,
-                unit_source="subject" if unit and unit is not sender else "address",
-            )
+            return self._nothing_to_book(seen, gate)
 
         files = self.files.check_files(mail.attachments)
+        unit, source = self._unit(seen, files, booking)
+        notes, flags = self._unit_notes(seen, files, unit)
+        item = self._item(seen, files, received, booking)
+        if unit is None or item is None:
+            return self._unrecognized(seen, files, gate, unit, source, notes, flags)
+
+        timing = None
+        if not item.never_late:
+            timing = self._timing(seen, item, unit, received, history, booking)
+            if timing.why:
+                notes.append(f"周次：{timing.why}")
+            if item.weekly:
+                week = item.deadlines.index(timing.deadline) + 1
+                self.files.read_week_sheets(files, week, unit)
+        earlier = timing.earlier if timing else []
+        problems = self.problems.lacking(item, mail, files, seen.bodies, earlier)
+        if gate is not None:
+            notes.append(f"不回复：{gate}")
+        return Classification(
+            disposition="submission",
+            unit=unit.name,
+            unit_source=source,
+            sender_unit=sender.name if sender else None,
+            item=item.id,
+            period=timing.period if timing else None,
+            status=timing.status if timing else None,
+            version=timing.version if timing else None,
+            on_time=timing.on_time if timing else None,
+            reply="none" if gate is not None else "missing" if problems else "ack",
+            problems=tuple(problems),
+            notes=tuple(notes),
+            flags=tuple(flags),
+            files=tuple(files),
+            table=self.files.own_table(files, unit),
+            deadline=timing.deadline if timing else None,
+            unit_deadline=timing.unit_deadline if timing else None,
+        )
+
+    def _nothing_to_book(self, seen: Evidence, gate: GateReason | None) -> Classification:
+        """An auto-reply, or an answer to one of our messages that brings no file: logged for
+        the unit it names, never booked."""
+        unit = self.units.unit_in(" ".join(seen.subjects)) or seen.sender
+        return Classification(
+            disposition="auto_reply" if gate == "auto_reply" else "answer_to_us",
+            sender_unit=seen.sender.name if seen.sender else None,
+            unit=unit.name if unit else None,
+            unit_source="subject" if unit and unit is not seen.sender else "address",
+        )
+
+    def _unit(
+        self, seen: Evidence, files: list[FileCheck], booking: Booking | None
+    ) -> tuple[Unit | None, str | None]:
+        """The unit and where it was named: the office's booking, the mail itself, or the
+        notice it answers."""
+        if booking is not None:
+            return self.rules.unit(booking.unit), "office"
+        unit, source = self.units.find(
+            seen.subjects, seen.mail.attachments, files, seen.sender, seen.bodies
+        )
+        if unit is None and seen.answered:
+            return self.rules.unit(seen.answered.get("unit") or ""), "answered"
+        return unit, source
+
+    def _unit_notes(
+        self, seen: Evidence, files: list[FileCheck], unit: Unit | None
+    ) -> tuple[list[str], list[Flag]]:
+        """What the office should know about the unit: 代报, the unit's own row among others in
+        附件1, a 附件1 filled in by another unit (填报单位不符)."""
         notes: list[str] = []
         flags: list[Flag] = []
-        unit, source = self.units.find(subjects, mail.attachments, files, sender, bodies)
-        if booking is not None:
-            unit, source = self.rules.unit(booking.unit), "office"
-        if unit is None and answered:
-            unit, source = self.rules.unit(answered.get("unit") or ""), "answered"
+        sender = seen.sender
         if unit and sender and unit is not sender:
             flags.append(Flag("on_behalf", f"代报：{sender.name} 的邮箱为 {unit.name} 报送"))
             notes.append(flags[-1].text)
@@ -76,75 +164,89 @@ class Classifier:
                 text = f"填报单位不符：{check.attachment.filename} 写的是 {reporter}"
                 flags.append(Flag("reporter_mismatch", text))
                 notes.append(text)
+        return notes, flags
 
-        item = self.periods.find_item(subjects, names, bodies, files, received)
+    def _item(
+        self,
+        seen: Evidence,
+        files: list[FileCheck],
+        received: dt.datetime,
+        booking: Booking | None,
+    ) -> Item | None:
         if booking is not None:
-            item = self.rules.item(booking.item)
-        if item is None and answered:
-            item = self.rules.item(answered.get("item") or "")
-        if unit is None or item is None:
-            looks_like_submission = self.problems.looks_like_submission(
-                subjects, names, bodies, files
-            )
-            if looks_like_submission:
-                notes.append("无法确定报送单位" if unit is None else "无法确定报送内容")
-            reply = "unrecognized" if looks_like_submission and gate is None else "none"
-            if answered is not None and unit is None and reply != "none":
-                # someone answering our notice (a supervisor on a 逾期通报) is no unit to correct
-                reply = "none"
-                notes.append("不回复：回复本系统邮件，单位不明，请办公室查看")
-            return Classification(
-                disposition="unrecognized" if looks_like_submission else "unrelated",
-                unit=unit.name if unit else None,
-                unit_source=source if unit else None,
-                sender_unit=sender_name,
-                reply=reply,
-                notes=tuple(notes),
-                flags=tuple(flags),
-                files=tuple(files),
-            )
+            return self.rules.item(booking.item)
+        item = self.periods.find_item(seen.subjects, seen.names, seen.bodies, files, received)
+        if item is None and seen.answered:
+            return self.rules.item(seen.answered.get("item") or "")
+        return item
 
-        earlier: list[dict] = []
-        deadline = unit_deadline = period = version = on_time = status = None
-        if not item.never_late:
-            booked = booking and booking.period and item.deadline_for(booking.period)
-            if booked:
-                deadline, why = booked, "办公室指定"
-            else:
-                deadline, why = self.periods.deadline(
-                    item, unit, subjects, names, bodies, received, history, answered
-                )
-            period = item.period_of(deadline)
-            if why:
-                notes.append(f"周次：{why}")
-            if item.weekly:
-                self.files.read_week_sheets(files, item.deadlines.index(deadline) + 1, unit)
-            earlier = history.receipts(unit.name, item.id, period)
-            version = len(earlier) + 1
-            unit_deadline = history.deadline(unit.name, item.id, period, deadline)
-            on_time = received <= unit_deadline
-            # the first version decides: a later one keeps its status
-            status = earlier[0]["status"] if earlier else "on_time" if on_time else "late"
-
-        problems = self.problems.lacking(item, mail, files, bodies, earlier)
-        if gate is not None:
-            notes.append(f"不回复：{gate}")
+    def _unrecognized(
+        self,
+        seen: Evidence,
+        files: list[FileCheck],
+        gate: GateReason | None,
+        unit: Unit | None,
+        source: str | None,
+        notes: list[str],
+        flags: list[Flag],
+    ) -> Classification:
+        """A mail whose unit or item is unknown: 无法识别 when it looks like a submission (and
+        may be answered), else unrelated."""
+        looks = self.problems.looks_like_submission(seen.subjects, seen.names, seen.bodies, files)
+        if looks:
+            notes.append("无法确定报送单位" if unit is None else "无法确定报送内容")
+        reply = "unrecognized" if looks and gate is None else "none"
+        if seen.answered is not None and unit is None and reply != "none":
+            # someone answering our notice (a supervisor on a 逾期通报) is no unit to correct
+            reply = "none"
+            notes.append("不回复：回复本系统邮件，单位不明，请办公室查看")
         return Classification(
-            disposition="submission",
-            unit=unit.name,
-            unit_source=source,
-            sender_unit=sender_name,
-            item=item.id,
-            period=period,
-            status=status,
-            version=version,
-            on_time=on_time,
-            reply="none" if gate is not None else "missing" if problems else "ack",
-            problems=tuple(problems),
+            disposition="unrecognized" if looks else "unrelated",
+            unit=unit.name if unit else None,
+            unit_source=source if unit else None,
+            sender_unit=seen.sender.name if seen.sender else None,
+            reply=reply,
             notes=tuple(notes),
             flags=tuple(flags),
             files=tuple(files),
-            table=self.files.own_table(files, unit),
+        )
+
+    def _timing(
+        self,
+        seen: Evidence,
+        item: Item,
+        unit: Unit,
+        received: dt.datetime,
+        history: History,
+        booking: Booking | None,
+    ) -> Timing:
+        """The deadline the mail counts against (the office's, a named week, or by timing),
+        its version, and on time or late: the first version decides, later ones keep it."""
+        booked = booking and booking.period and item.deadline_for(booking.period)
+        if booked:
+            deadline, why = booked, "办公室指定"
+        else:
+            deadline, why = self.periods.deadline(
+                item,
+                unit,
+                seen.subjects,
+                seen.names,
+                seen.bodies,
+                received,
+                history,
+                seen.answered,
+            )
+        period = item.period_of(deadline)
+        earlier = history.receipts(unit.name, item.id, period)
+        unit_deadline = history.deadline(unit.name, item.id, period, deadline)
+        on_time = received <= unit_deadline
+        return Timing(
             deadline=deadline,
             unit_deadline=unit_deadline,
+            period=period,
+            version=len(earlier) + 1,
+            on_time=on_time,
+            status=earlier[0]["status"] if earlier else "on_time" if on_time else "late",
+            earlier=earlier,
+            why=why,
         )

@@ -102,7 +102,9 @@ class Periods:
     def weekly_period(
         self, item: Item, unit: str, received: dt.datetime, history: History
     ) -> dt.datetime:
-        """The deadline a report naming no week counts against (domain.md timing rules)."""
+        """The deadline a report naming no week counts against: the one just passed while its
+        grace day lasts and nothing came for it, else the next (docs/campaign.md#items-and-periods).
+        """
         previous = [d for d in item.deadlines if d < received]
         if previous:
             last = previous[-1]

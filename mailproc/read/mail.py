@@ -656,7 +656,6 @@ def _from_message(msg: Message, raw: bytes, depth: int) -> ParsedMail:
     references = " ".join(headers.get("references", []))
     return ParsedMail(
         raw=raw,
-        sha256=hashlib.sha256(raw).hexdigest(),
         message_id=message_id,
         subject=first("subject") or "",
         from_name=senders[0][0] if senders else "",
@@ -737,7 +736,6 @@ def unparsed(raw: bytes) -> ParsedMail:
     for a unit and item (`mailproc assign`); it has no sender to answer."""
     return ParsedMail(
         raw=raw,
-        sha256=hashlib.sha256(raw).hexdigest(),
         message_id=None,
         subject="",
         from_name="",

@@ -1,7 +1,7 @@
 """Statistics: the 附件1 figures of one period, consolidated from the ledger.
 
-Per unit, the latest version whose 附件1 was read without bad cells counts (domain.md: "the
-latest readable 附件1 counts for figures"); a unit with no such version is missing from the
+Per unit, the latest version whose 附件1 was read without bad cells counts
+(docs/campaign.md#statistics); a unit with no such version is missing from the
 table. Cumulative figures add up a unit's counted figures over the periods of one item up to
 and including the given one.
 """
