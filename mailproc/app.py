@@ -1,5 +1,5 @@
 """What a command works with, built once from the config: rules, ledger, archive, renderer and,
-when something is to be sent, the transport.
+when mail is to be read or sent, the reading sandbox and the transport.
 
 The transport is made on first use and its module imported only then, so the commands that
 only read the ledger (status, stats, report, dashboard) never load the SMTP or IMAP clients.
@@ -17,6 +17,7 @@ from mailproc.archive import Archive
 from mailproc.config import Config
 from mailproc.outgoing.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outgoing.render import Renderer
+from mailproc.read.sandbox import Sandbox
 from mailproc.rules import Rules, load_rules
 
 
@@ -42,6 +43,11 @@ class App:
             return SmtpTransport(self.config.smtp, self.from_address, mailbox)
         return DirTransport(self.config.outbox)
 
+    @functools.cached_property
+    def sandbox(self) -> Sandbox:
+        """The process that mail and files are read in, started on first need."""
+        return Sandbox(self.config.limits)
+
     def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> Delivered:
         """Send what the outbox holds and is due."""
         retry = self.config.smtp.retry_minutes if self.config.smtp else 2
@@ -56,6 +62,8 @@ class App:
     def close(self) -> None:
         if "transport" in self.__dict__:
             self.transport.close()
+        if "sandbox" in self.__dict__:
+            self.sandbox.close()
         self.db.close()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mailproc import resources
+from mailproc.read.budget import MIB, Limits
 from mailproc.toml_tables import Table, TableError
 
 TRANSPORTS = ("dir", "smtp")
@@ -31,6 +32,10 @@ KNOWN: dict[str, set[str]] = {
     },
     "tls": {"ca_file"},
     "recipients": {"supervisors", "office"},
+    "limits": {
+        "memory_mb", "cpu_seconds", "wall_seconds", "unpacked_mb", "file_unpacked_mb", "files",
+        "depth",
+    },
 }  # fmt: skip
 
 
@@ -109,6 +114,7 @@ class Config:
     smtp: SmtpConfig | None
     supervisors: tuple[str, ...]
     office: tuple[str, ...]
+    limits: Limits
 
 
 def _absolute(base: Path, text: str) -> Path:
@@ -209,6 +215,24 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
         smtp=smtp,
         supervisors=sections["recipients"].addresses("supervisors"),
         office=sections["recipients"].addresses("office"),
+        limits=_limits(sections["limits"]),
+    )
+
+
+def _limits(section: Table) -> Limits:
+    """What reading one mail may cost; each default is `read.budget.Limits`'."""
+    default = Limits()
+    return Limits(
+        memory_bytes=section.whole("memory_mb", default.memory_bytes // MIB, minimum=256) * MIB,
+        cpu_seconds=section.number("cpu_seconds", default.cpu_seconds, minimum=1),
+        wall_seconds=section.number("wall_seconds", default.wall_seconds, minimum=1),
+        unpacked_bytes=section.whole("unpacked_mb", default.unpacked_bytes // MIB, minimum=1) * MIB,
+        file_unpacked_bytes=section.whole(
+            "file_unpacked_mb", default.file_unpacked_bytes // MIB, minimum=1
+        )
+        * MIB,
+        files=section.whole("files", default.files, minimum=1),
+        depth=section.whole("depth", default.depth, minimum=1),
     )
 
 

@@ -19,12 +19,18 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.app import App
 from mailproc.classify import Classifier, History
+from mailproc.classify.files import OpenFile
 from mailproc.ledger import write
 from mailproc.outgoing.render import outbox_message_id, reply_context
-from mailproc.read.mail import ParseError, parse_message, unparsed
-from mailproc.values import Booking, Classification, Outcome, ParsedMail
+from mailproc.read.mail import ParseError, unparsed, without_trace
+from mailproc.values import Booking, Classification, Flag, Outcome, ParsedMail
 
 log = logging.getLogger("mailproc")
+
+# A mail taken in hand this many times without being recorded (the process died reading it) is
+# not read again: it is set aside for the office.
+POISON_AFTER = 2
+POISONED = "处理时进程异常退出（已两次），不再读取，请办公室查看原邮件"
 
 
 def _stamp(mail: ParsedMail, received: dt.datetime) -> str:
@@ -84,6 +90,7 @@ class Pipeline:
         self.app = app
         self.db, self.rules, self.tz = app.db, app.rules, app.tz
         self.classifier = Classifier(app.rules)
+        self.sandbox = app.sandbox
 
     # -- one mail --------------------------------------------------------------------
 
@@ -93,13 +100,16 @@ class Pipeline:
         known = ledger.find_message(self.db, sha256)
         if known:
             return Outcome("known", known["id"], known["disposition"], known["reply"])
+        if write.take_in_hand(self.db, self.tz, sha256, source) > POISON_AFTER:
+            return self._quarantine(raw, sha256, source, received_at, POISONED)
+        reading = self.sandbox.mail()
         try:
-            mail = parse_message(raw)
+            mail = reading.parse(raw)
         except ParseError as exc:
             return self._quarantine(raw, sha256, source, received_at, f"无法解析: {exc}")
         mail.sha256 = sha256  # hashed once: the cached property is given the digest above
         try:
-            return self._handle(mail, source, received_at)
+            return self._handle(mail, source, received_at, reading.open_file)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a bug (or a library's panic) costs one mail, not the run
@@ -163,20 +173,31 @@ class Pipeline:
                 },
             )
             write.log(self.db, self.tz, pk, "quarantined", {"reason": reason, "source": source})
+            write.out_of_hand(self.db, sha256)
         log.warning("quarantined %s: %s", source, reason)
         return Outcome("quarantined", pk, "quarantined", "none", reason)
 
-    def _handle(self, mail: ParsedMail, source: str, given: dt.datetime | None) -> Outcome:
+    def _handle(
+        self, mail: ParsedMail, source: str, given: dt.datetime | None, open_file: OpenFile
+    ) -> Outcome:
         received, received_from, notes = self._receipt_time(mail, given)
         history = LedgerHistory(self.db)
-        duplicate = mail.message_id and ledger.message_by_message_id(self.db, mail.message_id)
-        if duplicate:
+        same_id = mail.message_id and ledger.message_by_message_id(self.db, mail.message_id)
+        if same_id and self._same_content(same_id, mail.raw):
             result = Classification(disposition="duplicate")
-            notes.append(f"与第 {duplicate['id']} 封邮件的 Message-ID 相同，内容不同，只登记不处理")
+            notes.append(f"与第 {same_id['id']} 封邮件相同（仅传递路径不同），只登记不处理")
         elif mail.from_address == self.app.from_address.lower() and mail.forwarded is None:
             result = Classification(disposition="own")
         else:
-            result = self.classifier.classify(mail, received, history)
+            result = self.classifier.classify(mail, received, history, open_file=open_file)
+            if same_id:
+                clash = Flag(
+                    "message_id_clash",
+                    f"Message-ID 与第 {same_id['id']} 封邮件相同，内容不同：请核对哪一封是真实报送",
+                )
+                result = dataclasses.replace(
+                    result, flags=(*result.flags, clash), notes=(*result.notes, clash.text)
+                )
         notes.extend(mail.problems)
 
         archive = self.app.archive
@@ -209,6 +230,7 @@ class Pipeline:
                 write.record_receipt(self.db, pk, received, result)
             if result.reply != "none":
                 self.queue_reply(pk, mail, result, received)
+            write.out_of_hand(self.db, mail.sha256)
             write.log(
                 self.db,
                 self.tz,
@@ -227,6 +249,15 @@ class Pipeline:
             result.reply,
         )
         return Outcome("new", pk, result.disposition, result.reply)
+
+    def _same_content(self, earlier: dict, raw: bytes) -> bool:
+        """Whether a mail with an earlier mail's Message-ID is that mail again, come by another
+        route: the same bytes but for the trace headers the route adds."""
+        try:
+            before = (self.app.config.archive / earlier["archive_path"]).read_bytes()
+        except (OSError, TypeError):
+            return False
+        return without_trace(before) == without_trace(raw)
 
     def _store_files(
         self, mail: ParsedMail, result: Classification, received: dt.datetime
@@ -249,15 +280,16 @@ class Pipeline:
         office's booking when there is one. A mail that still cannot be parsed raises
         ParseError, unless the office booked it: then the booking is all there is to read."""
         raw = (self.app.config.archive / row["archive_path"]).read_bytes()
+        reading = self.sandbox.mail()
         try:
-            mail, readable = parse_message(raw), True
+            mail, readable = reading.parse(raw), True
         except ParseError:
             if booking is None:
                 raise
             mail, readable = unparsed(raw), False
         received = dt.datetime.fromisoformat(row["received_at"])
         history = history or LedgerHistory(self.db, before=received, exclude=row["id"])
-        result = self.classifier.classify(mail, received, history, booking)
+        result = self.classifier.classify(mail, received, history, booking, reading.open_file)
         if not readable:
             result = dataclasses.replace(
                 result,

@@ -32,7 +32,7 @@ Disposition = Literal[
 Reply = Literal["ack", "missing", "unrecognized", "none"]
 Problem = Literal["cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells"]
 FileRole = Literal["stats", "stats_candidate", "document", "image", "other"]
-FlagKind = Literal["on_behalf", "reporter_mismatch"]
+FlagKind = Literal["on_behalf", "reporter_mismatch", "message_id_clash"]
 IngestState = Literal["new", "known", "quarantined"]
 
 # Problems in the order the reply names them (docs/campaign.md#problems-and-replies)
@@ -63,6 +63,12 @@ class Attachment:
     def container(self) -> Container:
         """The bytes with their zip opened at most once, for every stage that looks inside."""
         return Container(self.data)
+
+    def __getstate__(self) -> dict:
+        """Sent between processes without the opened zip: it is opened again where needed."""
+        state = self.__dict__.copy()
+        state.pop("container", None)
+        return state
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """mailproc.read.mail: every encoding Chinese mail clients produce, read without a lost letter."""
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -12,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from mails import zip_with
 
-from mailproc.read import mail as parse
+from mailproc.read.budget import Budget, Limits
 from mailproc.read.mail import ParseError, parse_message, sniff_kind
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -331,15 +332,42 @@ def test_corrupt_zip_stays_one_attachment_with_a_problem():
     )
 
 
-def test_zip_bomb_is_not_unpacked(monkeypatch):
-    monkeypatch.setattr(parse, "MAX_ZIP_TOTAL", 1000)
+def small_budget(unpacked: int) -> Budget:
+    return Budget.of(dataclasses.replace(Limits(), unpacked_bytes=unpacked))
+
+
+def test_zip_bomb_is_not_unpacked():
     archive = zip_with([("big.txt", b"0" * 5000, False)])
-    mail = parse_message(mail_with_parts(file_part(b'filename="big.zip"', archive)))
-    (att,) = mail.attachments
+    raw = mail_with_parts(file_part(b'filename="big.zip"', archive))
+    (att,) = parse_message(raw, small_budget(1000)).attachments
     assert (att.filename, att.problems) == (
         "big.zip",
         ["zip not opened: unpacked size over the limit"],
     )
+
+
+def test_the_budget_is_one_for_the_whole_mail():
+    """Two zips that each fit the limit, but not together: the second stays packed."""
+    archive = zip_with([("a.txt", b"0" * 600, False)])
+    raw = mail_with_parts(
+        file_part(b'filename="one.zip"', archive), file_part(b'filename="two.zip"', archive)
+    )
+    mail = parse_message(raw, small_budget(1000))
+    assert [(a.filename, a.problems) for a in mail.attachments] == [
+        ("a.txt", []),
+        ("two.zip", ["zip not opened: unpacked size over the limit"]),
+    ]
+
+
+def test_a_zip_that_understates_its_sizes_is_counted_as_it_inflates():
+    """The central directory says 10 bytes; the member inflates to 5000: never believed."""
+    archive = bytearray(zip_with([("big.txt", b"0" * 5000, False)]))
+    for header, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = archive.index(header) + offset
+        archive[at : at + 4] = (10).to_bytes(4, "little")
+    raw = mail_with_parts(file_part(b'filename="lies.zip"', bytes(archive)))
+    (att,) = parse_message(raw, small_budget(1000)).attachments
+    assert att.filename == "big.txt" and att.problems[0].startswith("unreadable zip member")
 
 
 def test_inline_image_without_name_is_an_image_attachment():

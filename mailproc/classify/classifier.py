@@ -4,7 +4,7 @@ problems, into one frozen `Classification`."""
 import datetime as dt
 from dataclasses import dataclass
 
-from mailproc.classify.files import Files
+from mailproc.classify.files import Files, OpenFile, open_here
 from mailproc.classify.gate import Gate
 from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
@@ -60,8 +60,10 @@ class Classifier:
         received: dt.datetime,
         history: History,
         booking: Booking | None = None,
+        open_file: OpenFile = open_here,
     ) -> Classification:
-        """The mail's reading; with a `booking`, the office's unit, item (and period) stand."""
+        """The mail's reading; with a `booking`, the office's unit, item (and period) stand.
+        Files are opened with `open_file` (the pipeline's sandbox; by default, here)."""
         chain = mail.chain()
         sender = self.units.sender_unit(chain)
         gate = self.gate.reason(mail, history)
@@ -80,7 +82,7 @@ class Classifier:
         ):
             return self._nothing_to_book(seen, gate)
 
-        files = self.files.check_files(mail.attachments)
+        files = self.files.check_files(mail.attachments, open_file)
         unit, source = self._unit(seen, files, booking)
         notes, flags = self._unit_notes(seen, files, unit)
         item = self._item(seen, files, received, booking)

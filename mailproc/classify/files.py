@@ -1,9 +1,11 @@
 """The files of a mail: which one is 附件1, which are documents, which cannot be opened, and
 the table whose figures count (the unit's own row, the report's week's sheet). Each file is
-read once (`sheets.read_tables`); what counts is picked from what was read."""
+opened once (`read.tables.open_file`, in the sandbox when the pipeline reads); what counts is
+picked from what was read."""
 
 import functools
 import zipfile
+from collections.abc import Callable
 from pathlib import PurePath
 
 from mailproc.classify.periods import week_number
@@ -20,7 +22,7 @@ from mailproc.read.kinds import (
     ZIP_PREFIX,
     pdf_is_complete,
 )
-from mailproc.read.tables import UnreadableFile, pick, read_tables
+from mailproc.read.tables import Opened, UnreadableFile, open_file, pick, tables_of
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
 from mailproc.values import Attachment, FileCheck, StatsTable
@@ -30,6 +32,15 @@ from mailproc.values import Attachment, FileCheck, StatsTable
 DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
 DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
 NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
+
+# How a file is opened into its tables: here, or in the sandbox (`read.sandbox`); either
+# raises UnreadableFile for a file that cannot be opened within the mail's limits.
+OpenFile = Callable[[Attachment], Opened | None]
+
+
+def open_here(att: Attachment) -> Opened | None:
+    """A file opened in this process, with the default limits for it alone."""
+    return open_file(att.container, att.filename, att.kind)
 
 
 class Files:
@@ -42,7 +53,9 @@ class Files:
         self.cumulative_words = [normalize(w) for w in rules.table.get("total_row_labels", [])]
         self.weeks = len(next((i.deadlines for i in rules.items if i.weekly), ()))
 
-    def check_files(self, attachments: list[Attachment]) -> list[FileCheck]:
+    def check_files(
+        self, attachments: list[Attachment], open_file: OpenFile = open_here
+    ) -> list[FileCheck]:
         """Open every office file: which one is 附件1, which are documents, which are broken."""
         checks = []
         for att in attachments:
@@ -60,9 +73,9 @@ class Files:
                 check.error = DAMAGED
             if is_sheet or is_word:
                 try:
-                    tables = read_tables(att.container, att.filename, att.kind, self.rules)
-                    if tables is not None:
-                        check.pick = functools.partial(pick, tables)
+                    opened = open_file(att)
+                    if opened is not None:
+                        check.pick = functools.partial(pick, tables_of(opened, self.rules))
                         check.table = check.pick()
                 except UnreadableFile as exc:
                     check.error = str(exc)

@@ -230,6 +230,17 @@ def m005_typed_flags_and_notice_targets(db: sqlite_utils.Database) -> None:
         db.execute("update outbox set item = ?, period = ? where id = ?", [item, period, row["id"]])
 
 
+@migrations()
+def m006_mail_in_hand(db: sqlite_utils.Database) -> None:
+    """The mail being read: written before its files are opened, removed with its record, so a
+    mail that was in hand when the process died is known at the next start."""
+    db["in_hand"].create(
+        {"sha256": str, "source": str, "started_at": str, "attempts": int},
+        pk="sha256",
+        not_null={"source", "started_at", "attempts"},
+    )
+
+
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the ledger and bring its schema up to date."""
     path = Path(path)

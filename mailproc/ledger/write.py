@@ -275,6 +275,27 @@ def delivery_postponed(
     )
 
 
+# -- a mail in hand -------------------------------------------------------------------------------
+
+
+def take_in_hand(db: sqlite_utils.Database, tz: dt.tzinfo, sha256: str, source: str) -> int:
+    """Note, and commit at once, that a mail is being read; how many times it has been taken
+    in hand without being recorded (1 the first time)."""
+    with db.atomic():
+        row = next(db["in_hand"].rows_where("sha256 = ?", [sha256]), None)
+        attempts = (row["attempts"] if row else 0) + 1
+        db["in_hand"].upsert(
+            {"sha256": sha256, "source": source, "started_at": now_iso(tz), "attempts": attempts},
+            pk="sha256",
+        )
+    return attempts
+
+
+def out_of_hand(db: sqlite_utils.Database, sha256: str) -> None:
+    """The mail is recorded (call in the transaction that records it)."""
+    db["in_hand"].delete_where("sha256 = ?", [sha256])
+
+
 # -- the mailbox and the jobs ------------------------------------------------------------------
 
 

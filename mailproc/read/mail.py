@@ -20,6 +20,7 @@ import email.header
 import email.parser
 import email.utils
 import hashlib
+import itertools
 import logging
 import mimetypes
 import re
@@ -33,6 +34,7 @@ from pathlib import PurePosixPath
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
+from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
     BINARY_KINDS,
     CSV_EXTENSIONS,
@@ -70,7 +72,6 @@ __all__ = [
 
 MAX_FORWARD_DEPTH = 3
 MAX_MIME_DEPTH = 30
-MAX_ZIP_TOTAL = 200 * 1024 * 1024
 MAX_ZIP_MEMBERS = 1000
 
 # Labels whose real-world content is GBK: gb18030 decodes all of it, the narrower codecs drop
@@ -397,10 +398,11 @@ def _member_name(info: zipfile.ZipInfo) -> tuple[str, bytes | None]:
     return name, None if clean else raw
 
 
-def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
+def _unzip(att: Attachment, budget: Budget, level: int = 0) -> list[Attachment]:
     """The members of a zip attachment, or the zip itself with a problem when it can't be opened.
 
-    Limits guard against zip bombs; a zip inside a zip is opened once more, no deeper.
+    The mail's budget guards against zip bombs: bytes are counted as they are inflated, across
+    every zip of the mail; a zip inside a zip is opened while the budget's depth allows.
     """
     try:
         zf = att.container.zip()
@@ -411,29 +413,27 @@ def _unzip(att: Attachment, level: int = 0) -> list[Attachment]:
     if len(infos) > MAX_ZIP_MEMBERS:
         att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
         return [att]
-    if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL:
+    if sum(i.file_size for i in infos) > budget.unpacked_bytes:  # honest and too big: at once
         att.problems.append(_ZIP_TOO_BIG)
         return [att]
     members: list[Attachment] = []
-    total = 0
     for info in infos:
         name, raw_name = _member_name(info)
         problems = ["undecodable file name"] if raw_name else []
         try:
-            with zf.open(info) as fh:
-                data = fh.read(MAX_ZIP_TOTAL - total + 1)
+            budget.take_file()
+            data = budget.inflate(zf, info, keep=True)
+        except OverBudget as over:
+            att.problems.append(f"{_ZIP_TOO_BIG}: {over}")
+            return [att]
         except (*_ZIP_ERRORS, RuntimeError) as err:
             data = b""
             problems.append(f"unreadable zip member: {err}")
-        total += len(data)
-        if total > MAX_ZIP_TOTAL:
-            att.problems.append(_ZIP_TOO_BIG)
-            return [att]
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
         member = _make_attachment(data, name, ctype, raw_name, archive, problems)
-        if member.kind == "zip" and level == 0 and _BAD_ZIP not in member.problems:
-            members.extend(_unzip(member, level + 1))
+        if member.kind == "zip" and level + 1 < budget.depth and _BAD_ZIP not in member.problems:
+            members.extend(_unzip(member, budget, level + 1))
         else:
             if member.kind == "zip":
                 member.problems.append("nested archive not opened")
@@ -487,8 +487,9 @@ def _filename(view: Message) -> tuple[str, bytes | None, bool]:
 class _Walker:
     """Collects bodies, attachments and forwarded messages of one message tree."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, budget: Budget) -> None:
         self.depth = depth
+        self.budget = budget
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
@@ -535,7 +536,7 @@ class _Walker:
             raw = inner.as_bytes()
         except (LookupError, UnicodeError, ValueError, TypeError, email.errors.MessageError):
             raw = b""
-        parsed = _from_message(inner, raw, self.depth + 1)
+        parsed = _from_message(inner, raw, self.depth + 1, self.budget)
         for problem in parsed.problems:
             self.problem(f"forwarded message: {problem}")
         if self.forwarded is None:
@@ -591,7 +592,7 @@ class _Walker:
         att = _make_attachment(data, name, ctype, None if clean else raw_name, None, problems)
         self.last_attachment = att
         opens = att.kind == "zip" and _BAD_ZIP not in att.problems
-        self.attachments.extend(_unzip(att) if opens else [att])
+        self.attachments.extend(_unzip(att, self.budget) if opens else [att])
 
 
 # --- headers -------------------------------------------------------------------------------
@@ -623,7 +624,7 @@ def _addresses(values: list[str], problems: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _from_message(msg: Message, raw: bytes, depth: int) -> ParsedMail:
+def _from_message(msg: Message, raw: bytes, depth: int, budget: Budget) -> ParsedMail:
     problems: list[str] = []
     headers: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
@@ -642,7 +643,7 @@ def _from_message(msg: Message, raw: bytes, depth: int) -> ParsedMail:
     senders = _addresses(raw_headers.get("from", [])[:1], problems)
     reply_to = _addresses(raw_headers.get("reply-to", [])[:1], problems)
     received = raw_headers.get("received", [])
-    walker = _Walker(depth)
+    walker = _Walker(depth, budget)
     try:
         walker.walk(msg)
     except RecursionError:
@@ -715,20 +716,54 @@ def _headers_only(raw: bytes) -> tuple[Message, list[str]]:
     return msg, ["MIME structure nested too deep to parse; body and files not read"]
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse raw mail bytes; raises only ParseError, for input that is not a mail at all."""
+def parse_message(raw: bytes, budget: Budget | None = None) -> ParsedMail:
+    """Parse raw mail bytes; raises only ParseError, for input that is not a mail at all. Zips
+    are unpacked within `budget` (the mail's; by default, the default limits')."""
     _check_is_mail(raw)
     try:
         msg, problems = _load(raw)
         if not msg.keys():
             raise ParseError("no mail headers")
-        parsed = _from_message(msg, raw, 0)
+        parsed = _from_message(msg, raw, 0, budget or Budget.of(Limits()))
     except ParseError:
         raise
     except Exception as err:  # hostile input must reach quarantine with a reason, not crash
         raise ParseError(f"could not parse: {type(err).__name__}: {err}") from err
     parsed.problems[:0] = problems
     return parsed
+
+
+# Header fields a mail gains on its way, not from its sender: two copies that differ only in
+# these came by two routes.
+_TRACE_FIELDS = frozenset(
+    {
+        b"received",
+        b"delivered-to",
+        b"return-path",
+        b"x-original-to",
+        b"authentication-results",
+        b"received-spf",
+        b"x-received",
+        b"arc-seal",
+        b"arc-message-signature",
+        b"arc-authentication-results",
+    }
+)
+_FIELD_START = re.compile(rb"^[!-9;-~]+:", re.M)
+
+
+def without_trace(raw: bytes) -> bytes:
+    """The mail's bytes with the trace header fields taken out and line ends made alike: what
+    two copies of one mail that came by different routes have in common."""
+    text = raw.replace(b"\r\n", b"\n")
+    head, _, body = text.partition(b"\n\n")
+    starts = [m.start() for m in _FIELD_START.finditer(head)] + [len(head)]
+    kept = [
+        head[start:end]
+        for start, end in itertools.pairwise(starts)
+        if head[start : head.index(b":", start)].strip().lower() not in _TRACE_FIELDS
+    ]
+    return b"".join(kept) + b"\n\n" + body
 
 
 def unparsed(raw: bytes) -> ParsedMail:

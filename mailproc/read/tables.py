@@ -31,6 +31,7 @@ import xlrd
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from xlrd.compdoc import CompDoc
 
+from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
     OLE2_ENCRYPTED_STREAM,
     OLE2_MAGIC,
@@ -43,7 +44,6 @@ from mailproc.read.text import normalize, simplify
 from mailproc.values import BadCell, StatsTable
 
 MAX_BYTES = 50 * 1024 * 1024
-MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # a zip bomb dressed as xlsx/docx; 附件1 is ~20 KB
 MAX_ROWS = 5_000
 MAX_COLS = 200
 MIN_COLUMNS = 3  # headers of rules.columns needed before a table counts as 附件1
@@ -83,29 +83,57 @@ Cell = Any  # what calamine gives: str, int, float, bool, date/time, or '' for b
 Grid = list[list[Cell]]
 
 
-def read_tables(source: Container, filename: str, kind: str, rules: Any) -> "Tables | None":
-    """Every sheet or Word table of one attachment, with all their rows, read once.
+@dataclass
+class Opened:
+    """What opening one file gave: its sheets or Word tables with every row, and the error
+    values (#REF!) behind cells that read as blank. Plain values, so the opening can happen in
+    another process (`read.sandbox`) and be sent back."""
+
+    filename: str
+    grids: list["_Grid"]
+    errors: dict[str, dict[tuple[int, int], str]]  # by sheet, then (row, column)
+
+
+def open_file(
+    source: Container, filename: str, kind: str, budget: Budget | None = None
+) -> Opened | None:
+    """Every sheet or Word table of one attachment, with all their rows, read once: the only
+    part of reading 附件1 that runs native code (calamine, lxml, zlib), and so the part that
+    runs in the sandbox.
 
     None when the file is of a kind that holds no tables (a photo, a PDF, an old binary .doc
     whose tables cannot be read); `UnreadableFile` when a file that should be a spreadsheet or
-    document cannot be opened. `pick` then finds 附件1 in what was read, as often as needed.
+    document cannot be opened, or would cost more than `budget` (the mail's) to unpack.
     """
     data = source.data
     if data.startswith(OLE2_MAGIC) and OLE2_ENCRYPTED_STREAM in data:
         raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
+    budget = budget or Budget.of(Limits())
     archive = None
     if kind in WORKBOOK_KINDS:
-        archive = _checked_zip(source)
+        archive = _checked_zip(source, budget)
         grids = _spreadsheet_grids(data)
     elif kind == "docx":
-        _checked_zip(source)
+        _checked_zip(source, budget)
         grids = _docx_grids(data)
     elif kind == "csv" or (kind == "text" and filename.lower().endswith(".csv")):
         grids = _csv_grids(data)
     else:
         return None
+    return Opened(filename, grids, _error_cells(data, archive))
+
+
+def tables_of(opened: Opened, rules: Any) -> "Tables":
+    """An opened file ready to `pick` from, with the rules' words for finding 附件1."""
     matcher, words = _prepared(rules)
-    return Tables(filename, grids, matcher, words, _ErrorCells(data, archive))
+    return Tables(opened, matcher, words)
+
+
+def read_tables(source: Container, filename: str, kind: str, rules: Any) -> "Tables | None":
+    """`open_file` and `tables_of` in this process: where no sandbox is wanted (tests, the
+    benchmark of reading)."""
+    opened = open_file(source, filename, kind)
+    return tables_of(opened, rules) if opened is not None else None
 
 
 def pick(
@@ -120,8 +148,9 @@ def pick(
     unit left blank reads as zeros). With `sheet`, only the sheets whose name it accepts are
     searched, when there are any (a sheet per week).
     """
-    every = range(len(tables.grids))
-    chosen = [i for i in every if sheet(tables.grids[i].sheet)] if sheet is not None else []
+    grids = tables.opened.grids
+    every = range(len(grids))
+    chosen = [i for i in every if sheet(grids[i].sheet)] if sheet is not None else []
     best = tables.best_layout(tuple(chosen or every))
     if best is None:
         return None
@@ -165,14 +194,12 @@ class _Grid:
 
 @dataclass
 class Tables:
-    """What one attachment holds, read once: its sheets or Word tables with all their rows, the
-    rules' words to find 附件1 with, and the error cells behind blanks, looked up when asked."""
+    """One opened file with the rules' words to find 附件1 with: `pick` reads it as often as a
+    choice of row or sheet needs, without opening the file again."""
 
-    filename: str
-    grids: list[_Grid]
+    opened: Opened
     matcher: "_Matcher" = field(repr=False)
     words: "_ValueWords" = field(repr=False)
-    errors: "_ErrorCells" = field(repr=False)
     # the best table among some of the grids (by their positions): a layout is found once
     _layouts: dict[tuple[int, ...], "_Layout | None"] = field(
         default_factory=dict, init=False, repr=False
@@ -181,7 +208,7 @@ class Tables:
     def best_layout(self, positions: tuple[int, ...]) -> "_Layout | None":
         """`_best_table` of the grids at `positions`, found once for each choice of them."""
         if positions not in self._layouts:
-            grids = [self.grids[i] for i in positions]
+            grids = [self.opened.grids[i] for i in positions]
             self._layouts[positions] = _best_table(grids, self.matcher)
         return self._layouts[positions]
 
@@ -191,18 +218,20 @@ def _check_size(data: bytes) -> None:
         raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
 
 
-def _checked_zip(source: Container) -> zipfile.ZipFile | None:
+def _checked_zip(source: Container, budget: Budget) -> zipfile.ZipFile | None:
     """Refuse oversized files and broken or bomb-like zips; the opened zip when the bytes are
-    one (kept for the error-mark scan), None when they are not."""
+    one (kept for the error-mark scan), None when they are not. Every part is inflated once
+    and counted: the sizes a zip declares are not believed."""
     _check_size(source.data)
     if not source.data.startswith(ZIP_PREFIX):
         return None
     try:
         archive = source.zip()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        budget.check_package(archive)
+    except OverBudget as over:
+        raise UnreadableFile(f"{over} (file too large when unpacked)") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
         raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
-    if sum(member.file_size for member in archive.infolist()) > MAX_UNPACKED_BYTES:
-        raise UnreadableFile("文件解压后过大 (file too large when unpacked)")
     return archive
 
 
@@ -772,65 +801,39 @@ def _may_hold_errors(archive: zipfile.ZipFile) -> bool:
     return False
 
 
-class _ErrorCells:
-    """Error values (#REF!, #DIV/0!) among some blank-looking cells, by (row, column).
+def _error_cells(data: bytes, archive: zipfile.ZipFile | None) -> dict[str, dict[Any, str]]:
+    """Error values (#REF!, #DIV/0!) of every sheet, by sheet and (row, column).
 
     python-calamine reads error cells as '' (dimastbk/python-calamine#105), which would pass
     them off as blanks = 0. openpyxl (xlsx) and xlrd (xls, binary WPS et) keep the cached
-    error, so those cells are asked again, but only when a cheap scan of the file finds an
-    error mark at all: most blanks are true blanks. The scan looks into the zip already
-    opened; the second reader opens the bytes itself (neither takes an opened zip or compound
-    file), at most once per attachment, and what it finds on a sheet is kept.
+    error, so the file is read again by one of them, but only when a cheap scan finds an error
+    mark at all: most files have none. It is done while the file is open, so what is sent back
+    from the sandbox is complete; a file the second reader rejects keeps calamine's reading.
     """
-
-    def __init__(self, data: bytes, archive: zipfile.ZipFile | None):
-        self.data = data
-        self.archive = archive  # xlsx-like: the zip whose parts the scan looks at
-        self._found: dict[tuple[str, frozenset[tuple[int, int]]], dict[Any, str]] = {}
-
-    def among(self, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
-        key = (sheet, frozenset(wanted))
-        if key not in self._found:
-            lookup = self._lookup
-            try:
-                found = {} if isinstance(lookup, Exception) else lookup(sheet, wanted)
-            except Exception:  # files the second reader rejects: calamine's reading stands
-                found = {}
-            self._found[key] = found
-        return self._found[key]
-
-    @functools.cached_property
-    def _lookup(self) -> Callable[[str, set[tuple[int, int]]], dict[Any, str]] | Exception:
-        """The second reader, opened on first need; what it raised when it rejected the file
-        (kept: it is not opened again)."""
-        try:
-            return self._open()
-        except Exception as exc:
-            return exc
-
-    def _open(self) -> Callable[[str, set[tuple[int, int]]], dict[Any, str]]:
-        if self.archive is not None and _may_hold_errors(self.archive):
-            workbook = openpyxl.load_workbook(io.BytesIO(self.data), read_only=True, data_only=True)
-            return functools.partial(_xlsx_error_cells, workbook)
-        if self.data.startswith(OLE2_MAGIC) and _biff_may_hold_errors(self.data):
-            book = xlrd.open_workbook(
-                file_contents=self.data, on_demand=True, logfile=io.StringIO()
-            )
-            return functools.partial(_xls_error_cells, book)
-        return lambda sheet, wanted: {}  # no error mark: the blanks are blanks
+    try:
+        if archive is not None and _may_hold_errors(archive):
+            return _xlsx_error_cells(data)
+        if data.startswith(OLE2_MAGIC) and _biff_may_hold_errors(data):
+            return _xls_error_cells(data)
+    except Exception:
+        pass
+    return {}
 
 
-def _xlsx_error_cells(workbook: Any, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
-    """The error cells among `wanted` on one sheet of a read-only openpyxl workbook (it is kept
-    open for the next sheet asked: over bytes in memory it holds no file)."""
-    first, last = min(r for r, _ in wanted), max(r for r, _ in wanted)
-    rows = workbook[sheet].iter_rows(min_row=first + 1, max_row=last + 1)
-    return {
-        (cell.row - 1, cell.column - 1): str(cell.value)
-        for row in rows
-        for cell in row
-        if getattr(cell, "data_type", None) == "e" and (cell.row - 1, cell.column - 1) in wanted
-    }
+def _xlsx_error_cells(data: bytes) -> dict[str, dict[Any, str]]:
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    found: dict[str, dict[Any, str]] = {}
+    for sheet in workbook.worksheets:
+        cells = {
+            (cell.row - 1, cell.column - 1): str(cell.value)
+            for row in sheet.iter_rows(max_row=MAX_ROWS, max_col=MAX_COLS)
+            for cell in row
+            if getattr(cell, "data_type", None) == "e"
+        }
+        if cells:
+            found[sheet.title] = cells
+    workbook.close()
+    return found
 
 
 def _biff_may_hold_errors(data: bytes) -> bool:
@@ -843,13 +846,19 @@ def _biff_may_hold_errors(data: bytes) -> bool:
     return stream is None or _BIFF_ERROR.search(stream) is not None
 
 
-def _xls_error_cells(book: Any, sheet: str, wanted: set[tuple[int, int]]) -> dict[Any, str]:
-    cells = book.sheet_by_name(sheet)
-    return {
-        (r, c): xlrd.error_text_from_code.get(cells.cell_value(r, c), "#ERROR")
-        for r, c in wanted
-        if r < cells.nrows and c < cells.ncols and cells.cell_type(r, c) == xlrd.XL_CELL_ERROR
-    }
+def _xls_error_cells(data: bytes) -> dict[str, dict[Any, str]]:
+    book = xlrd.open_workbook(file_contents=data, logfile=io.StringIO())
+    found: dict[str, dict[Any, str]] = {}
+    for cells in book.sheets():
+        errors = {
+            (r, c): xlrd.error_text_from_code.get(cells.cell_value(r, c), "#ERROR")
+            for r in range(min(cells.nrows, MAX_ROWS))
+            for c in range(min(cells.ncols, MAX_COLS))
+            if cells.cell_type(r, c) == xlrd.XL_CELL_ERROR
+        }
+        if errors:
+            found[cells.name] = errors
+    return found
 
 
 def _reporter(layout: _Layout, m: _Matcher, data_row: Sequence[Cell] | None) -> str | None:
@@ -968,11 +977,11 @@ def _read_table(
                 (cid, r, j, header, value)
                 for (cid, (j, header)), value in zip(columns.items(), figures, strict=True)
             ]
-    blanks = {(r, j) for _, r, j, _, value in cells if value == ""}
-    if blanks and (errors := tables.errors.among(grid.sheet, blanks)):
-        cells = [(c, r, j, h, errors.get((r, j), v)) for c, r, j, h, v in cells]
+    errors = tables.opened.errors.get(grid.sheet, {})
+    if errors:
+        cells = [(c, r, j, h, errors.get((r, j), v) if v == "" else v) for c, r, j, h, v in cells]
     table = StatsTable(
-        filename=tables.filename,
+        filename=tables.opened.filename,
         sheet=grid.sheet,
         reporter=_reporter(layout, m, data_row),
         columns_found=list(columns),
