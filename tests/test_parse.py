@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from mails import zip_with
 
+from mailproc.read import mail as parse
 from mailproc.read.budget import Budget, Limits
 from mailproc.read.mail import ParseError, parse_message, sniff_kind
 
@@ -571,3 +572,65 @@ def test_peer_mails_raise_nothing_but_parse_error():
         parsed += 1
         assert isinstance(mail.subject, str), path.name
     assert parsed == len(files)  # every fixture is a mail, however broken
+
+
+# --- large bodies, read from the raw bytes ------------------------------------------------------
+
+
+def big(size: int = 300_000) -> bytes:
+    return bytes(range(256)) * (size // 256) + b"tail"
+
+
+def test_a_large_attachment_is_decoded_from_the_raw_bytes_exactly():
+    data = big()
+    raw = mail_with_parts(text_part(b"see file"), file_part(b'filename="a.bin"', data))
+    assert parse._Blobs(raw).spans  # the body was cut out of what the stdlib parser saw
+    mail = parse_message(raw)
+    assert [(a.filename, a.data == data, a.problems) for a in mail.attachments] == [
+        ("a.bin", True, [])
+    ]
+    assert mail.body_text == "see file"
+
+
+def test_a_large_attachment_cut_off_keeps_what_arrived():
+    data = big()
+    encoded = b64(data)
+    cut = encoded[: len(encoded) // 2 + 3]  # inside a line, mid-group
+    raw = HEAD + b'Subject: t\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n--BB\r\n'
+    raw += b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+    raw += b'Content-Disposition: attachment; filename="a.bin"\r\n\r\n' + cut
+    (att,) = parse_message(raw).attachments
+    assert "truncated base64" in att.problems or "truncated: the mail ends inside this file" in (
+        att.problems
+    )
+    assert data.startswith(att.data) and len(att.data) > len(data) // 3
+
+
+def test_a_long_run_of_letters_in_a_text_body_is_given_back_as_written():
+    text = (b"ABCD" * 19 + b"\r\n") * 400  # looks like base64, is plain text
+    raw = mail_with_parts(text_part(text), file_part(b'filename="a.bin"', b"x"))
+    assert parse._Blobs(raw).spans
+    assert parse_message(raw).body_text == text.decode().replace("\r\n", "\n").strip()
+
+
+def test_lines_that_split_a_group_still_decode():
+    data = big()
+    odd = base64.b64encode(data)
+    lines = b"\r\n".join(odd[i : i + 75] for i in range(0, len(odd), 75)) + b"\r\n"
+    raw = mail_with_parts(
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="a.bin"\r\n\r\n' + lines
+    )
+    (att,) = parse_message(raw).attachments
+    assert (att.data == data, att.problems) == (True, [])
+
+
+def test_a_forwarded_mail_with_a_large_file():
+    data = big()
+    inner = mail_with_parts(file_part(b'filename="inner.bin"', data), subject=b"inner")
+    raw = mail_with_parts(
+        text_part(b"fw"), b"Content-Type: message/rfc822\r\n\r\n" + inner, subject=b"Fw: inner"
+    )
+    mail = parse_message(raw)
+    assert [(a.filename, a.data == data) for a in mail.attachments] == [("inner.bin", True)]
+    assert mail.forwarded.subject == "inner"

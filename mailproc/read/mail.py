@@ -484,12 +484,100 @@ def _filename(view: Message) -> tuple[str, bytes | None, bool]:
     return "", None, True
 
 
+# A stretch of whole lines of base64 characters this long is an attachment's body, cut out
+# before the stdlib parser sees it (shorter ones are left to it: they cost it little).
+_BLOB_MIN = 16 * 1024
+_BASE64_STRETCH = re.compile(rb"[A-Za-z0-9+/\r\n]{%d,}" % _BLOB_MIN)
+_BLOB_MARK = b"MAILPROCBLOB"  # plus the run's number: not a multiple of 4 characters long
+_BLOB_LINE = re.compile(rb"MAILPROCBLOB(\d+)\r?\n?")
+_BASE64_ALPHABET = re.compile(rb"[^A-Za-z0-9+/=]")
+
+
+def _runs(raw: bytes) -> list[tuple[int, int]]:
+    """Spans of at least _BLOB_MIN bytes made of whole lines of base64 characters, holding a
+    whole number of 4-character groups; found by one scan for long stretches of those
+    characters, with no object made per line."""
+    runs = []
+    for stretch in _BASE64_STRETCH.finditer(raw):
+        start, stop = stretch.span()
+        if start and raw[start - 1 : start] != b"\n":  # begins inside a line: from the next
+            start = raw.find(b"\n", start, stop) + 1
+        end = raw.rfind(b"\n", start, stop) + 1  # ends with its last whole line
+        while end > start:  # lines dropped from the end until the groups are whole
+            newlines = raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
+            if (end - start - newlines) % 4 == 0:
+                break
+            end = raw.rfind(b"\n", start, end - 1) + 1
+        if start and end - start >= _BLOB_MIN:
+            runs.append((start, end))
+    return runs
+
+
+class _Blobs:
+    """The long base64 bodies of a mail, left in its raw bytes while the rest is parsed.
+
+    The stdlib parser keeps every line of a body as its own string: a 68 MB mail costs it some
+    700 MB, ten times its size. Cut out and replaced by a one-line mark, a body is decoded
+    straight from the raw bytes when its part is read (`payload`), so reading a mail costs
+    about twice its size. Runs hold whole 4-character groups only, so a body decodes in pieces:
+    the mark's run, and what the parser kept before and after it (the short last line with its
+    padding).
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.spans: list[tuple[int, int]] = []
+        pieces, last = [], 0
+        for start, end in _runs(raw):
+            pieces += [raw[last:start], b"%s%d\r\n" % (_BLOB_MARK, len(self.spans))]
+            self.spans.append((start, end))
+            last = end
+        self.text = b"".join([*pieces, raw[last:]]) if self.spans else raw
+
+    def restored(self, payload: bytes) -> bytes:
+        """A payload with the runs put back as they were (for a part that is not base64)."""
+        return _BLOB_LINE.sub(lambda m: self.raw[slice(*self.spans[int(m.group(1))])], payload)
+
+    def payload(self, part: Message) -> tuple[bytes, list[str]]:
+        """A part's decoded bytes, its runs decoded from the raw mail without a copy of them."""
+        text = _header_bytes(part.get_payload())
+        if part.get("content-transfer-encoding", "").strip().lower() != "base64":
+            part.set_payload(self.restored(text).decode("ascii", "surrogateescape"))
+            return part.get_payload(decode=True) or b"", []
+        chunks: list[bytes] = []
+        problems: list[str] = []
+        carry = b""  # base64 characters short of a whole group, waiting for the next piece
+        pieces = _BLOB_LINE.split(text)  # text, run number, text, …, text
+        for index, piece in enumerate(pieces):
+            if index % 2:  # a run: decoded from the raw bytes as they lie
+                run = memoryview(self.raw)[slice(*self.spans[int(piece)])]
+                if carry:  # a group split across the mark (not as mail programs write)
+                    run, carry = carry + bytes(run), b""
+                    carry = run[len(run) // 4 * 4 :]
+                    run = run[: len(run) // 4 * 4]
+                chunks.append(binascii.a2b_base64(run))
+                continue
+            alphabet = carry + _BASE64_ALPHABET.sub(b"", piece)
+            last = index == len(pieces) - 1
+            whole = len(alphabet) if last else len(alphabet) // 4 * 4
+            carry = alphabet[whole:]
+            try:
+                chunks.append(binascii.a2b_base64(alphabet[:whole]))
+            except binascii.Error:  # cut off in transfer: what is whole is kept
+                problems.append("truncated base64")
+                usable = alphabet[:whole].rstrip(b"=")
+                chunks.append(binascii.a2b_base64(usable[: len(usable) // 4 * 4]))
+        chunks = [chunk for chunk in chunks if chunk]
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), problems
+
+
 class _Walker:
     """Collects bodies, attachments and forwarded messages of one message tree."""
 
-    def __init__(self, depth: int, budget: Budget) -> None:
+    def __init__(self, depth: int, budget: Budget, blobs: _Blobs) -> None:
         self.depth = depth
         self.budget = budget
+        self.blobs = blobs
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
@@ -536,7 +624,7 @@ class _Walker:
             raw = inner.as_bytes()
         except (LookupError, UnicodeError, ValueError, TypeError, email.errors.MessageError):
             raw = b""
-        parsed = _from_message(inner, raw, self.depth + 1, self.budget)
+        parsed = _from_message(inner, raw, self.depth + 1, self.budget, self.blobs)
         for problem in parsed.problems:
             self.problem(f"forwarded message: {problem}")
         if self.forwarded is None:
@@ -547,6 +635,8 @@ class _Walker:
 
     def payload(self, part: Message, name: str) -> tuple[bytes, list[str]]:
         """Decoded payload bytes and transfer-encoding problems (cut-off base64 salvaged)."""
+        if self.blobs.spans and _BLOB_MARK in _header_bytes(part.get_payload()):
+            return self.blobs.payload(part)
         before = len(part.defects)
         try:
             data = part.get_payload(decode=True)
@@ -624,7 +714,9 @@ def _addresses(values: list[str], problems: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _from_message(msg: Message, raw: bytes, depth: int, budget: Budget) -> ParsedMail:
+def _from_message(
+    msg: Message, raw: bytes, depth: int, budget: Budget, blobs: _Blobs
+) -> ParsedMail:
     problems: list[str] = []
     headers: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
@@ -643,7 +735,7 @@ def _from_message(msg: Message, raw: bytes, depth: int, budget: Budget) -> Parse
     senders = _addresses(raw_headers.get("from", [])[:1], problems)
     reply_to = _addresses(raw_headers.get("reply-to", [])[:1], problems)
     received = raw_headers.get("received", [])
-    walker = _Walker(depth, budget)
+    walker = _Walker(depth, budget, blobs)
     try:
         walker.walk(msg)
     except RecursionError:
@@ -721,10 +813,11 @@ def parse_message(raw: bytes, budget: Budget | None = None) -> ParsedMail:
     are unpacked within `budget` (the mail's; by default, the default limits')."""
     _check_is_mail(raw)
     try:
-        msg, problems = _load(raw)
+        blobs = _Blobs(raw)
+        msg, problems = _load(blobs.text)
         if not msg.keys():
             raise ParseError("no mail headers")
-        parsed = _from_message(msg, raw, 0, budget or Budget.of(Limits()))
+        parsed = _from_message(msg, raw, 0, budget or Budget.of(Limits()), blobs)
     except ParseError:
         raise
     except Exception as err:  # hostile input must reach quarantine with a reason, not crash

@@ -15,11 +15,11 @@ back is plain values (`ParsedMail`, `Opened`).
 """
 
 import multiprocessing
-import multiprocessing.connection
 import resource
 import signal
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 from mailproc.read.budget import Budget, Limits
@@ -46,12 +46,52 @@ def _open(data: bytes, filename: str, kind: str, budget: Budget) -> Opened | Non
 _WORK: dict[str, Callable[..., Any]] = {"parse": _parse, "open": _open}
 
 
+# Large bytes (the mail, a file, the files a parsed mail holds) cross the pipe on their own,
+# beside the pickle of the rest: pickled, each would exist twice on both sides for a moment,
+# and a 50 MB attachment would cost 200 MB more than it must.
+
+
+def _send_work(conn: Connection, name: str, args: tuple, cpu_seconds: float) -> None:
+    """`args[0]` is the bytes worked on; the rest are small."""
+    conn.send((name, args[1:], cpu_seconds))
+    conn.send_bytes(args[0])
+
+
+def _files_of(mail: ParsedMail) -> list[Attachment]:
+    """Every attachment of a mail and of the mails it forwards, each once, in a fixed order."""
+    seen: dict[int, Attachment] = {}
+    for part in mail.chain():
+        for att in part.attachments:
+            seen.setdefault(id(att), att)
+    return list(seen.values())
+
+
+def _send_reply(conn: Connection, reply: tuple) -> None:
+    value = reply[1]
+    files = _files_of(value) if isinstance(value, ParsedMail) else []
+    contents = [att.data for att in files]
+    for att in files:
+        att.data = b""
+    conn.send((*reply, len(contents)))
+    for data in contents:
+        conn.send_bytes(data)
+
+
+def _receive_reply(conn: Connection) -> tuple:
+    *reply, count = conn.recv()
+    contents = [conn.recv_bytes() for _ in range(count)]
+    if count:
+        for att, data in zip(_files_of(reply[1]), contents, strict=True):
+            att.data = data
+    return tuple(reply)
+
+
 def _cpu_time() -> float:
     used = resource.getrusage(resource.RUSAGE_SELF)
     return used.ru_utime + used.ru_stime
 
 
-def _serve(conn: multiprocessing.connection.Connection, memory_bytes: int) -> None:
+def _serve(conn: Connection, memory_bytes: int) -> None:
     """The worker: limits set once, then one piece of work at a time until the pipe closes.
     Each reply carries what is left of the mail's budget and the CPU seconds the work took."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -59,7 +99,8 @@ def _serve(conn: multiprocessing.connection.Connection, memory_bytes: int) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the worker stops
     while True:
         try:
-            name, args, cpu_seconds = conn.recv()
+            name, rest, cpu_seconds = conn.recv()
+            args = (conn.recv_bytes(), *rest)
         except EOFError:
             return
         start = _cpu_time()
@@ -75,7 +116,7 @@ def _serve(conn: multiprocessing.connection.Connection, memory_bytes: int) -> No
             status, value = "refused", "结构嵌套过深，无法读取"
         except Exception as bug:  # a reader's bug costs this piece of work, not the worker
             status, value = "refused", f"读取出错 ({type(bug).__name__}: {bug})"
-        conn.send((status, value, args[-1], _cpu_time() - start))
+        _send_reply(conn, (status, value, args[-1], _cpu_time() - start))
 
 
 class Overrun(Exception):
@@ -90,9 +131,9 @@ class Sandbox:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(_PRELOAD)
         self._worker: Any = None
-        self._conn: multiprocessing.connection.Connection | None = None
+        self._conn: Connection | None = None
 
-    def _start(self) -> multiprocessing.connection.Connection:
+    def _start(self) -> Connection:
         if self._conn is None:
             parent, child = self._context.Pipe()
             worker = self._context.Process(
@@ -123,11 +164,11 @@ class Sandbox:
         Raises `Overrun` when the worker died or ran out of time (it is then ended)."""
         conn = self._start()
         try:
-            conn.send((name, args, max(cpu_seconds, 0)))
+            _send_work(conn, name, args, max(cpu_seconds, 0))
             if not conn.poll(max(wall_seconds, 0)):
                 self._stop()
                 raise Overrun(f"读取超时（超过 {self.limits.wall_seconds:g} 秒）")
-            status, value, budget, cpu = conn.recv()
+            status, value, budget, cpu = _receive_reply(conn)
         except (EOFError, OSError):
             code = self._stop()
             raise Overrun(_death(code, self.limits)) from None
