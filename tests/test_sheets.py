@@ -468,15 +468,6 @@ def test_csv_in_unknown_encoding_is_unreadable() -> None:
 # Files that cannot be opened
 
 
-def test_encrypted_office_file() -> None:
-    fake = (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000) + "EncryptedPackage".encode("utf-16-le")
-    )
-    for kind in ("xlsx", "xls", "docx", "doc"):
-        with pytest.raises(UnreadableFile, match="加密"):
-            read_stats(fake + bytes(1000), "附件1.xlsx", kind, RULES)
-
-
 def test_truncated_and_corrupt_files() -> None:
     good = template([["东风镇", *FIGURES]])
     with pytest.raises(UnreadableFile, match="corrupt zip"):

@@ -67,9 +67,7 @@ def receipt_order_key(path: Path) -> tuple[bool, float, str]:
     return moment is None, moment.timestamp() if moment else 0.0, str(path)
 
 
-def in_receipt_order(
-    paths: Iterable[str | Path], skipped: list[Path] | None = None
-) -> list[Path]:
+def in_receipt_order(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
     """Every mail file named (see `mail_files`, which lists the files it passed over in
     `skipped`), earliest received first. Only each file's head is read here: keeping every
     file's bytes from the sort to the ingest would hold a whole batch (thousands of mails with

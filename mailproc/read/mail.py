@@ -46,9 +46,11 @@ from mailproc.read.kinds import (
     OLE2_WORKBOOK_STREAMS,
     PDF_MAGIC,
     PDF_MAGIC_WITHIN,
+    PROTECTED_ZIP_MEMBER,
     RAR_MAGIC,
     SEVEN_ZIP_MAGIC,
     WEBP_MARK,
+    ZIP_ENCRYPTED_FLAG,
     ZIP_SIGNATURES,
     ZIPPED_KINDS,
     Container,
@@ -421,6 +423,8 @@ def _unzip(att: Attachment, budget: Budget, level: int = 0) -> list[Attachment]:
     for info in infos:
         name, raw_name = _member_name(info)
         problems = ["undecodable file name"] if raw_name else []
+        if info.flag_bits & ZIP_ENCRYPTED_FLAG:
+            problems.append(PROTECTED_ZIP_MEMBER)
         try:
             budget.take_file()
             data = budget.inflate(zf, info, keep=True)

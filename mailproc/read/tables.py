@@ -33,12 +33,12 @@ from xlrd.compdoc import CompDoc
 
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
-    OLE2_ENCRYPTED_STREAM,
     OLE2_MAGIC,
     OLE2_WORKBOOK_STREAMS,
     WORKBOOK_KINDS,
     ZIP_PREFIX,
     Container,
+    password_protected,
 )
 from mailproc.read.text import normalize, simplify
 from mailproc.values import BadCell, StatsTable
@@ -75,6 +75,10 @@ _CELL_FREE_PART = re.compile(
 )
 
 
+# What a unit reads of a file locked with a password: no damage, and what to do about it
+PASSWORD_PROTECTED = "文件设有密码，无法打开，请取消密码后重新发送"
+
+
 class UnreadableFile(Exception):
     """A spreadsheet or document that cannot be opened: cut off, encrypted, corrupt, too big."""
 
@@ -106,8 +110,8 @@ def open_file(
     document cannot be opened, or would cost more than `budget` (the mail's) to unpack.
     """
     data = source.data
-    if data.startswith(OLE2_MAGIC) and OLE2_ENCRYPTED_STREAM in data:
-        raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
+    if password_protected(data, kind):
+        raise UnreadableFile(PASSWORD_PROTECTED)
     budget = budget or Budget.of(Limits())
     archive = None
     if kind in WORKBOOK_KINDS:
