@@ -14,7 +14,7 @@ from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 from msoffcrypto.format.ooxml import OOXMLFile
 from xlwt import CompoundDoc
 
-from mailproc.read.kinds import password_protected
+from mailproc.read.kinds import Container, password_protected
 from mailproc.read.mail import parse_message, sniff_kind
 from mailproc.read.tables import PASSWORD_PROTECTED, UnreadableFile, read_stats
 from mailproc.rules import load_rules
@@ -105,7 +105,7 @@ DOCX_LOCKED = encrypted_ooxml(docx_bytes())
     ],
 )
 def test_password_protected_is_read_from_the_bytes(name, data, protected):
-    assert password_protected(data, sniff_kind(data, name)) is protected
+    assert password_protected(Container(data), sniff_kind(data, name)) is protected
 
 
 @pytest.mark.parametrize(

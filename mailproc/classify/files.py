@@ -157,7 +157,7 @@ def document_problem(att: Attachment) -> str | None:
     data = att.data
     if not data:
         return "文件为空"
-    if password_protected(data, att.kind):
+    if password_protected(att.container, att.kind):
         return PASSWORD_PROTECTED
     if att.kind == "pdf":
         if not pdf_is_complete(data):

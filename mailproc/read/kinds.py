@@ -70,28 +70,6 @@ DOCUMENT_SUFFIXES = frozenset(f".{kind}" for kind in DOCUMENT_KINDS) | {
 }
 
 
-def password_protected(data: bytes, kind: str) -> bool:
-    """Whether a file is locked with a password: an encrypted Office file (xlsx/docx saved
-    with a password are compound files holding an EncryptedPackage; xls and doc carry a
-    FilePass record or the FIB's encrypted bit), a PDF with an /Encrypt entry, or a zip with an
-    encrypted member. Such a file is no damage: the unit is asked for it without the password.
-    A pure function of the bytes, cheap (no decryption), and it never raises: a file it cannot
-    judge counts as not protected, and is then opened, or found damaged, as any other."""
-    try:
-        if data.startswith(OLE2_MAGIC):
-            import msoffcrypto  # with its cryptography stack, only where a compound file is met
-
-            return bool(msoffcrypto.OfficeFile(io.BytesIO(data)).is_encrypted())
-        if data.startswith(ZIP_SIGNATURES):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                return any(info.flag_bits & ZIP_ENCRYPTED_FLAG for info in archive.infolist())
-        if kind == "pdf":
-            return PDF_ENCRYPT.search(data) is not None
-    except Exception:  # a damaged file of any shape is judged by what opens it
-        return False
-    return False
-
-
 def pdf_is_complete(data: bytes) -> bool:
     """Whether a PDF ends as PDFs do; one cut off in transfer does not."""
     return PDF_END in data[-PDF_END_WITHIN:]
@@ -120,3 +98,27 @@ class Container:
         if isinstance(self._zip, Exception):
             raise self._zip.with_traceback(None)
         return self._zip
+
+
+def password_protected(source: Container, kind: str) -> bool:
+    """Whether a file is locked with a password: an encrypted Office file (xlsx/docx saved
+    with a password are compound files holding an EncryptedPackage; xls and doc carry a
+    FilePass record or the FIB's encrypted bit), a PDF with an /Encrypt entry, or a zip with an
+    encrypted member. Such a file is no damage: the unit is asked for it without the password.
+    A function of the bytes alone (a zip is looked into through the container, opened once for
+    every stage), cheap (no decryption), and it never raises: a file it cannot judge counts as
+    not protected, and is then opened, or found damaged, as any other."""
+    data = source.data
+    try:
+        if data.startswith(OLE2_MAGIC):
+            import msoffcrypto  # with its cryptography stack, only where a compound file is met
+
+            return bool(msoffcrypto.OfficeFile(io.BytesIO(data)).is_encrypted())
+        if data.startswith(ZIP_SIGNATURES):
+            infos = source.zip().infolist()
+            return any(info.flag_bits & ZIP_ENCRYPTED_FLAG for info in infos)
+        if kind == "pdf":
+            return PDF_ENCRYPT.search(data) is not None
+    except Exception:  # a damaged file of any shape is judged by what opens it
+        return False
+    return False

@@ -113,7 +113,7 @@ def open_file(
     document cannot be opened, or would cost more than `budget` (the mail's) to unpack.
     """
     data = source.data
-    if password_protected(data, kind):
+    if password_protected(source, kind):
         raise UnreadableFile(PASSWORD_PROTECTED)
     budget = budget or Budget.of(Limits())
     archive = None
