@@ -5,28 +5,43 @@ are sanitised (no path traversal, no control characters) and content-addressed b
 sha256 prefix, so writing the same mail twice is harmless.
 """
 
+import hashlib
 import os
 import re
 import unicodedata
 from pathlib import Path
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-MAX_NAME_BYTES = 150
+MAX_NAME_BYTES = 150  # of the UTF-8 name: room left for the folders under Windows' 260 characters
+MAX_EXTENSION = 10
+# Names Windows gives to devices, whatever their extension or case: a file named CON.xlsx cannot
+# be opened or copied there, so the archive an office browses must hold none
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]}
+)
 
 
 def safe_name(name: str, fallback: str = "file") -> str:
-    """A file name that stays inside its folder on any system and keeps its extension."""
+    """A file name that stays inside its folder and opens on any system, keeping its extension:
+    no path, no control characters, no Windows device name (CON, NUL, COM1… get a leading _),
+    no trailing dot or space, at most MAX_NAME_BYTES bytes. A name cut to fit ends in a short
+    hash of the whole name, so two long names that differ only at their end stay two files."""
     name = unicodedata.normalize("NFC", name or "").replace("..", "_")
-    name = re.sub(r"_+", "_", _UNSAFE.sub("_", name)).strip().strip(".")
-    name = re.sub(r"\s+", " ", name)
-    if not name or set(name) <= {"_", " "}:
+    name = re.sub(r"\s+", " ", re.sub(r"_+", "_", _UNSAFE.sub("_", name))).strip(" .")
+    if not name or set(name) <= {"_", " ", "."}:
         name = fallback
+    if name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        name = f"_{name}"
     stem, dot, ext = name.rpartition(".")
-    if not dot or len(ext) > 10:
+    if not dot or len(ext) > MAX_EXTENSION:
         stem, ext = name, ""
-    while len((stem + (f".{ext}" if ext else "")).encode("utf-8")) > MAX_NAME_BYTES:
-        stem = stem[:-1]
-    return stem + (f".{ext}" if ext else "")
+    suffix = f".{ext}" if ext else ""
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        mark = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        room = MAX_NAME_BYTES - len(f"{mark}{suffix}".encode())
+        stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(" .") + mark
+    return stem + suffix
 
 
 class Archive:

@@ -86,8 +86,13 @@ def cli(verbose: bool) -> None:
 
 def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dict[str, int]:
     """Ingest files in order of receipt, each read once when its turn comes, then deliver
-    what they queued; returns the counts."""
-    timed = in_receipt_order(paths)
+    what they queued; returns the counts. The files of a folder that are no mail are named
+    on stderr, so a clerk who dropped a .msg or .txt in with the .eml files knows."""
+    skipped: list[Path] = []
+    timed = in_receipt_order(paths, skipped)
+    if not quiet:
+        for line in skipped_lines(skipped):
+            click.echo(line, err=True)
     counts: dict[str, int] = {}
     show_bar = not quiet and len(timed) > 50 and sys.stderr.isatty()
     progress = (
@@ -106,6 +111,17 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
     counts["replies_sent"] = delivered.sent
     counts["replies_failed"] = delivered.failed
     return counts
+
+
+SKIPPED_NAMED = 5  # files named one a line; more are counted, the first few named
+
+
+def skipped_lines(skipped: list[Path]) -> list[str]:
+    """What `ingest` passed over in the folders it read: every file, or a count and the first."""
+    if len(skipped) <= SKIPPED_NAMED:
+        return [f"已跳过 {path}：不是 .eml 邮件文件" for path in skipped]
+    names = "、".join(str(path) for path in skipped[:SKIPPED_NAMED])
+    return [f"已跳过 {len(skipped)} 个不是 .eml 邮件的文件：{names} 等"]
 
 
 def summary_line(counts: dict[str, int]) -> str:

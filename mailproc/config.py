@@ -24,7 +24,7 @@ KNOWN: dict[str, set[str]] = {
     "delivery": {"transport", "office_copy"},
     "mailbox": {
         "host", "port", "security", "username", "password_env", "folder", "processed_folder",
-        "since", "poll_minutes", "mark_seen", "timeout_seconds", "batch_size",
+        "since", "poll_minutes", "mark_seen", "timeout_seconds", "batch_size", "authserv_id",
     },
     "smtp": {
         "host", "port", "security", "username", "password_env", "from_address", "from_name",
@@ -87,6 +87,9 @@ class MailboxConfig:
     poll_minutes: float
     mark_seen: bool
     batch_size: int
+    # The receiving server's name in the Authentication-Results it adds (mx.163.com): only its
+    # SPF/DMARC results are believed; None trusts no such header
+    authserv_id: str | None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def _mailbox(section: Table, ca_file: Path | None) -> MailboxConfig:
         poll_minutes=section.number("poll_minutes", 5, minimum=0.01),
         mark_seen=section.flag("mark_seen", False),
         batch_size=int(batch),
+        authserv_id=section.optional_text("authserv_id"),
     )
 
 

@@ -334,6 +334,11 @@ class Ticker:
                 for m in messages
                 if (mismatches := ledger.flag_texts(m, "reporter_mismatch"))
             ],
+            "spoofed": [
+                {**m, "why": spoofed[0]}
+                for m in messages
+                if (spoofed := ledger.flag_texts(m, "spoofed"))
+            ],
             "failed": list(self.db["outbox"].rows_where("status = 'failed'", order_by="id")),
         }
 

@@ -89,7 +89,8 @@ class Pipeline:
     def __init__(self, app: App):
         self.app = app
         self.db, self.rules, self.tz = app.db, app.rules, app.tz
-        self.classifier = Classifier(app.rules)
+        mailbox = app.config.mailbox
+        self.classifier = Classifier(app.rules, mailbox.authserv_id if mailbox else None)
         self.sandbox = app.sandbox
 
     # -- one mail --------------------------------------------------------------------

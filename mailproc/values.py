@@ -32,7 +32,7 @@ Disposition = Literal[
 Reply = Literal["ack", "missing", "unrecognized", "none"]
 Problem = Literal["cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells"]
 FileRole = Literal["stats", "stats_candidate", "document", "image", "other"]
-FlagKind = Literal["on_behalf", "reporter_mismatch", "message_id_clash"]
+FlagKind = Literal["on_behalf", "reporter_mismatch", "message_id_clash", "spoofed"]
 IngestState = Literal["new", "known", "quarantined"]
 
 # Problems in the order the reply names them (docs/campaign.md#problems-and-replies)
@@ -136,7 +136,8 @@ class StatsTable:
 @dataclass(frozen=True)
 class Flag:
     """Something the office should look at in a mail that was still booked: a unit's mailbox
-    reporting for another (代报), or a 附件1 filled in by another unit (填报单位不符)."""
+    reporting for another (代报), a 附件1 filled in by another unit (填报单位不符), or a unit's
+    address that failed SPF and DMARC at our receiving server (可能被冒用)."""
 
     kind: FlagKind
     text: str

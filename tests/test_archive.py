@@ -1,5 +1,7 @@
 """The archive keeps originals where an office can find them, and never outside its folder."""
 
+import hashlib
+
 import pytest
 
 from mailproc.archive import Archive, safe_name
@@ -22,9 +24,35 @@ def test_safe_name(name, safe):
     assert safe_name(name) == safe
 
 
-def test_long_names_keep_their_extension():
-    name = safe_name("很长的文件名" * 40 + ".xlsx")
-    assert name.endswith(".xlsx") and len(name.encode("utf-8")) <= 150
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("CON", "_CON"),
+        ("con.xlsx", "_con.xlsx"),
+        ("Nul.tar.gz", "_Nul.tar.gz"),
+        ("AUX .txt", "_AUX .txt"),
+        ("prn", "_prn"),
+        ("COM1.docx", "_COM1.docx"),
+        ("lpt9.xls", "_lpt9.xls"),
+        ("COM10.xlsx", "COM10.xlsx"),
+        ("CONSOLE.xlsx", "CONSOLE.xlsx"),
+        ("统计表. ", "统计表"),
+        ("统计表 .", "统计表"),
+        ("附件1.xlsx .", "附件1.xlsx"),
+    ],
+)
+def test_windows_device_names_and_trailing_dots_are_made_safe(name, safe):
+    assert safe_name(name) == safe
+
+
+def test_long_names_keep_their_extension_and_stay_apart():
+    first = safe_name("很长的文件名" * 40 + "一.xlsx")
+    second = safe_name("很长的文件名" * 40 + "二.xlsx")
+    assert first.endswith(".xlsx") and second.endswith(".xlsx")
+    assert len(first.encode("utf-8")) <= 150 and len(second.encode("utf-8")) <= 150
+    assert first.startswith("很长的文件名" * 7) and first != second
+    assert safe_name("x" * 300) == "x" * 141 + "~" + hashlib.sha256(b"x" * 300).hexdigest()[:8]
+    assert safe_name(first) == first  # a name made safe stays as it is
 
 
 def test_store_is_idempotent_and_stays_inside(tmp_path):

@@ -190,6 +190,64 @@ def test_an_answer_to_our_message_id_without_files_is_an_answer_to_us():
     assert decided(classify(raw, at(21, 9), history)) == NOTHING | expected
 
 
+OUR_SERVER = Classifier(load_rules(ROOT / "rules"), authserv_id="mx.163.com")
+FORGED = (
+    "mx.163.com; spf=fail smtp.mailfrom=dongfeng_aj@163.com; dkim=none; "
+    "dmarc=fail header.from=163.com"
+)
+SPOOFED = "发件地址验证未通过（SPF/DMARC）：dongfeng_aj@163.com（东风镇的登记地址）可能被冒用"
+
+
+def authenticated(raw: bytes, *results: str) -> bytes:
+    """The mail as the mailbox holds it, with Authentication-Results headers on top (the
+    receiving server's first, as it adds its own above what the mail came with)."""
+    return b"".join(f"Authentication-Results: {r}\r\n".encode() for r in results) + raw
+
+
+def test_a_unit_address_failing_spf_and_dmarc_is_answered_and_flagged():
+    raw = authenticated(make_mail("东风镇第3周周报", files=STATS), FORGED)
+    result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
+    assert decided(result) == weekly(period="2019-06-20")
+    assert [(f.kind, f.text) for f in result.flags] == [("spoofed", SPOOFED)]
+    assert list(result.notes) == [SPOOFED, "周次：主题: 第3周"]
+    assert not CLASSIFIER.classify(parse_message(raw), at(18, 9), MemoryHistory()).flags
+
+
+def test_a_forged_answer_to_our_notice_is_flagged_too():
+    raw = authenticated(make_mail("Re: 【催报提醒】东风镇", body="我单位本周免报"), FORGED)
+    result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
+    assert (result.disposition, [f.kind for f in result.flags]) == ("answer_to_us", ["spoofed"])
+
+
+@pytest.mark.parametrize(
+    ("sender", "results"),
+    [
+        ("dongfeng_aj@163.com", ["mx.163.com; spf=fail smtp.mailfrom=x; dmarc=pass"]),
+        ("dongfeng_aj@163.com", ["mx.163.com; spf=softfail; dmarc=fail"]),
+        ("dongfeng_aj@163.com", ["mx.163.com; spf=pass; dmarc=pass", FORGED]),  # ours on top
+        ("dongfeng_aj@163.com", [FORGED.replace("mx.163.com", "mx.evil.example", 1)]),
+        ("dongfeng_aj@163.com", []),
+        ("somebody@qq.com", [FORGED]),  # a stranger's address is no unit's to forge
+    ],
+)
+def test_no_flag_unless_our_server_found_a_unit_address_failing_both(sender, results):
+    raw = authenticated(make_mail("东风镇第3周周报", sender=sender, files=STATS), *results)
+    result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
+    assert result.flags == ()
+
+
+def test_the_gate_reads_only_its_own_servers_results_through_comments():
+    gate = OUR_SERVER.gate
+    raw = authenticated(
+        make_mail("东风镇第3周周报"),
+        "MX.163.com (authenticated (sort of)); spf = fail (sender IP 1.2.3.4) "
+        "smtp.mailfrom=dongfeng_aj@163.com; dmarc=fail (p=none) header.from=163.com",
+        "mx.163.com; spf=pass; dmarc=pass",  # written by the sender, below ours
+    )
+    assert gate.authentication(parse_message(raw)) == {"spf": "fail", "dmarc": "fail"}
+    assert CLASSIFIER.gate.authentication(parse_message(raw)) == {}
+
+
 # -- units ------------------------------------------------------------------------------------
 
 

@@ -150,6 +150,26 @@ def test_messages_json_fields(config_file):
     )
 
 
+def test_ingest_names_the_files_of_a_folder_it_skips(config_file, tmp_path):
+    folder = tmp_path / "mails"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.eml").write_bytes(make_mail("东风镇第2周周报"))
+    (folder / "说明.txt").write_text("不是邮件", encoding="utf-8")
+    (folder / "sub" / "b.msg").write_bytes(b"\xd0\xcf\x11\xe0")
+    result = run(config_file, "ingest", str(folder))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"已跳过 {folder / 'sub' / 'b.msg'}：不是 .eml 邮件文件",
+        f"已跳过 {folder / '说明.txt'}：不是 .eml 邮件文件",
+    ]
+    assert result.stdout.startswith("1 mails: submission 1;")
+    for number in range(6):
+        (folder / f"{number}.txt").write_text("", encoding="utf-8")
+    again = run(config_file, "ingest", str(folder))
+    names = "、".join(str(folder / f"{number}.txt") for number in range(5))
+    assert (again.exit_code, again.stderr) == (0, f"已跳过 8 个不是 .eml 邮件的文件：{names} 等\n")
+
+
 def test_status_matrix_and_receipts(config_file):
     run(config_file, "ingest", str(CORPUS))
     status = run(config_file, "status", "--json")

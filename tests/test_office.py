@@ -304,6 +304,43 @@ def test_unparseable_mail_is_booked_by_its_number(tmp_path):
     assert run(config, "inbox").stdout.startswith("0 to settle")
 
 
+def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[paths]\nrules = "rules"\ntemplates = "templates"\n[mailbox]\nhost = "imap.163.com"\n'
+        'username = "dwajj6780436@163.com"\npassword_env = "UNSET"\nauthserv_id = "mx.163.com"\n',
+        encoding="utf-8",
+    )
+    forged = (
+        b"Authentication-Results: mx.163.com; spf=fail smtp.mailfrom=dongfeng_aj@163.com;"
+        b" dmarc=fail header.from=163.com\r\n"
+        + make_mail(
+            "东风镇第2周周报", files=[("附件1.xlsx", stats_xlsx(), XLSX)], message_id="<f@x>"
+        )
+    )
+    (tmp_path / "forged.eml").write_bytes(forged)
+    run(config, "ingest", str(tmp_path / "forged.eml"))
+    text = "发件地址验证未通过（SPF/DMARC）：dongfeng_aj@163.com（东风镇的登记地址）可能被冒用"
+    assert run(config, "inbox").stdout.splitlines()[:2] == [
+        f"2019-06-12 09:30  {text}  东风镇：东风镇第2周周报",
+        "    → mailproc confirm '<f@x>' --note 说明  或  mailproc assign '<f@x>' --unit ...",
+    ]
+    assert [row["kind"] for row in ledger(config)["outbox"].rows] == ["ack"]  # answered as usual
+    run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
+    page = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "发件地址验证未通过，可能被冒用，请核实（1）" in page and text in page
+    run(config, "tick", "--now", "2019-06-13T11:05:00+08:00")
+    (digest,) = ledger(config)["outbox"].rows_where("kind = 'digest'")
+    body = email.message_from_string(digest["eml"], policy=policy.default)
+    assert (
+        f"  · 发件地址验证未通过、可能被冒用 1 封\n      - 2019-06-12 09:30 {text}；"
+        "主题：东风镇第2周周报\n"
+    ) in body.get_body(("plain",)).get_content()
+    run(config, "confirm", "<f@x>", "--note", "电话核实，确为东风镇所发")
+    assert run(config, "inbox").stdout.startswith("0 to settle")
+
+
 def test_replay_recovers_mail_an_internal_error_quarantined(tmp_path, monkeypatch):
     make_config(tmp_path)
     config = tmp_path / "config.toml"

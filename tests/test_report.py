@@ -14,6 +14,7 @@ from mails import TZ, XLSX, make_mail, stats_xlsx
 from mailproc.cli import cli
 from mailproc.office import actions
 from mailproc.pipeline import Pipeline
+from mailproc.reports.assess import assess, write_assessment
 from mailproc.reports.status import status_matrix
 from mailproc.reports.workbook import write_workbook
 
@@ -262,6 +263,28 @@ def test_the_workbook_as_of_a_moment(campaign, tmp_path):
     assert rows["新兴镇"][-3:] == ("逾期", "06-06 15:00", 1)
     assert rows["平安镇"][-3:] == ("延期至 06-08 18:00", None, None)
     assert rows["合计"][2] == 7
+
+
+def test_no_text_a_unit_wrote_becomes_a_formula_in_any_workbook(pipeline, tmp_path):
+    subject = "=1+2东风镇第1周周报"
+    pipeline.ingest(make_mail(subject, received=at(5, 9), files=table("东风镇", 3)), "test")
+    path, _ = write_workbook(
+        pipeline.db, pipeline.rules, "2019-06-06", tmp_path, "weekly", at(9, 9)
+    )
+    assessment = write_assessment(assess(pipeline.db, pipeline.rules, at(9, 9)), pipeline.rules,
+                                  tmp_path)  # fmt: skip
+    book = openpyxl.load_workbook(path)
+    subject_cell = book["报送记录"]["I3"]
+    assert (subject_cell.value, subject_cell.data_type, subject_cell.quotePrefix) == (
+        subject,
+        "s",
+        True,
+    )
+    sheets = [*book.worksheets, *openpyxl.load_workbook(assessment).worksheets]
+    cells = [cell for sheet in sheets for row in sheet.iter_rows() for cell in row]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    texts = [c for c in cells if isinstance(c.value, str) and c.value[:1] in "=+-@"]
+    assert [(c.value, c.quotePrefix) for c in texts] == [(subject, True)]
 
 
 # -- through the command line -----------------------------------------------------------------

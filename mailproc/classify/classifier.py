@@ -46,9 +46,11 @@ class Timing:
 class Classifier:
     """Applies one set of rules; built once per run, since matching tables are precomputed."""
 
-    def __init__(self, rules: Rules):
+    def __init__(self, rules: Rules, authserv_id: str | None = None):
+        """`authserv_id` names our receiving server in Authentication-Results (deployment
+        config, not campaign rules); without it no such header is trusted."""
         self.rules = rules
-        self.gate = Gate(rules)
+        self.gate = Gate(rules, authserv_id)
         self.units = UnitNames(rules)
         self.periods = Periods(rules)
         self.files = Files(rules, self.units)
@@ -125,11 +127,14 @@ class Classifier:
         """An auto-reply, or an answer to one of our messages that brings no file: logged for
         the unit it names, never booked."""
         unit = self.units.unit_in(" ".join(seen.subjects)) or seen.sender
+        spoofed = self.gate.spoofed(seen.mail)
         return Classification(
             disposition="auto_reply" if gate == "auto_reply" else "answer_to_us",
             sender_unit=seen.sender.name if seen.sender else None,
             unit=unit.name if unit else None,
             unit_source="subject" if unit and unit is not seen.sender else "address",
+            notes=(spoofed.text,) if spoofed else (),
+            flags=(spoofed,) if spoofed else (),
         )
 
     def _unit(
@@ -149,10 +154,15 @@ class Classifier:
     def _unit_notes(
         self, seen: Evidence, files: list[FileCheck], unit: Unit | None
     ) -> tuple[list[str], list[Flag]]:
-        """What the office should know about the unit: 代报, the unit's own row among others in
-        附件1, a 附件1 filled in by another unit (填报单位不符)."""
+        """What the office should know about the unit: a unit address that may be forged, 代报,
+        the unit's own row among others in 附件1, a 附件1 filled in by another unit
+        (填报单位不符)."""
         notes: list[str] = []
         flags: list[Flag] = []
+        spoofed = self.gate.spoofed(seen.mail)
+        if spoofed:
+            flags.append(spoofed)
+            notes.append(spoofed.text)
         sender = seen.sender
         if unit and sender and unit is not sender:
             flags.append(Flag("on_behalf", f"代报：{sender.name} 的邮箱为 {unit.name} 报送"))

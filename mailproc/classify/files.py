@@ -15,14 +15,23 @@ from mailproc.read.kinds import (
     DOCUMENT_SUFFIXES,
     OLE2_MAGIC,
     OLE2_SECTOR,
+    PROTECTED_ZIP_MEMBER,
     SHEET_KINDS,
     SHEET_SUFFIXES,
     WORD_KINDS,
     WORD_SUFFIXES,
     ZIP_PREFIX,
+    password_protected,
     pdf_is_complete,
 )
-from mailproc.read.tables import Opened, UnreadableFile, open_file, pick, tables_of
+from mailproc.read.tables import (
+    PASSWORD_PROTECTED,
+    Opened,
+    UnreadableFile,
+    open_file,
+    pick,
+    tables_of,
+)
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
 from mailproc.values import Attachment, FileCheck, StatsTable
@@ -87,6 +96,8 @@ class Files:
                     check.error = check.error or NO_TABLE
             if check.error is None and check.role == "document":
                 check.error = document_problem(att)
+            if PROTECTED_ZIP_MEMBER in att.problems:  # encrypted in its zip: never unpacked
+                check.error = PASSWORD_PROTECTED
             checks.append(check)
         return checks
 
@@ -141,10 +152,13 @@ class Files:
 
 
 def document_problem(att: Attachment) -> str | None:
-    """Why an office document cannot be opened, checked cheaply by its structure."""
+    """Why an office document cannot be opened, checked cheaply by its structure; a file
+    locked with a password is named as such, never as damaged."""
     data = att.data
     if not data:
         return "文件为空"
+    if password_protected(att.container, att.kind):
+        return PASSWORD_PROTECTED
     if att.kind == "pdf":
         if not pdf_is_complete(data):
             return "PDF 文件不完整（可能在传输中被截断）"

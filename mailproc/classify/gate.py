@@ -1,20 +1,25 @@
-"""The gate: mail mailproc must never answer (its own, bounces, auto-replies, bulk), and mail
-that answers one of mailproc's messages. See docs/campaign.md#gate."""
+"""The gate: mail mailproc must never answer (its own, bounces, auto-replies, bulk), mail that
+answers one of mailproc's messages, and mail whose unit address our own receiving server found
+forged. See docs/campaign.md#gate."""
 
 import re
 
 from mailproc.classify.history import History
 from mailproc.read.text import normalize
 from mailproc.rules import Rules
-from mailproc.values import GateReason, ParsedMail
+from mailproc.values import Flag, GateReason, ParsedMail
 
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
+_COMMENT = re.compile(r"\([^()]*\)")  # (a comment) in a structured header, innermost first
+_METHOD_RESULT = re.compile(r"\s*([\w.-]+)\s*=\s*([\w-]+)")  # spf=fail, dmarc = fail
 
 
 class Gate:
     """The rules' auto-reply subjects, reply prefixes and subject tags, normalised once."""
 
-    def __init__(self, rules: Rules):
+    def __init__(self, rules: Rules, authserv_id: str | None = None):
+        self.rules = rules
+        self.authserv_id = authserv_id.strip().lower() if authserv_id else None
         self.tags = {kind: normalize(tag) for kind, tag in rules.tags.items()}
         self.raw_tags = list(rules.tags.values())
         self.auto_subjects = [normalize(w) for w in rules.words["auto_reply_subjects"]]
@@ -53,6 +58,36 @@ class Gate:
         ):
             return "bulk"
         return None
+
+    def authentication(self, mail: ParsedMail) -> dict[str, str]:
+        """Method → result (spf → fail) of the topmost Authentication-Results header that our
+        own receiving server signed with its authserv-id; {} when none did or no id is
+        configured. Any other such header may have been written by the sender (RFC 8601 §5)."""
+        if not self.authserv_id:
+            return {}
+        for value in mail.headers.get("authentication-results", []):
+            text = value
+            while (bare := _COMMENT.sub(" ", text)) != text:
+                text = bare
+            server, *results = text.split(";")
+            if server.lower().split()[:1] == [self.authserv_id]:
+                found = (_METHOD_RESULT.match(part) for part in results)
+                return {m[1].lower(): m[2].lower() for m in found if m}
+        return {}
+
+    def spoofed(self, mail: ParsedMail) -> Flag | None:
+        """A flag for the office when the mail comes from a unit's registered address and our
+        receiving server found it failing both SPF and DMARC: someone may be writing in the
+        unit's name (a forged 免报 request). The mail is still read and answered as usual."""
+        unit = self.rules.unit_by_address(mail.from_address)
+        results = self.authentication(mail)
+        if unit is None or (results.get("spf"), results.get("dmarc")) != ("fail", "fail"):
+            return None
+        return Flag(
+            "spoofed",
+            f"发件地址验证未通过（SPF/DMARC）：{mail.from_address}（{unit.name}的登记地址）"
+            "可能被冒用",
+        )
 
     def answers_us(self, mail: ParsedMail, history: History) -> dict | None:
         """The mail we answered, when this one replies to one of our messages; {} if unknown."""

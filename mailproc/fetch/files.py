@@ -8,14 +8,16 @@ it is ingested.
 import datetime as dt
 import email.parser
 import email.policy
-import email.utils
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mailproc.read.mail import parse_mail_time
 
-def mail_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Each mail file named: a file as given, `*.eml` in folders, every file of a Maildir."""
+
+def mail_files(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> Iterator[Path]:
+    """Each mail file named: a file as given, `*.eml` in folders, every file of a Maildir.
+    The other files of a folder are passed over, and listed in `skipped` when it is given."""
     for path in map(Path, paths):
         if path.is_file():
             yield path
@@ -26,27 +28,26 @@ def mail_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         elif path.is_dir():
             for child in sorted(path.iterdir()):
                 if child.is_dir():
-                    yield from mail_files([child])
+                    yield from mail_files([child], skipped)
                 elif child.suffix.lower() == ".eml":
                     yield child
+                elif skipped is not None:
+                    skipped.append(child)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
 
 
 def header_receipt_time(raw: bytes) -> dt.datetime | None:
-    """The topmost Received: date, read from the headers alone (for ordering a batch)."""
+    """The topmost Received: time, else Date:, read from the headers alone (for ordering a
+    batch) as the pipeline will read them: an impossible time counts as none."""
     try:
         headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        for value in (headers.get("Received"), headers.get("Date")):
-            if value:
-                moment = email.utils.parsedate_to_datetime(
-                    str(value).rpartition(";")[2].strip() or str(value)
-                )
-                if moment.tzinfo is not None:
-                    return moment
     except (TypeError, ValueError, IndexError):
         return None
-    return None
+    received, date = headers.get("Received"), headers.get("Date")
+    return parse_mail_time(str(received).rpartition(";")[2] if received else None) or (
+        parse_mail_time(str(date)) if date else None
+    )
 
 
 # Bytes read from the start of a mail file for its receipt time; a longer header is read whole
@@ -66,8 +67,9 @@ def receipt_order_key(path: Path) -> tuple[bool, float, str]:
     return moment is None, moment.timestamp() if moment else 0.0, str(path)
 
 
-def in_receipt_order(paths: Iterable[str | Path]) -> list[Path]:
-    """Every mail file named (see `mail_files`), earliest received first. Only each file's
-    head is read here: keeping every file's bytes from the sort to the ingest would hold a whole
-    batch (thousands of mails with attachments) in memory at once."""
-    return [Path(key[2]) for key in sorted(map(receipt_order_key, mail_files(paths)))]
+def in_receipt_order(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
+    """Every mail file named (see `mail_files`, which lists the files it passed over in
+    `skipped`), earliest received first. Only each file's head is read here: keeping every
+    file's bytes from the sort to the ingest would hold a whole batch (thousands of mails with
+    attachments) in memory at once."""
+    return [Path(key[2]) for key in sorted(map(receipt_order_key, mail_files(paths, skipped)))]

@@ -302,7 +302,12 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         notes = json.loads(row["notes"] or "[]")
         mid = mail_label(row)
         what = None
-        if row["disposition"] in {"unrecognized", "quarantined"}:
+        if spoofed := ledger.flag_texts(row, "spoofed"):  # first: the rest may be forged too
+            what = spoofed[0]
+            command = (
+                f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
+            )
+        elif row["disposition"] in {"unrecognized", "quarantined"}:
             what = "无法识别" if row["disposition"] == "unrecognized" else f"无法处理（{notes[0]}）"
             command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
         elif ledger.flag_texts(row, "reporter_mismatch"):

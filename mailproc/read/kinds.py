@@ -7,6 +7,7 @@ the kinds and signatures up here, so a new format is added in one place.
 """
 
 import io
+import re
 import zipfile
 
 # -- magic numbers ----------------------------------------------------------------------------
@@ -17,13 +18,18 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # what a zip fil
 ZIP_PREFIX = b"PK"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: xls, doc, et, wps, encrypted xlsx
 OLE2_SECTOR = 512  # the usual sector size: a complete file is a whole number of them
-OLE2_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")  # a password-protected xlsx/docx
 OLE2_WORKBOOK_STREAMS = ("Workbook", "Book")  # BIFF8, and BIFF5 and older
 OLE2_WORD_STREAM = "WordDocument"
 PDF_MAGIC = b"%PDF-"
 PDF_MAGIC_WITHIN = 1024  # readers accept junk before the signature
 PDF_END = b"%%EOF"
 PDF_END_WITHIN = 2048  # of the end: a PDF without it was cut off
+# The trailer's (or cross-reference stream's) entry naming the encryption dictionary, as an
+# indirect reference or inline: only an encrypted PDF has one
+PDF_ENCRYPT = re.compile(rb"/Encrypt\s*(?:\d+\s+\d+\s+R|<<)")
+ZIP_ENCRYPTED_FLAG = 0x1  # general purpose bit 0 of a zip member: its data is encrypted
+# What parse records on a member of a zip that is encrypted (classify names it as such)
+PROTECTED_ZIP_MEMBER = "password-protected zip member"
 RAR_MAGIC = b"Rar!\x1a\x07"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 IMAGE_MAGIC = (
@@ -92,3 +98,27 @@ class Container:
         if isinstance(self._zip, Exception):
             raise self._zip.with_traceback(None)
         return self._zip
+
+
+def password_protected(source: Container, kind: str) -> bool:
+    """Whether a file is locked with a password: an encrypted Office file (xlsx/docx saved
+    with a password are compound files holding an EncryptedPackage; xls and doc carry a
+    FilePass record or the FIB's encrypted bit), a PDF with an /Encrypt entry, or a zip with an
+    encrypted member. Such a file is no damage: the unit is asked for it without the password.
+    A function of the bytes alone (a zip is looked into through the container, opened once for
+    every stage), cheap (no decryption), and it never raises: a file it cannot judge counts as
+    not protected, and is then opened, or found damaged, as any other."""
+    data = source.data
+    try:
+        if data.startswith(OLE2_MAGIC):
+            import msoffcrypto  # with its cryptography stack, only where a compound file is met
+
+            return bool(msoffcrypto.OfficeFile(io.BytesIO(data)).is_encrypted())
+        if data.startswith(ZIP_SIGNATURES):
+            infos = source.zip().infolist()
+            return any(info.flag_bits & ZIP_ENCRYPTED_FLAG for info in infos)
+        if kind == "pdf":
+            return PDF_ENCRYPT.search(data) is not None
+    except Exception:  # a damaged file of any shape is judged by what opens it
+        return False
+    return False

@@ -46,9 +46,11 @@ from mailproc.read.kinds import (
     OLE2_WORKBOOK_STREAMS,
     PDF_MAGIC,
     PDF_MAGIC_WITHIN,
+    PROTECTED_ZIP_MEMBER,
     RAR_MAGIC,
     SEVEN_ZIP_MAGIC,
     WEBP_MARK,
+    ZIP_ENCRYPTED_FLAG,
     ZIP_SIGNATURES,
     ZIPPED_KINDS,
     Container,
@@ -65,6 +67,7 @@ __all__ = [
     "ParseError",
     "ParsedMail",
     "html_to_text",
+    "parse_mail_time",
     "parse_message",
     "sniff_kind",
     "unparsed",
@@ -420,6 +423,8 @@ def _unzip(att: Attachment, budget: Budget, level: int = 0) -> list[Attachment]:
     for info in infos:
         name, raw_name = _member_name(info)
         problems = ["undecodable file name"] if raw_name else []
+        if info.flag_bits & ZIP_ENCRYPTED_FLAG:
+            problems.append(PROTECTED_ZIP_MEMBER)
         try:
             budget.take_file()
             data = budget.inflate(zf, info, keep=True)
@@ -688,12 +693,30 @@ class _Walker:
 # --- headers -------------------------------------------------------------------------------
 
 
-def _parse_date(value: str | None) -> datetime | None:
+# The years a mail's time may fall in. A Date: or Received: outside them is a clock gone wrong
+# or a forged header, never a moment the campaign saw; and every time inside converts to any
+# time zone (year 9999 at -1200 overflows `astimezone`), so a reader can trust what it is given.
+PLAUSIBLE_YEARS = range(1990, 2101)
+# The digit runs of a date that are neither part of the time (09:00:00.5) nor the zone (+0800)
+_DATE_NUMBER = re.compile(r"(?<![\d:.+-])\d+(?![\d:.])")
+
+
+def parse_mail_time(value: str | None) -> datetime | None:
+    """The moment a Date: or Received: time names (UTC when it names no zone); None when it is
+    absent, garbage or impossible: a year outside PLAUSIBLE_YEARS, or one written with 1 or 3
+    digits, or as 0001, which the two-digit rule of RFC 5322 would read as 2001."""
     if not value:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    numbers = _DATE_NUMBER.findall(value)
+    written = numbers[-1] if numbers else ""  # the year follows the day (and asctime's time)
+    if parsed.year not in PLAUSIBLE_YEARS or written not in (
+        str(parsed.year),
+        f"{parsed.year % 100:02d}",
+    ):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -756,8 +779,8 @@ def _from_message(
         to=[a for _, a in _addresses(raw_headers.get("to", []), problems)],
         cc=[a for _, a in _addresses(raw_headers.get("cc", []), problems)],
         reply_to=reply_to[0][1] if reply_to else None,
-        date=_parse_date(first("date")),
-        received_at=_parse_date(received[0].rpartition(";")[2]) if received else None,
+        date=parse_mail_time(first("date")),
+        received_at=parse_mail_time(received[0].rpartition(";")[2]) if received else None,
         in_reply_to=in_reply_to[0] if in_reply_to else (first("in-reply-to") or None),
         references=_MSG_ID.findall(references) or references.split(),
         headers=headers,

@@ -13,6 +13,7 @@ the week's sheet and the best table are then picked from what was read (`pick`),
 classification needs, without opening the file again.
 """
 
+import codecs
 import csv
 import functools
 import io
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
 from operator import itemgetter
+from pathlib import PurePath
 from typing import Any
 
 import docx
@@ -33,12 +35,13 @@ from xlrd.compdoc import CompDoc
 
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
-    OLE2_ENCRYPTED_STREAM,
+    CSV_EXTENSIONS,
     OLE2_MAGIC,
     OLE2_WORKBOOK_STREAMS,
     WORKBOOK_KINDS,
     ZIP_PREFIX,
     Container,
+    password_protected,
 )
 from mailproc.read.text import normalize, simplify
 from mailproc.values import BadCell, StatsTable
@@ -75,6 +78,10 @@ _CELL_FREE_PART = re.compile(
 )
 
 
+# What a unit reads of a file locked with a password: no damage, and what to do about it
+PASSWORD_PROTECTED = "文件设有密码，无法打开，请取消密码后重新发送"
+
+
 class UnreadableFile(Exception):
     """A spreadsheet or document that cannot be opened: cut off, encrypted, corrupt, too big."""
 
@@ -106,8 +113,8 @@ def open_file(
     document cannot be opened, or would cost more than `budget` (the mail's) to unpack.
     """
     data = source.data
-    if data.startswith(OLE2_MAGIC) and OLE2_ENCRYPTED_STREAM in data:
-        raise UnreadableFile("文件已加密，无法打开 (encrypted document)")
+    if password_protected(source, kind):
+        raise UnreadableFile(PASSWORD_PROTECTED)
     budget = budget or Budget.of(Limits())
     archive = None
     if kind in WORKBOOK_KINDS:
@@ -116,7 +123,7 @@ def open_file(
     elif kind == "docx":
         _checked_zip(source, budget)
         grids = _docx_grids(data)
-    elif kind == "csv" or (kind == "text" and filename.lower().endswith(".csv")):
+    elif kind == "csv" or (kind in {"text", "other"} and _suffix(filename) in CSV_EXTENSIONS):
         grids = _csv_grids(data)
     else:
         return None
@@ -291,10 +298,11 @@ def _docx_grids(data: bytes) -> list[_Grid]:
 def _csv_grids(data: bytes) -> list[_Grid]:
     _check_size(data)
     text = _decode_csv(data)
+    head = text[:4096]
     try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
+        dialect: Any = csv.Sniffer().sniff(head, delimiters=",\t;")
+    except csv.Error:  # e.g. tabs between cells and commas inside them (1,200): the tabs win
+        dialect = csv.excel_tab if head.count("\t") > head.count(",") else csv.excel
     rows: Grid = []
     for row in csv.reader(io.StringIO(text, newline=""), dialect):
         if len(rows) >= MAX_ROWS or len(row) > MAX_COLS:
@@ -304,11 +312,23 @@ def _csv_grids(data: bytes) -> list[_Grid]:
 
 
 def _decode_csv(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then GB18030 (covers GBK/GB2312 from Chinese Excel).
+    """UTF-16 (Excel's "Unicode text": a BOM, or none and little-endian), then UTF-8 (with or
+    without BOM), then GB18030 (covers GBK/GB2312 from Chinese Excel).
 
+    Text in UTF-8 or GBK never holds a zero byte, UTF-16 holds one in every ASCII character (the
+    tabs, commas, digits and line ends of any table): on the odd bytes when little-endian.
     GB18030 decodes almost any run of high bytes into some rare character, so a GB18030
     reading only counts when it looks like Chinese text: mostly GB2312 (common) characters.
     """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in data[:4096]:
+        head = data[:4096]
+        big_endian = data.startswith(codecs.BOM_UTF16_BE) or (
+            not data.startswith(codecs.BOM_UTF16_LE) and head[::2].count(0) > head[1::2].count(0)
+        )
+        try:
+            return data.decode("utf-16-be" if big_endian else "utf-16-le").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            raise UnreadableFile("CSV 文件编码无法识别 (broken UTF-16 text)") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -322,6 +342,11 @@ def _decode_csv(data: bytes) -> str:
     if not text or (wide and rare > len(wide) * RARE_CHAR_SHARE):
         raise UnreadableFile("CSV 文件编码无法识别 (unknown text encoding)")
     return text
+
+
+def _suffix(filename: str) -> str:
+    """A file name's extension, lower case, without its dot ("" when it has none)."""
+    return PurePath(filename).suffix.lower().removeprefix(".")
 
 
 def _in_gb2312(char: str) -> bool:

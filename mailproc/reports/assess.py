@@ -14,7 +14,7 @@ from openpyxl.utils import get_column_letter
 
 from mailproc.archive import safe_name
 from mailproc.reports.status import status_matrix
-from mailproc.reports.workbook import FILLS, FONT_NAME, print_setup, put
+from mailproc.reports.workbook import FILLS, FONT_NAME, print_setup, put, write
 from mailproc.rules import Rules
 
 STATE_TEXT = {
@@ -80,12 +80,10 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
     headings += ["得分", "满分", "得分率%"]
     title = f"{rules.campaign['name']}报送情况考核（截至 {result['as_of'][:16].replace('T', ' ')}）"
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headings))
-    sheet.cell(row=1, column=1, value=title).font = Font(name=FONT_NAME, size=14, bold=True)
+    write(sheet, 1, 1, title).font = Font(name=FONT_NAME, size=14, bold=True)
     points = result["points"]
     rule = "，".join(f"{STATE_TEXT[state]} {points[state]}" for state in points)
-    sheet.cell(row=2, column=1, value=f"计分（每个截止时间）：{rule}").font = Font(
-        name=FONT_NAME, size=10
-    )
+    write(sheet, 2, 1, f"计分（每个截止时间）：{rule}").font = Font(name=FONT_NAME, size=10)
     bold = Font(name=FONT_NAME, size=10, bold=True)
     for column, heading in enumerate(headings, 1):
         put(sheet, 3, column, heading, font=bold, fill=FILLS["header"])

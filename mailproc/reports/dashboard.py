@@ -171,8 +171,9 @@ def _unit_records(
 def _attention(
     db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime, links: _Links
 ) -> dict[str, list[dict[str, Any]]]:
-    """What the office must look at by hand: unknown mail, 代报 and mismatches, failed sends."""
-    unknown, flagged = [], []
+    """What the office must look at by hand: unknown mail, unit addresses that may be forged,
+    代报 and mismatches, failed sends."""
+    unknown, spoofed, flagged = [], [], []
     received: dict[int, str | None] = {}
     for row in db.query("select * from messages order by received_at, id"):
         received[row["id"]] = row["received_at"]
@@ -190,6 +191,8 @@ def _attention(
         }
         if row["disposition"] in ("unrecognized", "quarantined"):
             unknown.append({**entry, "notes": notes})
+        if forged := ledger.flag_texts(row, "spoofed"):
+            spoofed.append({**entry, "notes": forged})
         flagged_notes = ledger.flag_texts(row, "reporter_mismatch", "on_behalf")
         if flagged_notes and row["disposition"] == "submission":
             flagged.append({**entry, "notes": flagged_notes})
@@ -198,7 +201,7 @@ def _attention(
         for row in db.query("select * from outbox where status = 'failed' order by id")
         if row["message"] is None or _counted(received.get(row["message"]), as_of)
     ]
-    return {"unknown": unknown, "flagged": flagged, "failed": failed}
+    return {"unknown": unknown, "spoofed": spoofed, "flagged": flagged, "failed": failed}
 
 
 def write_dashboard(

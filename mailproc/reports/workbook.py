@@ -42,12 +42,20 @@ FILLS = {
 STATUS_TEXT = {"on_time": "按时", "late": "逾期"}
 
 
-def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Cell:
-    """Write one cell; a string that a spreadsheet would run as a formula stays text."""
+def write(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
+    """Write one value, unstyled. Every cell mailproc writes goes through here: a text that a
+    spreadsheet would run as a formula (= + - @, a unit's subject or name) stays text, marked
+    with a quote prefix as Excel and WPS mark text typed with a leading apostrophe."""
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell.data_type = "s"
         cell.quotePrefix = True
+    return cell
+
+
+def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Cell:
+    """Write one cell of a table (`write`), with its border, font and alignment."""
+    cell = write(sheet, row, column, value)
     cell.font = style.pop("font", Font(name=FONT_NAME, size=10))
     cell.border = BORDER
     cell.alignment = style.pop("alignment", CENTER)
@@ -59,10 +67,10 @@ def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Ce
 def _title(sheet: Worksheet, width: int, title: str, subtitle: str) -> None:
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
-    cell = sheet.cell(row=1, column=1, value=title)
+    cell = write(sheet, 1, 1, title)
     cell.font = Font(name=FONT_NAME, size=14, bold=True)
     cell.alignment = CENTER
-    cell = sheet.cell(row=2, column=1, value=subtitle)
+    cell = write(sheet, 2, 1, subtitle)
     cell.font = Font(name=FONT_NAME, size=10)
     cell.alignment = Alignment(horizontal="left", vertical="center")
     sheet.row_dimensions[1].height = 28
@@ -241,7 +249,7 @@ def write_workbook(
     for offset, note in enumerate(
         ["注：同一单位多次报送的，以最新一版可读取的附件1为准。", *notes]
     ):
-        cell = sheet.cell(row=last + 2 + offset, column=1, value=note)
+        cell = write(sheet, last + 2 + offset, 1, note)
         cell.font = Font(name=FONT_NAME, size=9)
     _layout(sheet, width, [16, 12, 7])
 
@@ -266,7 +274,7 @@ def write_workbook(
         "邮件主题",
     ]
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headings))
-    sheet.cell(row=1, column=1, value=f"报送记录 · {item.name} · {label}").font = Font(
+    write(sheet, 1, 1, f"报送记录 · {item.name} · {label}").font = Font(
         name=FONT_NAME, size=14, bold=True
     )
     bold = Font(name=FONT_NAME, size=10, bold=True)
