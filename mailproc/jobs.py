@@ -339,6 +339,11 @@ class Ticker:
                 for m in messages
                 if (spoofed := ledger.flag_texts(m, "spoofed"))
             ],
+            "clashes": [
+                {**m, "why": clash[0]}
+                for m in messages
+                if (clash := ledger.flag_texts(m, "message_id_clash"))
+            ],
             "failed": list(self.db["outbox"].rows_where("status = 'failed'", order_by="id")),
         }
 

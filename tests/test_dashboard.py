@@ -194,7 +194,7 @@ def test_problems_for_the_office(setup: dict) -> None:
     html = setup["path"].read_text(encoding="utf-8")
     assert "无法识别或无法处理的邮件（2）" in html
     assert html.count("安全生产月活动统计表") >= 2
-    assert "代报或填报单位不符，请核对（9）" in html
+    assert "代报、填报单位不符或 Message-ID 重复，请核对（9）" in html
     assert "代报：区住房和城乡建设局 的邮箱为 区公安分局 报送" in html
     assert "发送失败的邮件，不会自动重发（0）" in html
 

@@ -18,6 +18,7 @@ from mails import TZ, XLSX, make_mail, stats_xlsx
 from mailproc.app import open_app
 from mailproc.cli import cli
 from mailproc.ledger import write
+from mailproc.office import actions
 from mailproc.pipeline import POISONED, Pipeline
 from mailproc.read.budget import MIB, Limits
 from mailproc.read.sandbox import Sandbox
@@ -151,8 +152,12 @@ def test_a_reused_message_id_does_not_hide_the_genuine_report(tmp_path):
         pipeline.ingest(impostor, source="first")
         outcome = pipeline.ingest(genuine, source="second")
         row = app.db["messages"].get(outcome.message_pk)
+        entries = actions.inbox(app.db)
     assert (outcome.disposition, outcome.reply) == ("submission", "ack")
     assert [f["kind"] for f in json.loads(row["flags"])] == ["message_id_clash"]
+    assert [e["what"] for e in entries if e["message_id"] == "<weekly-2@dongfeng>"] == [
+        "Message-ID 与另一封邮件相同、内容不同"
+    ]
 
 
 def test_the_same_mail_by_another_route_is_a_duplicate(tmp_path):

@@ -310,6 +310,11 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         elif row["disposition"] in {"unrecognized", "quarantined"}:
             what = "无法识别" if row["disposition"] == "unrecognized" else f"无法处理（{notes[0]}）"
             command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
+        elif ledger.flag_texts(row, "message_id_clash"):
+            what = "Message-ID 与另一封邮件相同、内容不同"
+            command = (
+                f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
+            )
         elif ledger.flag_texts(row, "reporter_mismatch"):
             what = "填报单位不符"
             command = (

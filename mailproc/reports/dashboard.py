@@ -193,7 +193,7 @@ def _attention(
             unknown.append({**entry, "notes": notes})
         if forged := ledger.flag_texts(row, "spoofed"):
             spoofed.append({**entry, "notes": forged})
-        flagged_notes = ledger.flag_texts(row, "reporter_mismatch", "on_behalf")
+        flagged_notes = ledger.flag_texts(row, "reporter_mismatch", "on_behalf", "message_id_clash")
         if flagged_notes and row["disposition"] == "submission":
             flagged.append({**entry, "notes": flagged_notes})
     failed = [
