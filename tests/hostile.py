@@ -36,6 +36,7 @@ MB = 1024 * 1024
 # Every hostile mail arrives after the last corpus deadline, so it cannot change how a corpus
 # mail is read (versions and weeks look only at earlier mail).
 LATE_DECEMBER = dt.datetime(2019, 12, 27, 9, 0, tzinfo=TZ)
+BEFORE_LAST_WEEK = dt.datetime(2019, 6, 26, 10, 0, tzinfo=TZ)
 PASSWORD = "dw2019"
 
 
@@ -379,11 +380,13 @@ def sparse_sheet_mail(minutes: int = 0) -> bytes:
 
 
 def date_9999_mail(minutes: int = 1) -> bytes:
-    """新兴镇's report with `Date: Fri, 31 Dec 9999 23:59:59 -1200` (and a sound Received):
-    converting that Date to Asia/Shanghai overflows past year 9999."""
+    """新兴镇's report with `Date: Fri, 31 Dec 9999 23:59:59 -1200` and no Received line (a
+    mail saved from a client): converting that Date to Asia/Shanghai overflows past year
+    9999. Ignored as absent, the receipt time is the next source: when it was ingested."""
     raw = _weekly(
         "新兴镇", "xinxing_aj@163.com", minutes, [("附件1.xlsx", stats_xlsx("新兴镇"), XLSX)]
     )
+    raw = raw[raw.index(b"\n") + 1 :]  # make_mail's Received line is the first
     return _replace_header(raw, b"Date", b"Fri, 31 Dec 9999 23:59:59 -1200")
 
 
@@ -607,12 +610,13 @@ SCRIPT_SUBJECT = "<script>alert(1)</script>安全生产月周报"
 
 
 def markup_mail(minutes: int = 19) -> bytes:
-    """A stranger's 周报 whose subject is a script tag: shown in the dashboard and the digest,
-    it must be text, never markup."""
+    """A stranger's 周报 whose subject is a script tag, arriving the day before the 6月27日
+    deadline (a stranger's mail changes no unit's record): shown in the dashboard and in
+    that deadline's digest, it must be text, never markup."""
     return make_mail(
         SCRIPT_SUBJECT,
         sender="someone@example.org",
-        received=_at(minutes),
+        received=BEFORE_LAST_WEEK + dt.timedelta(minutes=minutes),
         body="<b>周报</b>见附件。",
         files=[("附件1.xlsx", stats_xlsx("某单位"), XLSX)],
     )
