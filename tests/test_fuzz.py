@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 SEED = 20190613
@@ -227,6 +229,7 @@ def test_mutations_are_deterministic():
     assert sum(raw not in originals for _, raw in first) >= 28  # nearly all really changed
 
 
+@pytest.mark.slow
 def test_corpus_mutations(tmp_path):
     command = [sys.executable, __file__, "--driver", str(tmp_path), str(MUTATED_CASES), str(SEED)]
     try:
@@ -245,6 +248,7 @@ def test_corpus_mutations(tmp_path):
     check(results)
 
 
+@pytest.mark.slow
 def test_generated_mail(tmp_path):
     from conftest import make_config
     from hypothesis import HealthCheck, given, settings
