@@ -68,7 +68,7 @@ def main() -> int:
         lectures = db.execute("select value from figures where \"column\" = 'lectures'").fetchone()
 
     size = len(raw)
-    ratio = run.peak_rss / size
+    ratio = run.peak_process / size
     mib = 1024 * 1024
     print(
         f"mail {size / mib:.1f} MiB "
@@ -77,9 +77,13 @@ def main() -> int:
     print(f"baseline (python reading the file) peak RSS {baseline.peak_rss / mib:.0f} MiB")
     print(
         f"mailproc ingest: exit {run.returncode}, {run.seconds:.1f} s, "
-        f"peak RSS {run.peak_rss / mib:.0f} MiB"
+        f"largest process {run.peak_process / mib:.0f} MiB, "
+        f"all processes together {run.peak_rss / mib:.0f} MiB"
     )
-    print(f"peak RSS / mail size = {ratio:.2f}x (target <= {TARGET:.0f}x)")
+    print(
+        f"largest process / mail size = {ratio:.2f}x (target <= {TARGET:.0f}x); "
+        f"together {run.peak_rss / size:.2f}x"
+    )
     read_right = run.returncode == 0 and reply == ("ack",) and lectures == (3,)
     print(f"read as expected (ack, lectures 3): {read_right} (reply {reply}, lectures {lectures})")
     passed = read_right and ratio <= TARGET

@@ -34,7 +34,7 @@ KNOWN: dict[str, set[str]] = {
     "recipients": {"supervisors", "office"},
     "limits": {
         "memory_mb", "cpu_seconds", "wall_seconds", "unpacked_mb", "file_unpacked_mb", "files",
-        "depth",
+        "depth", "archive_mb",
     },
 }  # fmt: skip
 
@@ -237,6 +237,7 @@ def _limits(section: Table) -> Limits:
         * MIB,
         files=section.whole("files", default.files, minimum=1),
         depth=section.whole("depth", default.depth, minimum=1),
+        archive_bytes=section.whole("archive_mb", default.archive_bytes // MIB, minimum=1) * MIB,
     )
 
 

@@ -262,15 +262,22 @@ class Pipeline:
 
     def _store_files(
         self, mail: ParsedMail, result: Classification, received: dt.datetime
-    ) -> list[str]:
-        """Archive each attachment beside the mail's folder; their archive paths, in order."""
+    ) -> list[str | None]:
+        """Archive each attachment beside the mail's folder, while the mail's archive budget
+        lasts (the original .eml, which holds every file, is always kept); their archive
+        paths in order, None for a file left inside the original only."""
         archive = self.app.archive
         folder = archive.folder_for(result.disposition, result.unit, result.item, result.period)
         stamp = _stamp(mail, received)
-        return [
-            archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data)
-            for index, att in enumerate(mail.attachments, 1)
-        ]
+        left = self.app.config.limits.archive_bytes - len(mail.raw)
+        paths: list[str | None] = []
+        for index, att in enumerate(mail.attachments, 1):
+            left -= len(att.data)
+            if left < 0:
+                paths.append(None)
+                continue
+            paths.append(archive.store(folder / stamp, f"{index:02d}-{att.filename}", att.data))
+        return paths
 
     # -- reading a stored mail again (the office's booking, a replay) -----------------------
 
@@ -378,8 +385,11 @@ class Pipeline:
         return queued is not None
 
 
+NOT_STORED = "文件较大，未单独存档（原邮件中有此文件）"
+
+
 def _attachment_rows(
-    pk: int, mail: ParsedMail, result: Classification, stored: list[str]
+    pk: int, mail: ParsedMail, result: Classification, stored: list[str | None]
 ) -> Iterator[dict]:
     """The ledger rows of a mail's files: what parsing and checking found in each."""
     checks = {id(c.attachment): c for c in result.files}
@@ -389,6 +399,8 @@ def _attachment_rows(
         for finding in (check.error, check.note) if check else ():
             if finding and finding not in problems:
                 problems.append(finding)
+        if path is None:
+            problems.append(NOT_STORED)
         yield {
             "message": pk,
             "filename": att.filename,

@@ -16,7 +16,7 @@ from typing import Literal
 
 from mailproc.read.kinds import Container
 
-GateReason = Literal["own", "bounce", "auto_reply", "bulk"]
+GateReason = Literal["own", "bounce", "auto_reply", "bulk", "spoofed"]
 Disposition = Literal[
     "submission",  # a unit's report, booked against a deadline (or an event report)
     "unrecognized",  # looks like a report, but the unit or the item is unknown: 无法识别

@@ -204,12 +204,12 @@ def authenticated(raw: bytes, *results: str) -> bytes:
     return b"".join(f"Authentication-Results: {r}\r\n".encode() for r in results) + raw
 
 
-def test_a_unit_address_failing_spf_and_dmarc_is_answered_and_flagged():
+def test_a_unit_address_failing_spf_and_dmarc_is_booked_flagged_and_not_answered():
     raw = authenticated(make_mail("东风镇第3周周报", files=STATS), FORGED)
     result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
-    assert decided(result) == weekly(period="2019-06-20")
+    assert decided(result) == weekly(period="2019-06-20", reply="none")
     assert [(f.kind, f.text) for f in result.flags] == [("spoofed", SPOOFED)]
-    assert list(result.notes) == [SPOOFED, "周次：主题: 第3周"]
+    assert list(result.notes) == [SPOOFED, "周次：主题: 第3周", "不回复：spoofed"]
     assert not CLASSIFIER.classify(parse_message(raw), at(18, 9), MemoryHistory()).flags
 
 

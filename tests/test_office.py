@@ -326,7 +326,7 @@ def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
         f"2019-06-12 09:30  {text}  东风镇：东风镇第2周周报",
         "    → mailproc confirm '<f@x>' --note 说明  或  mailproc assign '<f@x>' --unit ...",
     ]
-    assert [row["kind"] for row in ledger(config)["outbox"].rows] == ["ack"]  # answered as usual
+    assert ledger(config)["outbox"].count == 0  # no automatic reply to a forged address
     run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
     page = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "发件地址验证未通过，可能被冒用，请核实（1）" in page and text in page
@@ -339,6 +339,8 @@ def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
     ) in body.get_body(("plain",)).get_content()
     run(config, "confirm", "<f@x>", "--note", "电话核实，确为东风镇所发")
     assert run(config, "inbox").stdout.startswith("0 to settle")
+    kinds = [row["kind"] for row in ledger(config)["outbox"].rows if row["message"]]
+    assert kinds == ["ack"]  # the office vouched for the sender: the 回执 goes out
 
 
 def test_replay_recovers_mail_an_internal_error_quarantined(tmp_path, monkeypatch):

@@ -87,6 +87,8 @@ class Classifier:
         files = self.files.check_files(mail.attachments, open_file)
         unit, source = self._unit(seen, files, booking)
         notes, flags = self._unit_notes(seen, files, unit)
+        if gate is None and booking is None and any(flag.kind == "spoofed" for flag in flags):
+            gate = "spoofed"  # a forged unit address gets no automatic reply: the office decides
         item = self._item(seen, files, received, booking)
         if unit is None or item is None:
             return self._unrecognized(seen, files, gate, unit, source, notes, flags)

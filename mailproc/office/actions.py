@@ -264,6 +264,13 @@ def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
             period=row["period"],
         )
         write.log(app.db, app.tz, row["id"], "confirmed", {"by": by, "note": note})
+        if ledger.flag_texts(row, "spoofed") and row["unit"] and row["item"]:
+            # the office vouches for the sender: the reply held back goes out now
+            pipeline = Pipeline(app)
+            booking = Booking(row["unit"], row["item"], row["period"])
+            result, mail = pipeline.reread(row, booking)
+            queued = pipeline.apply_reading(row, mail, result)
+            return Done(f"{mail_label(row)}: confirmed, reply {result.reply}", int(queued))
     return Done(f"{mail_label(row)}: confirmed as read")
 
 

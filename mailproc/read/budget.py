@@ -16,15 +16,17 @@ MIB = 1 << 20
 @dataclass(frozen=True)
 class Limits:
     """The ceilings of reading one mail. Memory, CPU and wall time bind the process that reads
-    (see `read.sandbox`); the rest are drawn on through a `Budget`."""
+    (see `read.sandbox`); unpacking draws on a `Budget`; the archive bytes are counted as the
+    mail's files are stored (`pipeline`)."""
 
     memory_bytes: int = 1024 * MIB  # address space of the reading process
     cpu_seconds: float = 60  # CPU time for one mail, all its files together
     wall_seconds: float = 120  # elapsed time for one mail
-    unpacked_bytes: int = 200 * MIB  # inflated from every zip, xlsx, docx of the mail
+    unpacked_bytes: int = 64 * MIB  # inflated from every zip, xlsx, docx of the mail
     file_unpacked_bytes: int = 64 * MIB  # inflated from one xlsx or docx (附件1 is ~20 KB)
     files: int = 1000  # files taken out of zips
     depth: int = 2  # a zip, and a zip inside it; no deeper
+    archive_bytes: int = 100 * MIB  # the mail and the files taken out of it, in the archive
 
 
 class OverBudget(Exception):
