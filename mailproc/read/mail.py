@@ -721,11 +721,17 @@ def parse_mail_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _readable(text: str) -> str:
+    """Text with the raw bytes a header kept undecoded (surrogate escapes) shown as U+FFFD: an
+    address or Message-ID with a broken byte is still recorded, stored and shown."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _addresses(values: list[str], problems: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-case address) pairs; names decoded even when quoted (Foxmail)."""
     out = []
     for name, addr in email.utils.getaddresses(values):
-        addr = addr.strip().lower()
+        addr = _readable(addr.strip().lower())
         if "@" not in addr:
             continue
         text, clean = _decode_value(name)
@@ -733,7 +739,7 @@ def _addresses(values: list[str], problems: list[str]) -> list[tuple[str, str]]:
             problems.append("undecodable bytes in an address display name")
         out.append((text.strip().strip('"').strip(), addr))
     if not out:  # getaddresses gives up on some broken headers: keep what looks like addresses
-        out = [("", a.lower()) for v in values for a in _ADDRESS.findall(v)]
+        out = [("", _readable(a.lower())) for v in values for a in _ADDRESS.findall(v)]
     return out
 
 
@@ -767,9 +773,9 @@ def _from_message(
         walker.last_attachment.problems.append("truncated: the mail ends inside this file")
     plain = "\n".join(t.replace("\r\n", "\n").strip() for t in walker.plain if t.strip())
     html = "\n".join(walker.html)
-    message_id = "".join((first("message-id") or "").split()) or None
-    in_reply_to = _MSG_ID.findall(first("in-reply-to") or "")
-    references = " ".join(headers.get("references", []))
+    message_id = _readable("".join((first("message-id") or "").split())) or None
+    in_reply_to = _MSG_ID.findall(_readable(first("in-reply-to") or ""))
+    references = _readable(" ".join(headers.get("references", [])))
     return ParsedMail(
         raw=raw,
         message_id=message_id,
@@ -781,7 +787,9 @@ def _from_message(
         reply_to=reply_to[0][1] if reply_to else None,
         date=parse_mail_time(first("date")),
         received_at=parse_mail_time(received[0].rpartition(";")[2]) if received else None,
-        in_reply_to=in_reply_to[0] if in_reply_to else (first("in-reply-to") or None),
+        in_reply_to=in_reply_to[0]
+        if in_reply_to
+        else (_readable(first("in-reply-to") or "") or None),
         references=_MSG_ID.findall(references) or references.split(),
         headers=headers,
         content_type=_part_headers(msg).get_content_type(),
