@@ -242,7 +242,8 @@ def test_corpus_mutations(tmp_path):
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     results = [Result(**line) for line in lines if "case" in line]
     started = [line["start"] for line in lines if "start" in line]
-    print(f"corpus mutations run: {len(results)} of {MUTATED_CASES}")
+    slowest = max(results, key=lambda r: r.seconds, default=None)
+    print(f"corpus mutations run: {len(results)} of {MUTATED_CASES}, slowest {slowest}")
     assert died == 0, f"driver ended ({died}) during case {started[-1] if started else None}"
     assert len(results) == MUTATED_CASES
     check(results)
@@ -343,7 +344,8 @@ def test_generated_mail(tmp_path):
             results.append(run_case(pipeline, f"generated-{len(results):04d}", raw))
 
         one()
-    print(f"generated mails run: {len(results)}")
+    slowest = max(results, key=lambda r: r.seconds, default=None)
+    print(f"generated mails run: {len(results)}, slowest {slowest}")
     assert len(results) >= GENERATED_CASES * 0.9
     check(results)
 
