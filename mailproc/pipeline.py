@@ -30,6 +30,8 @@ log = logging.getLogger("mailproc")
 # A mail taken in hand this many times without being recorded (the process died reading it) is
 # not read again: it is set aside for the office.
 POISON_AFTER = 2
+# Automatic replies one address gets for the mail of one day, at most (domain.md)
+REPLIES_PER_DAY = 3
 POISONED = "处理时进程异常退出（已两次），不再读取，请办公室查看原邮件"
 
 
@@ -74,6 +76,9 @@ class LedgerHistory:
 
     def is_ours(self, message_ids: Iterable[str]) -> bool:
         return any(ledger.outbox_row_by_message_id(self.db, m) for m in message_ids)
+
+    def registered_unit(self, address: str) -> str | None:
+        return ledger.registered_unit(self.db, address)
 
 
 def reply_cause(sha256: str, result: Classification) -> str:
@@ -199,6 +204,7 @@ class Pipeline:
                 result = dataclasses.replace(
                     result, flags=(*result.flags, clash), notes=(*result.notes, clash.text)
                 )
+            result = self._hold_past_the_days_replies(mail, result, received)
         notes.extend(mail.problems)
 
         archive = self.app.archive
@@ -338,10 +344,40 @@ class Pipeline:
         settled = dataclasses.replace(result, version=version, status=status)
         return settled.reply != "none" and self.queue_reply(row["id"], mail, settled, received)
 
+    def reply_address(self, mail: ParsedMail) -> str | None:
+        """Where a reply goes: `From`. A `Reply-To` only when it is a unit's address (in the
+        rules or registered by the office) or in `From`'s domain: anything else would let a
+        stranger send the office's replies to whomever they name."""
+        reply_to, sender = mail.reply_to, mail.from_address
+        if reply_to and reply_to != sender:
+            same_domain = sender and reply_to.rpartition("@")[2] == sender.rpartition("@")[2]
+            known = self.rules.unit_by_address(reply_to) or ledger.registered_unit(
+                self.db, reply_to
+            )
+            if same_domain or known:
+                return reply_to
+        return sender or None
+
+    def _hold_past_the_days_replies(
+        self, mail: ParsedMail, result: Classification, received: dt.datetime
+    ) -> Classification:
+        """No address gets more than REPLIES_PER_DAY automatic replies for the mail of one
+        day: the rest wait for the office (`mailproc confirm` sends one)."""
+        to = self.reply_address(mail) if result.reply != "none" else None
+        if not to or ledger.replies_for_day(self.db, to, received) < REPLIES_PER_DAY:
+            return result
+        held = Flag(
+            "reply_held",
+            f"今天已向 {to} 自动回复 {REPLIES_PER_DAY} 封，本封邮件的回复留待办公室处理",
+        )
+        return dataclasses.replace(
+            result, reply="none", flags=(*result.flags, held), notes=(*result.notes, held.text)
+        )
+
     def queue_reply(
         self, pk: int, mail: ParsedMail, result: Classification, received: dt.datetime
     ) -> bool:
-        to = mail.reply_to or mail.from_address
+        to = self.reply_address(mail)
         if not to:
             return False
         paper = (
@@ -353,7 +389,6 @@ class Pipeline:
             self.rules,
             result,
             received=received,
-            original_subject=mail.subject,
             paper_settled=bool(paper),
         )
         renderer, from_address = self.app.renderer, self.app.from_address

@@ -32,7 +32,14 @@ Disposition = Literal[
 Reply = Literal["ack", "missing", "unrecognized", "none"]
 Problem = Literal["cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells"]
 FileRole = Literal["stats", "stats_candidate", "document", "image", "other"]
-FlagKind = Literal["on_behalf", "reporter_mismatch", "message_id_clash", "spoofed"]
+FlagKind = Literal[
+    "on_behalf",  # 代报: one unit's mailbox reporting for another
+    "reporter_mismatch",  # 填报单位不符: 附件1 filled in by another unit
+    "message_id_clash",  # another mail came first with this Message-ID
+    "spoofed",  # a unit's address failing SPF and DMARC at our server
+    "unregistered",  # 未登记地址: a unit's report from an address not registered to it
+    "reply_held",  # the address had its day's automatic replies: the office sends this one
+]
 IngestState = Literal["new", "known", "quarantined"]
 
 # Problems in the order the reply names them (docs/campaign.md#problems-and-replies)

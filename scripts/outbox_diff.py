@@ -41,9 +41,12 @@ def run_demo(source: Path, folder: Path) -> None:
     """The demo and the office steps with the package found in `source`."""
     env = {**os.environ, "PYTHONPATH": str(source), "MAILPROC_CONFIG": str(folder / "config.toml")}
     python = [sys.executable, "-m", "mailproc"]
-    subprocess.run([*python, "demo", str(folder)], env=env, check=True, capture_output=True)
+    # run from `source`: `python -m` puts the working folder first on the import path
+    subprocess.run(
+        [*python, "demo", str(folder)], env=env, cwd=source, check=True, capture_output=True
+    )
     for step in OFFICE_STEPS:
-        subprocess.run([*python, *step], env=env, check=True, capture_output=True)
+        subprocess.run([*python, *step], env=env, cwd=source, check=True, capture_output=True)
 
 
 def as_text(raw: bytes) -> str:

@@ -50,6 +50,7 @@ class MemoryHistory:
         self.extended: dict[tuple[str, str, str], dt.datetime] = {}
         # our outgoing Message-IDs → the mail (or unit/item/period) each one was about
         self.outgoing: dict[str, dict | None] = {}
+        self.registered: dict[str, str] = {}  # addresses the office registered → unit
 
     def add_receipt(
         self, unit: str, item: str, period: str, status: str, problems: list[str] = ()
@@ -68,6 +69,9 @@ class MemoryHistory:
 
     def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
         return self.extended.get((unit, item, period), deadline)
+
+    def registered_unit(self, address: str) -> str | None:
+        return self.registered.get(address)
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 6) -> dt.datetime:
@@ -233,7 +237,7 @@ def test_a_forged_answer_to_our_notice_is_flagged_too():
 def test_no_flag_unless_our_server_found_a_unit_address_failing_both(sender, results):
     raw = authenticated(make_mail("东风镇第3周周报", sender=sender, files=STATS), *results)
     result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
-    assert result.flags == ()
+    assert "spoofed" not in [flag.kind for flag in result.flags]
 
 
 def test_the_gate_reads_only_its_own_servers_results_through_comments():
@@ -448,7 +452,32 @@ def test_an_answer_to_a_reminder_counts_for_the_reminders_unit_item_and_week():
     result = classify(raw, at(21, 9), history)
     expected = weekly(unit_source="answered", period="2019-06-20", status="late")
     assert decided(result) == expected
-    assert list(result.notes) == ["周次：回复所针对的通知"]
+    assert list(result.notes) == [
+        "未登记地址：lina@qq.com 不是任何单位的登记邮箱，已记入东风镇",
+        "周次：回复所针对的通知",
+    ]
+
+
+def test_a_report_from_an_address_the_office_registered_counts_as_the_units():
+    history = MemoryHistory()
+    history.registered["lina@qq.com"] = "东风镇"
+    raw = make_mail("本周周报（第3周）", sender="lina@qq.com", files=STATS)
+    result = classify(raw, at(19, 9), history)
+    assert decided(result) == weekly(unit_source="filename", period="2019-06-20")
+    assert (result.sender_unit, result.flags) == ("东风镇", ())
+
+
+def test_a_reply_to_naming_a_unit_address_does_not_make_the_sender_that_unit():
+    raw = make_mail(
+        "本周周报（第3周）",
+        sender="attacker@evil.example",
+        files=STATS,
+        headers={"Reply-To": "dongfeng_aj@163.com"},
+    )
+    result = classify(raw, at(19, 9))
+    assert decided(result) == weekly(unit_source="filename", period="2019-06-20")
+    assert result.sender_unit is None
+    assert [flag.kind for flag in result.flags] == ["unregistered"]
 
 
 def test_a_unit_without_an_item_is_unrecognized_and_keeps_its_unit():

@@ -176,6 +176,9 @@ class NoHistory:
     def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
         return deadline
 
+    def registered_unit(self, address: str) -> str | None:
+        return None
+
 
 HEADER = ["单位", "宣讲场次", "演练场次", "媒体报道篇数"]
 WEEKS = {f"第{week}周": [HEADER, ["东风镇", n, 0, 0]] for n, week in enumerate("一二三", 1)}

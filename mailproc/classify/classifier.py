@@ -67,7 +67,7 @@ class Classifier:
         """The mail's reading; with a `booking`, the office's unit, item (and period) stand.
         Files are opened with `open_file` (the pipeline's sandbox; by default, here)."""
         chain = mail.chain()
-        sender = self.units.sender_unit(chain)
+        sender = self.units.sender_unit(chain, history)
         gate = self.gate.reason(mail, history)
         if gate in {"own", "bounce"} or (gate == "bulk" and sender is None):
             return Classification(disposition=gate)
@@ -86,7 +86,7 @@ class Classifier:
 
         files = self.files.check_files(mail.attachments, open_file)
         unit, source = self._unit(seen, files, booking)
-        notes, flags = self._unit_notes(seen, files, unit)
+        notes, flags = self._unit_notes(seen, files, unit, booking)
         if gate is None and booking is None and any(flag.kind == "spoofed" for flag in flags):
             gate = "spoofed"  # a forged unit address gets no automatic reply: the office decides
         item = self._item(seen, files, received, booking)
@@ -154,7 +154,7 @@ class Classifier:
         return unit, source
 
     def _unit_notes(
-        self, seen: Evidence, files: list[FileCheck], unit: Unit | None
+        self, seen: Evidence, files: list[FileCheck], unit: Unit | None, booking: Booking | None
     ) -> tuple[list[str], list[Flag]]:
         """What the office should know about the unit: a unit address that may be forged, 代报,
         the unit's own row among others in 附件1, a 附件1 filled in by another unit
@@ -165,7 +165,15 @@ class Classifier:
         if spoofed:
             flags.append(spoofed)
             notes.append(spoofed.text)
-        sender = seen.sender
+        sender, address = seen.sender, seen.mail.from_address
+        if unit and sender is None and address and booking is None:
+            flags.append(
+                Flag(
+                    "unregistered",
+                    f"未登记地址：{address} 不是任何单位的登记邮箱，已记入{unit.name}",
+                )
+            )
+            notes.append(flags[-1].text)
         if unit and sender and unit is not sender:
             flags.append(Flag("on_behalf", f"代报：{sender.name} 的邮箱为 {unit.name} 报送"))
             notes.append(flags[-1].text)

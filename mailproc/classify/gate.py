@@ -9,6 +9,7 @@ from mailproc.read.text import normalize
 from mailproc.rules import Rules
 from mailproc.values import Flag, GateReason, ParsedMail
 
+_OUR_MESSAGE_ID = re.compile(r"<mailproc\.[0-9a-f]{24}@")  # see outgoing.render.outbox_message_id
 _REPLY_PREFIX_SPLIT = re.compile(r"^\s*([^\s:：]{1,4})\s*[:：]\s*")
 _COMMENT = re.compile(r"\([^()]*\)")  # (a comment) in a structured header, innermost first
 _METHOD_RESULT = re.compile(r"\s*([\w.-]+)\s*=\s*([\w-]+)")  # spf=fail, dmarc = fail
@@ -100,7 +101,19 @@ class Gate:
             for tag in self.tags.values()
         ):
             return {}
+        if self.quotes_us(mail):
+            return {}
         return None
+
+    def quotes_us(self, mail: ParsedMail) -> bool:
+        """Whether the text of a mail quotes one of ours: a subject tag or a Message-ID of
+        mailproc's in its body. An auto-responder that sends our words back is answering us,
+        whatever subject it puts on its answer (domain.md: a mail that quotes mailproc)."""
+        for part in mail.chain():
+            text = f"{part.body_text}\n{part.body_html}"
+            if _OUR_MESSAGE_ID.search(text) or any(tag in text for tag in self.raw_tags):
+                return True
+        return False
 
     def strip_reply_prefixes(self, subject: str) -> str:
         text = subject

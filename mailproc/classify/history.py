@@ -18,6 +18,10 @@ class History(Protocol):
 
     def is_ours(self, message_ids: Iterable[str]) -> bool: ...
 
+    def registered_unit(self, address: str) -> str | None:
+        """The unit the office registered this address for (`mailproc register`), if any."""
+        ...
+
     def deadline(self, unit: str, item: str, period: str, deadline: dt.datetime) -> dt.datetime:
         """The deadline that holds for this unit: the campaign's, or one the office extended."""
         ...

@@ -5,6 +5,7 @@ import functools
 import re
 from collections.abc import Callable
 
+from mailproc.classify.history import History
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
 from mailproc.values import Attachment, FileCheck, ParsedMail
@@ -78,11 +79,13 @@ class UnitNames:
                     return fits.pop()
         return None
 
-    def sender_unit(self, chain: list[ParsedMail]) -> Unit | None:
+    def sender_unit(self, chain: list[ParsedMail], history: History) -> Unit | None:
+        """The unit whose address (in the rules, or registered by the office) sent the mail or
+        the mail it forwards. `From` only: a `Reply-To` costs a forger nothing."""
         for mail in chain:
-            unit = self.rules.unit_by_address(mail.from_address) or self.rules.unit_by_address(
-                mail.reply_to
-            )
+            unit = self.rules.unit_by_address(mail.from_address)
+            if unit is None and mail.from_address:
+                unit = self.rules.unit(history.registered_unit(mail.from_address) or "")
             if unit:
                 return unit
         return None

@@ -17,6 +17,8 @@ from mailproc.ledger.read import (
     outbox_row_by_message_id,
     receipts_for,
     received_by,
+    registered_unit,
+    replies_for_day,
     unit_deadline,
 )
 from mailproc.ledger.schema import open_ledger
@@ -33,5 +35,7 @@ __all__ = [
     "outbox_row_by_message_id",
     "receipts_for",
     "received_by",
+    "registered_unit",
+    "replies_for_day",
     "unit_deadline",
 ]

@@ -84,3 +84,29 @@ def unit_deadline(
 def flag_texts(row: dict, *kinds: str) -> list[str]:
     """The texts of a mail's flags of these kinds (代报, 填报单位不符), from its ledger row."""
     return [flag["text"] for flag in json.loads(row["flags"] or "[]") if flag["kind"] in kinds]
+
+
+def registered_unit(db: sqlite_utils.Database, address: str) -> str | None:
+    """The unit the office registered an address for (`mailproc register`), the latest that
+    was not undone."""
+    row = next(
+        db.query(
+            "select unit from decisions where kind = 'register' and undone_at is null "
+            "and json_extract(value, '$.address') = ? order by id desc limit 1",
+            [address.lower()],
+        ),
+        None,
+    )
+    return row["unit"] if row else None
+
+
+def replies_for_day(db: sqlite_utils.Database, address: str, received: dt.datetime) -> int:
+    """Replies queued to an address for mail received on the same day (the campaign's)."""
+    row = next(
+        db.query(
+            "select count(*) as n from outbox o join messages m on m.id = o.message "
+            "where o.to_addrs = ? and substr(m.received_at, 1, 10) = ?",
+            [address, received.date().isoformat()],
+        )
+    )
+    return row["n"]

@@ -24,10 +24,6 @@ WEEKDAYS = "一二三四五六日"
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
 
 
-def _shortened(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
-
-
 def long_time(moment: dt.datetime) -> str:
     """With seconds when there are any: 11:00:01 is late for an 11:00 deadline, and the unit
     should see why."""
@@ -126,7 +122,6 @@ def reply_context(
     result: Classification,
     *,
     received: dt.datetime,
-    original_subject: str,
     paper_settled: bool = False,
 ) -> dict[str, Any]:
     """Everything a reply template may show about one classified mail."""
@@ -151,7 +146,6 @@ def reply_context(
             for c in rules.columns
             if c.id in table.values
         ]
-    examples = [u.name for u in rules.units]
     return {
         "unit": result.unit,
         "item": item,
@@ -173,7 +167,4 @@ def reply_context(
         "needs_stats": bool(item and item.needs_stats),
         "paper": bool(item and item.needs_paper) and not paper_settled,
         "notes": [f.text for f in result.flags if f.kind == "reporter_mismatch"],
-        "original_subject": original_subject or "（无主题）",
-        "original_subject_short": _shortened(original_subject or "（无主题）", 30),
-        "example_unit": examples[0] if examples else "单位名称",
     }
