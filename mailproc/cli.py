@@ -535,8 +535,20 @@ def paper_command(
 @click.argument("message_id")
 @office_action
 def confirm_command(app: App, message_id: str, note: str | None, by: str) -> Done:
-    """Let a 代报 or a 填报单位 mismatch stand; it leaves the inbox."""
+    """Let a 代报, a 填报单位 mismatch or a doubtful sender stand; a reply held back goes out."""
     return actions.confirm(app, message_id, note, by)
+
+
+@cli.command("register")
+@click.argument("address")
+@click.option("--unit", required=True, help="Canonical unit name (rules/units.toml).")
+@click.option("--undo", is_flag=True, help="The address is no longer the unit's.")
+@office_action
+def register_command(
+    app: App, address: str, unit: str, undo: bool, note: str | None, by: str
+) -> Done:
+    """Register an address as a unit's (a clerk's own mailbox): its mail counts as the unit's."""
+    return actions.register(app, address, unit, note, by, undo)
 
 
 @cli.command("resend")

@@ -264,14 +264,47 @@ def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
             period=row["period"],
         )
         write.log(app.db, app.tz, row["id"], "confirmed", {"by": by, "note": note})
-        if ledger.flag_texts(row, "spoofed") and row["unit"] and row["item"]:
-            # the office vouches for the sender: the reply held back goes out now
+        if ledger.flag_texts(row, "spoofed", "reply_held") and row["unit"] and row["item"]:
+            # the office vouches for the mail: the reply held back goes out now
             pipeline = Pipeline(app)
             booking = Booking(row["unit"], row["item"], row["period"])
             result, mail = pipeline.reread(row, booking)
             queued = pipeline.apply_reading(row, mail, result)
             return Done(f"{mail_label(row)}: confirmed, reply {result.reply}", int(queued))
     return Done(f"{mail_label(row)}: confirmed as read")
+
+
+def register(
+    app: App, address: str, unit: str, note: str | None, by: str, undo: bool = False
+) -> Done:
+    """An address the office knows to be a unit's (a clerk's own mailbox): from now on its
+    mail counts as the unit's, and its 未登记地址 flags leave the inbox."""
+    address = address.strip().lower()
+    if "@" not in address:
+        raise OfficeError(f"{address!r} is not a mail address")
+    if app.rules.unit(unit) is None:
+        raise OfficeError(f"unknown unit {unit!r} (see rules/units.toml)")
+    owner = app.rules.unit_by_address(address)
+    if owner is not None:
+        raise OfficeError(f"{address} is already {owner.name}'s in rules/units.toml")
+    with app.db.atomic():
+        if undo:
+            active = next(
+                app.db.query(
+                    "select id from decisions where kind = 'register' and undone_at is null "
+                    "and unit = ? and json_extract(value, '$.address') = ? order by id desc",
+                    [unit, address],
+                ),
+                None,
+            )
+            if active is None:
+                raise OfficeError(f"{address} was not registered for {unit}")
+            write.undo_decision(app.db, app.tz, active["id"], by, note)
+            return Done(f"{address}: no longer registered for {unit}")
+        write.record_decision(
+            app.db, app.tz, "register", by, note, unit=unit, value={"address": address}
+        )
+    return Done(f"{address}: registered for {unit}")
 
 
 def resend(app: App, outbox_id: int, note: str | None, by: str) -> Done:
@@ -317,6 +350,17 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         elif row["disposition"] in {"unrecognized", "quarantined"}:
             what = "无法识别" if row["disposition"] == "unrecognized" else f"无法处理（{notes[0]}）"
             command = f"mailproc assign '{mid}' --unit 单位 --item 项目 --note 说明"
+        elif ledger.flag_texts(row, "reply_held"):
+            what = "回复暂缓（该地址当天已收到自动回复 3 封）"
+            command = f"mailproc confirm '{mid}' --note 说明（发出暂缓的回复）"
+        elif ledger.flag_texts(row, "unregistered") and not ledger.registered_unit(
+            db, row["sender"] or ""
+        ):
+            what = "未登记地址"
+            command = (
+                f"mailproc register {row['sender']} --unit {row['unit']} --note 说明  "
+                f"或  mailproc confirm '{mid}' --note 说明"
+            )
         elif ledger.flag_texts(row, "message_id_clash"):
             what = "Message-ID 与另一封邮件相同、内容不同"
             command = (

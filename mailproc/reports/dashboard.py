@@ -193,7 +193,10 @@ def _attention(
             unknown.append({**entry, "notes": notes})
         if forged := ledger.flag_texts(row, "spoofed"):
             spoofed.append({**entry, "notes": forged})
-        flagged_notes = ledger.flag_texts(row, "reporter_mismatch", "on_behalf", "message_id_clash")
+        kinds = ["reporter_mismatch", "on_behalf", "message_id_clash", "reply_held"]
+        if not ledger.registered_unit(db, row["sender"] or ""):
+            kinds.append("unregistered")
+        flagged_notes = ledger.flag_texts(row, *kinds)
         if flagged_notes and row["disposition"] == "submission":
             flagged.append({**entry, "notes": flagged_notes})
     failed = [
