@@ -12,6 +12,7 @@ from mails import TZ, XLSX, make_mail, stats_xlsx
 from mailproc.app import open_app
 from mailproc.office import actions
 from mailproc.pipeline import REPLIES_PER_DAY, Pipeline
+from mailproc.reports.stats import period_stats
 
 ATTACKER, VICTIM = "attacker@evil.example", "victim@other.example"
 
@@ -56,11 +57,14 @@ def test_a_forged_unit_report_is_shown_and_its_receipt_goes_to_from(tmp_path):
         row = app.db["messages"].get(outcome.message_pk)
         (reply,) = sent(app)
         before = [e["what"] for e in actions.inbox(app.db)]
+        doubtful = period_stats(app.db, app.rules, "2019-06-13").unconfirmed
         actions.register(app, ATTACKER, "唐家镇", "电话核实：唐家镇安办的个人邮箱", "王明欣")
         after = [e["what"] for e in actions.inbox(app.db)]
+        settled = period_stats(app.db, app.rules, "2019-06-13").unconfirmed
     assert (row["unit"], row["sender_unit"]) == ("唐家镇", None)
     assert reply["to_addrs"] == ATTACKER  # never the Reply-To a stranger named
     assert before == ["未登记地址"] and after == []
+    assert (doubtful, settled) == (["唐家镇"], [])  # the figures wait for the office
 
 
 def test_a_registered_clerks_mailbox_counts_as_the_units(tmp_path):

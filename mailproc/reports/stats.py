@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from mailproc.ledger import deadline_decisions, received_by
+from mailproc.ledger import deadline_decisions, flag_texts, received_by, registered_unit
 from mailproc.rules import Item, Rules
 
 
@@ -31,6 +31,9 @@ class PeriodStats:
     approximate: dict[str, list[str]] = field(default_factory=dict)  # unit → columns
     excused: list[str] = field(default_factory=list)
     extended: dict[str, str] = field(default_factory=dict)  # unit → its deadline, still ahead
+    # units whose figures came from an address no unit registered, or one that failed SPF and
+    # DMARC, and that the office has not confirmed or registered yet
+    unconfirmed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -41,6 +44,7 @@ class PeriodStats:
             "missing": self.missing,
             "excused": self.excused,
             "extended": self.extended,
+            "unconfirmed": self.unconfirmed,
         }
 
 
@@ -62,7 +66,7 @@ def stats_item(rules: Rules, period: str, item_id: str | None = None) -> Item:
 
 # Figures of one period with the receipt time of the version they came in.
 _FIGURES = (
-    "select f.unit, f.version, f.[column], f.value, f.approximate, r.received_at "
+    "select f.unit, f.version, f.[column], f.value, f.approximate, f.message, r.received_at "
     "from figures f join receipts r on r.unit = f.unit and r.item = f.item "
     "and r.period = f.period and r.version = f.version where f.item = ? and f.period = ?"
 )
@@ -84,9 +88,11 @@ def period_stats(
         latest[row["unit"]] = max(latest.get(row["unit"], 0), row["version"])
     figures: dict[str, dict[str, int]] = {}
     approximate: dict[str, list[str]] = {}
+    counted: dict[str, int] = {}  # unit → the message its figures came in
     for row in rows:
         if latest.get(row["unit"]) != row["version"]:
             continue
+        counted[row["unit"]] = row["message"]
         figures.setdefault(row["unit"], {})[row["column"]] = row["value"]
         if row["approximate"]:
             approximate.setdefault(row["unit"], []).append(row["column"])
@@ -111,7 +117,22 @@ def period_stats(
         for unit in rules.units
         if unit.name not in units and unit.name not in excused and unit.name not in extended
     ]
-    return PeriodStats(item, period, units, latest, totals, missing, approximate, excused, extended)
+    unconfirmed = [unit for unit in units if _doubtful(db, counted[unit])]
+    return PeriodStats(
+        item, period, units, latest, totals, missing, approximate, excused, extended, unconfirmed
+    )
+
+
+def _doubtful(db: sqlite_utils.Database, message: int) -> bool:
+    """Whether a mail's sender is still in doubt: flagged 未登记地址 or as possibly forged, and
+    neither confirmed by the office nor its address registered since."""
+    row = db["messages"].get(message)
+    if not flag_texts(row, "unregistered", "spoofed"):
+        return False
+    confirmed = db["decisions"].count_where(
+        "kind in ('confirm', 'assign') and message = ? and undone_at is null", [message]
+    )
+    return not confirmed and not registered_unit(db, row["sender"] or "")
 
 
 def cumulative_stats(

@@ -246,6 +246,10 @@ def write_workbook(
         f"{unit}：{'、'.join(c.group + c.header for c in rules.columns if c.id in columns)}为约数"
         for unit, columns in stats.approximate.items()
     ]
+    if stats.unconfirmed:
+        notes.append(
+            f"{'、'.join(stats.unconfirmed)}：数据来自未登记或未通过验证的发件地址，待办公室核实"
+        )
     for offset, note in enumerate(
         ["注：同一单位多次报送的，以最新一版可读取的附件1为准。", *notes]
     ):
