@@ -2,14 +2,16 @@
 
 Files are filed as UNIT/ITEM/PERIOD/ so an office can browse them without mailproc; names
 are sanitised (no path traversal, no control characters) and content-addressed by a short
-sha256 prefix, so writing the same mail twice is harmless.
+sha256 prefix, so writing the same mail twice is harmless. Files are 0600 and folders 0700:
+the archive is units' mail.
 """
 
 import hashlib
-import os
 import re
 import unicodedata
 from pathlib import Path
+
+from mailproc.private import write_private
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 MAX_NAME_BYTES = 150  # of the UTF-8 name: room left for the folders under Windows' 260 characters
@@ -67,8 +69,5 @@ class Archive:
         if self.root.resolve() not in target.parents:
             raise ValueError(f"refusing to write outside the archive: {relative}")
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.tmp")
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
+            write_private(target, data)
         return relative.as_posix()

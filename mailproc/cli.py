@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Any
 import click
 import sqlite_utils
 
-from mailproc import ledger, resources
+from mailproc import ledger, private, resources
 from mailproc.app import App, open_app
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.display import json_text, printable
 from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
 from mailproc.lock import AlreadyRunning, ProcessLock
@@ -77,6 +77,7 @@ def config_option(command: Callable) -> Callable:
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per mail handled.")
 def cli(verbose: bool) -> None:
     """mailproc: runs an email reporting campaign — receipts, replies, reminders, statistics."""
+    os.umask(private.UMASK)  # whatever the shell's umask, nothing mailproc writes is shared
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",
@@ -213,7 +214,7 @@ def messages(config: Config, as_json: bool) -> None:
         lambda r: (
             f"{r['received_at'][:16]}  {r['reply']:<12} {r['unit'] or '-':<12} "
             f"{r['item'] or '-':<13} {r['period'] or '-':<10} {r['status'] or '-':<7} "
-            f"{r['subject'] or ''}"
+            f"{printable(r['subject'])}"
         ),
     )
 
@@ -221,7 +222,7 @@ def messages(config: Config, as_json: bool) -> None:
 def emit(records: Iterable[dict], as_json: bool, line: Callable[[dict], str]) -> None:
     """One JSON object per line, or one readable line per record."""
     for record in records:
-        click.echo(json.dumps(record, ensure_ascii=False) if as_json else line(record))
+        click.echo(json_text(record) if as_json else line(record))
 
 
 @cli.command()
@@ -272,7 +273,7 @@ def status(config: Config, as_json: bool) -> None:
             {k: row[k] for k in ("id", "kind", "unit", "to_addrs", "subject", "last_error")}
             for row in failed
         ]
-        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        click.echo(json_text(report, indent=1))
         return
     click.echo(matrix.render(color=sys.stdout.isatty()))
     if decided:
@@ -286,7 +287,10 @@ def status(config: Config, as_json: bool) -> None:
     if failed:
         click.echo(f"\n发送失败 {len(failed)} 封（不会自动重发）：")
         for row in failed:
-            click.echo(f"  #{row['id']} {row['to_addrs']} {row['subject']}：{row['last_error']}")
+            click.echo(
+                f"  #{row['id']} {printable(row['to_addrs'])} {printable(row['subject'])}："
+                f"{printable(row['last_error'])}"
+            )
 
 
 @cli.command()
@@ -569,12 +573,13 @@ def inbox_command(config: Config, as_json: bool) -> None:
         owed = paper_owed(app.db, app.rules, dt.datetime.now(app.tz))
     for entry in entries:
         if as_json:
-            click.echo(json.dumps(entry, ensure_ascii=False))
+            click.echo(json_text(entry))
         else:
             click.echo(
                 f"{entry['received_at'][:16].replace('T', ' ')}  {entry['what']}  "
-                f"{entry['unit'] or entry['sender'] or '（发件人不明）'}："
-                f"{entry['subject'] or '（无主题）'}\n    → {entry['command']}"
+                f"{printable(entry['unit'] or entry['sender']) or '（发件人不明）'}："
+                f"{printable(entry['subject']) or '（无主题）'}\n"
+                f"    → {printable(entry['command'])}"
             )
     if not as_json:
         click.echo(
@@ -610,7 +615,7 @@ def replay_command(config: Config, dry_run: bool, yes: bool) -> None:
             for reread in changed:
                 old = " ".join(str(v) for v in reread.old)
                 new = " ".join(str(v) for v in reread.new)
-                click.echo(f"{reread.row['message_id']}: {old} → {new}")
+                click.echo(f"{printable(reread.row['message_id'])}: {old} → {new}")
             click.echo(f"{len(changed)} of {len(rereads)} mails would change")
             if dry_run or not changed:
                 return
@@ -658,17 +663,24 @@ transport = "dir"
 """
 
 
+def copy_private(source: Path, target: Path) -> None:
+    """A copy of a bundled folder, 0600 and 0700 like everything else in the demo's folder."""
+    for file in sorted(source.rglob("*")):
+        if file.is_file():
+            private.write_private(target / file.relative_to(source), file.read_bytes())
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="mailproc-demo")
 def demo(folder: Path) -> None:
     """Run the main job on the bundled sample: a fresh folder, its ledger, archive and replies."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private.make_folder(folder)
     for name in ("rules", "templates"):
         if not (folder / name).exists():
-            shutil.copytree(resources.bundled(name), folder / name)
+            copy_private(resources.bundled(name), folder / name)
     config_file = folder / "config.toml"
     if not config_file.exists():
-        config_file.write_text(DEMO_CONFIG, encoding="utf-8")
+        private.write_private(config_file, DEMO_CONFIG.encode("utf-8"))
     try:
         config = load_config(config_file)
         app = open_app(config)

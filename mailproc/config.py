@@ -1,12 +1,16 @@
-"""Configuration: one TOML file, paths relative to its folder, secrets only by env name.
+"""Configuration: one TOML file, paths relative to its folder; a secret is never in it, only
+the name of the environment variable or of the file (a systemd credential) that holds it.
 
 A wrong or missing key is a `ConfigError` whose message is one line naming the key, so the
 person installing mailproc never reads a traceback to find a typo.
 """
 
 import datetime as dt
+import functools
+import ipaddress
 import os
 import ssl
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -23,12 +27,13 @@ KNOWN: dict[str, set[str]] = {
     "paths": {"rules", "templates", "db", "archive", "outbox", "reports"},
     "delivery": {"transport", "office_copy"},
     "mailbox": {
-        "host", "port", "security", "username", "password_env", "folder", "processed_folder",
-        "since", "poll_minutes", "mark_seen", "timeout_seconds", "batch_size", "authserv_id",
+        "host", "port", "security", "username", "password_env", "password_file", "folder",
+        "processed_folder", "since", "poll_minutes", "mark_seen", "timeout_seconds", "batch_size",
+        "authserv_id",
     },
     "smtp": {
-        "host", "port", "security", "username", "password_env", "from_address", "from_name",
-        "max_per_minute", "timeout_seconds", "retry_minutes", "save_copy_to",
+        "host", "port", "security", "username", "password_env", "password_file", "from_address",
+        "from_name", "max_per_minute", "timeout_seconds", "retry_minutes", "save_copy_to",
     },
     "tls": {"ca_file"},
     "recipients": {"supervisors", "office"},
@@ -59,19 +64,52 @@ class ServerConfig:
     port: int
     security: str
     username: str
-    password_env: str
+    # Exactly one of the two names where the authorization code is: an environment variable,
+    # or a file (a bare name is a systemd credential when $CREDENTIALS_DIRECTORY is set)
+    password_env: str | None
+    password_file: str | None
+    folder: Path  # the config's: a relative password_file outside systemd is taken from it
     timeout: float
     ca_file: Path | None
 
     def password(self) -> str:
-        value = os.environ.get(self.password_env)
+        """The authorization code, read now; a problem is one line that never holds it."""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if not value:
+                name = self.password_env
+                raise ConfigError(f"[{self.section}] password_env: variable {name} is not set")
+            return value
+        path = self.password_path()
+        fail = functools.partial(ConfigError.at, None, self.section, "password_file")
+        try:
+            mode = path.stat().st_mode
+            value = path.read_bytes().decode("utf-8").strip()
+        except OSError as exc:
+            raise fail(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise fail(f"{path} is not UTF-8 text") from None
+        if mode & stat.S_IROTH:
+            raise fail(f"{path} is readable by every user; chmod o-r it (0600 or 0640)")
         if not value:
-            name = self.password_env
-            raise ConfigError(f"[{self.section}] password_env: variable {name} is not set")
+            raise fail(f"{path} is empty")
         return value
 
+    def password_path(self) -> Path:
+        """The password file: a bare name is a credential systemd passed (LoadCredential=)
+        when it did, else a file beside the config; an absolute path is itself."""
+        path = Path(self.password_file or "").expanduser()
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if path.is_absolute():
+            return path
+        return Path(credentials) / path if credentials else self.folder / path
+
     def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        """The system's certificate authorities, and [tls] ca_file's besides them."""
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=str(self.ca_file))
+        return context
 
     @property
     def address(self) -> str:
@@ -135,24 +173,51 @@ def _path(paths: Table, key: str, base: Path, default: Path) -> Path:
     return _absolute(base, value)
 
 
-def _server(section: Table, ssl_port: int, plain_port: int, ca_file: Path | None) -> ServerConfig:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _server(
+    section: Table, ssl_port: int, plain_port: int, ca_file: Path | None, folder: Path
+) -> ServerConfig:
     security = section.choice("security", SECURITY, "ssl")
     port = section.number("port", ssl_port if security == "ssl" else plain_port, minimum=1)
     if port != int(port) or port > 65535:
         raise section.fail("port", f"must be a port number, got {port!r}")
+    host = section.text("host")
+    if security == "none" and not is_loopback(host):
+        raise section.fail(
+            "security",
+            f"'none' would send the password to {host} in clear; only for a server on this "
+            "machine (localhost, 127.0.0.1, ::1)",
+        )
+    password_env = section.optional_text("password_env")
+    password_file = section.optional_text("password_file")
+    if password_env is None and password_file is None:
+        raise section.fail("password_env", "missing (or password_file)")
+    if password_env is not None and password_file is not None:
+        raise section.fail("password_file", "set password_env or password_file, not both")
     return ServerConfig(
         section=section.name,
-        host=section.text("host"),
+        host=host,
         port=int(port),
         security=security,
         username=section.text("username"),
-        password_env=section.text("password_env"),
+        password_env=password_env,
+        password_file=password_file,
+        folder=folder,
         timeout=section.number("timeout_seconds", 60, minimum=1),
         ca_file=ca_file,
     )
 
 
-def _mailbox(section: Table, ca_file: Path | None) -> MailboxConfig:
+def _mailbox(section: Table, ca_file: Path | None, folder: Path) -> MailboxConfig:
     since = section.data.get("since")
     if isinstance(since, str):
         try:
@@ -163,7 +228,7 @@ def _mailbox(section: Table, ca_file: Path | None) -> MailboxConfig:
         raise section.fail("since", f"must be a date like 2019-05-01, got {since!r}")
     batch = section.number("batch_size", 50, minimum=1)
     return MailboxConfig(
-        server=_server(section, 993, 143, ca_file),
+        server=_server(section, 993, 143, ca_file, folder),
         folder=section.text("folder", "INBOX"),
         processed_folder=section.optional_text("processed_folder"),
         since=since,
@@ -174,9 +239,9 @@ def _mailbox(section: Table, ca_file: Path | None) -> MailboxConfig:
     )
 
 
-def _smtp(section: Table, ca_file: Path | None) -> SmtpConfig:
+def _smtp(section: Table, ca_file: Path | None, folder: Path) -> SmtpConfig:
     return SmtpConfig(
-        server=_server(section, 465, 587, ca_file),
+        server=_server(section, 465, 587, ca_file, folder),
         max_per_minute=section.number("max_per_minute", 10, minimum=0.1),
         retry_minutes=section.number("retry_minutes", 2, minimum=0),
         save_copy_to=section.optional_text("save_copy_to"),
@@ -197,8 +262,8 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
     if ca_file is not None and not ca_file.is_file():
         raise tls.fail("ca_file", f"{ca_file} not found")
     transport = delivery.choice("transport", TRANSPORTS, "dir")
-    mailbox = _mailbox(sections["mailbox"], ca_file) if "mailbox" in data else None
-    smtp = _smtp(smtp_section, ca_file) if "smtp" in data else None
+    mailbox = _mailbox(sections["mailbox"], ca_file, base) if "mailbox" in data else None
+    smtp = _smtp(smtp_section, ca_file, base) if "smtp" in data else None
     if transport == "smtp" and smtp is None:
         raise delivery.fail("transport", "'smtp' needs an [smtp] section")
     if smtp and smtp.save_copy_to and mailbox is None:

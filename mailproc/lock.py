@@ -2,7 +2,10 @@
 deliverers for the same outbox rows, two office actions for the same group of receipts."""
 
 import fcntl
+import os
 from pathlib import Path
+
+from mailproc.private import make_folder, open_private
 
 
 class AlreadyRunning(Exception):
@@ -17,8 +20,8 @@ class ProcessLock:
         self.handle = None
 
     def __enter__(self) -> "ProcessLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.path.open("a")
+        make_folder(self.path.parent)
+        self.handle = os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "a")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh config in a temp folder, and the corpus ingested once per session."""
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,16 @@ SUMMARY: list[str] = []
 def pytest_terminal_summary(terminalreporter) -> None:
     for line in SUMMARY:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def session_umask():
+    """`mailproc` sets its process's umask to 077 (cli.py); a command a test runs in-process
+    must not set it for the tests after it (the test Dovecot must read the users they add)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
 
 
 def make_config(folder: Path, **delivery) -> Config:

@@ -283,3 +283,76 @@ def test_file_errors_keep_each_callers_wording(tmp_path):
     (tmp_path / "latin.toml").write_bytes('name = "é"\n'.encode("latin-1"))
     with pytest.raises(RulesError, match=r"latin\.toml: not UTF-8 text$"):
         Table.read(tmp_path / "latin.toml", RulesError)
+
+
+MAILBOX = {"host": "imap.163.com", "username": "u", "password_env": "PW"}
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.0.1", "::1", "LOCALHOST."])
+def test_security_none_only_for_this_machine(tmp_path, host):
+    config = parse_config({"mailbox": {**MAILBOX, "host": host, "security": "none"}}, tmp_path)
+    assert (config.mailbox.server.security, config.mailbox.server.port) == ("none", 143)
+
+
+@pytest.mark.parametrize("host", ["imap.163.com", "10.0.0.5", "localhost.evil.example", "::2"])
+def test_security_none_refused_for_another_host(tmp_path, host):
+    problem = (
+        f"[smtp] security: 'none' would send the password to {host} in clear; only for a "
+        "server on this machine (localhost, 127.0.0.1, ::1)"
+    )
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"smtp": {**MAILBOX, "host": host, "security": "none"}}, tmp_path)
+    assert str(refused.value) == problem
+
+
+def test_exactly_one_of_password_env_and_password_file(tmp_path):
+    both = {**MAILBOX, "password_file": "163-code"}
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"mailbox": both}, tmp_path)
+    assert (
+        str(refused.value) == "[mailbox] password_file: set password_env or password_file, not both"
+    )
+    neither = {k: v for k, v in MAILBOX.items() if k != "password_env"}
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"smtp": neither}, tmp_path)
+    assert str(refused.value) == "[smtp] password_env: missing (or password_file)"
+
+
+def file_server(tmp_path: Path, name: str):
+    mailbox = {k: v for k, v in MAILBOX.items() if k != "password_env"}
+    config = parse_config({"mailbox": {**mailbox, "password_file": name}}, tmp_path)
+    return config.mailbox.server
+
+
+def test_password_file_beside_the_config_or_a_systemd_credential(tmp_path, monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    (tmp_path / "163-code").write_text("beside-the-config\n", encoding="utf-8")
+    (tmp_path / "163-code").chmod(0o600)
+    server = file_server(tmp_path, "163-code")
+    assert server.password() == "beside-the-config"
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "163-code").write_text("from-systemd", encoding="utf-8")
+    (credentials / "163-code").chmod(0o400)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert server.password() == "from-systemd"
+    assert file_server(tmp_path, str(tmp_path / "163-code")).password() == "beside-the-config"
+
+
+def test_password_file_problems_are_one_line_without_the_code(tmp_path, monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = tmp_path / "163-code"
+    server = file_server(tmp_path, "163-code")
+    problems = []
+    for content, mode in ((None, None), ("secret-code", 0o644), (" \n", 0o600)):
+        if content is not None:
+            path.write_text(content, encoding="utf-8")
+            path.chmod(mode)
+        with pytest.raises(ConfigError) as refused:
+            server.password()
+        problems.append(str(refused.value))
+    assert problems == [
+        f"[mailbox] password_file: cannot read {path}: No such file or directory",
+        f"[mailbox] password_file: {path} is readable by every user; chmod o-r it (0600 or 0640)",
+        f"[mailbox] password_file: {path} is empty",
+    ]

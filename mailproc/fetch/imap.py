@@ -48,6 +48,12 @@ def connect(server: ServerConfig) -> imapclient.IMAPClient:
         )
         client.normalise_times = False  # INTERNALDATE with its zone, not naive local time
         if server.security == "starttls":
+            if not client.has_capability("STARTTLS"):  # stripped on the way, or never offered
+                client.shutdown()
+                raise MailboxError(
+                    f"IMAP server {server.address} does not offer STARTTLS; "
+                    "mailproc does not log in without it"
+                )
             client.starttls(server.ssl_context())
         client.login(server.username, server.password())
         client.id_(CLIENT_ID)

@@ -4,10 +4,13 @@ the file with another SQLite tool.
 """
 
 import json
+import os
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from mailproc.private import FILE_MODE, make_folder
 
 migrations = Migrations("mailproc")
 
@@ -242,9 +245,11 @@ def m006_mail_in_hand(db: sqlite_utils.Database) -> None:
 
 
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the ledger and bring its schema up to date."""
+    """Open (creating if needed, 0600) the ledger and bring its schema up to date."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
+    if not path.exists():  # created 0600: SQLite gives its -wal and -shm the ledger's mode
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA foreign_keys=ON")

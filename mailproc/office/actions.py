@@ -13,6 +13,7 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.app import App
+from mailproc.display import printable
 from mailproc.ledger import write
 from mailproc.pipeline import Pipeline
 from mailproc.rules import Item, Rules
@@ -451,7 +452,7 @@ def history(app: App, message_id: str) -> list[str]:
     current = {k: row[k] for k in reading_keys()}
     events.append(("", f"当前判读：{_reading_text(current)}"))
     return [
-        f"{at[:19].replace('T', ' '):<19}  {text}"
+        f"{at[:19].replace('T', ' '):<19}  {printable(text)}"  # sender's words: no escapes
         for at, text in sorted(events, key=lambda e: e[0] or "9")
     ]
 

@@ -8,7 +8,6 @@ same file instead of producing a second copy.
 """
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import sqlite_utils
 
 from mailproc.archive import safe_name
 from mailproc.ledger import write
+from mailproc.private import write_private
 
 MAX_RETRY_MINUTES = 60
 
@@ -45,19 +45,16 @@ class DeliveryError(Exception):
 
 
 class DirTransport:
-    """Writes every message into one folder: the default, and what the demo uses."""
+    """Writes every message into one folder (files 0600): the default, and what the demo uses."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
     def send(self, row: dict) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
         about = row["unit"] or ("未识别" if row["kind"] == "unrecognized" else "")
         name = safe_name(f"{row['id']:05d}-{row['kind']}{'-' if about else ''}{about}.eml")
         target = self.folder / name
-        temporary = target.with_name(f".{name}.tmp")
-        temporary.write_bytes(row["eml"].encode("utf-8"))
-        os.replace(temporary, target)
+        write_private(target, row["eml"].encode("utf-8"))
         return str(target)
 
     def already_sent(self, row: dict) -> bool:

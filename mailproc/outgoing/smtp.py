@@ -49,6 +49,13 @@ class SmtpTransport:
         else:
             smtp = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
             if server.security == "starttls":
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):  # stripped on the way, or never offered
+                    smtp.close()
+                    raise self._broken(
+                        f"SMTP server {server.address} does not offer STARTTLS; "
+                        "mailproc does not log in without it"
+                    )
                 smtp.starttls(context=server.ssl_context())
         smtp.login(server.username, server.password())
         return smtp

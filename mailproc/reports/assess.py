@@ -14,7 +14,14 @@ from openpyxl.utils import get_column_letter
 
 from mailproc.archive import safe_name
 from mailproc.reports.status import status_matrix
-from mailproc.reports.workbook import FILLS, FONT_NAME, print_setup, put, write
+from mailproc.reports.workbook import (
+    FILLS,
+    FONT_NAME,
+    print_setup,
+    put,
+    save_private,
+    write,
+)
 from mailproc.rules import Rules
 
 STATE_TEXT = {
@@ -107,7 +114,6 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
     sheet.row_dimensions[3].height = 32
     sheet.freeze_panes = "D4"
     print_setup(sheet)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / safe_name(f"{rules.campaign.get('short', '考核')}_考核.xlsx")
-    book.save(path)
+    save_private(book, path)
     return path

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import sqlite_utils
 
 from mailproc import ledger
+from mailproc.display import printable
+from mailproc.private import write_private
 from mailproc.reports.status import (
     SYMBOLS,
     StatusMatrix,
@@ -207,6 +210,15 @@ def _attention(
     return {"unknown": unknown, "spoofed": spoofed, "flagged": flagged, "failed": failed}
 
 
+def _without_controls(value: Any) -> Any:
+    """Every value the page shows, without the control characters escaping leaves in (a
+    subject's bidi override would reorder what the office reads); markup stays markup."""
+    if not isinstance(value, str):
+        return value
+    cleaned = printable(value, multiline=True)
+    return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+
+
 def write_dashboard(
     db: sqlite_utils.Database,
     rules: Rules,
@@ -228,6 +240,7 @@ def write_dashboard(
         loader=jinja2.FileSystemLoader(str(templates)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        finalize=_without_controls,
     )
     html = env.get_template("dashboard.html.j2").render(
         campaign=rules.campaign,
@@ -243,9 +256,6 @@ def write_dashboard(
         paper_owed_count=len(owed),
         decisions=[d["text"] for d in decisions_in_force(db, rules)],
     )
-    reports.mkdir(parents=True, exist_ok=True)
     path = reports / "index.html"
-    partial = path.with_name(".index.html.tmp")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(path)  # a browser reloading mid-write never sees half a page
+    write_private(path, html.encode("utf-8"))  # a browser reloading mid-write sees no half page
     return path

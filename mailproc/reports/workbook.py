@@ -7,6 +7,7 @@ Text that came from units is written as text, never as a formula.
 """
 
 import datetime as dt
+import io
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 from mailproc.archive import safe_name
 from mailproc.ledger import received_by
 from mailproc.outgoing.render import long_time
+from mailproc.private import write_private
 from mailproc.reports.stats import cumulative_stats, period_stats
 from mailproc.rules import Rules
 
 FONT_NAME = (
     "宋体"  # SimSun: present in every Chinese Windows/WPS; LibreOffice maps it to a CJK font
 )
-FORMULA_STARTS = ("=", "+", "-", "@")
+# What makes a spreadsheet read a cell typed in as a formula: = + - @, their full-width forms
+# (a Chinese input method types ＝; Excel and WPS read it as =), and a tab or carriage return
+# before them (stripped on input, or a DDE payload's usual disguise)
+FORMULA_STARTS = ("=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r")
 THIN = Side(style="thin", color="808080")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -44,8 +49,8 @@ STATUS_TEXT = {"on_time": "按时", "late": "逾期"}
 
 def write(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
     """Write one value, unstyled. Every cell mailproc writes goes through here: a text that a
-    spreadsheet would run as a formula (= + - @, a unit's subject or name) stays text, marked
-    with a quote prefix as Excel and WPS mark text typed with a leading apostrophe."""
+    spreadsheet would run as a formula (FORMULA_STARTS; a unit's subject or name) stays text,
+    marked with a quote prefix as Excel and WPS mark text typed with a leading apostrophe."""
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell.data_type = "s"
@@ -62,6 +67,13 @@ def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Ce
     for name, setting in style.items():
         setattr(cell, name, setting)
     return cell
+
+
+def save_private(book: openpyxl.Workbook, path: Path) -> None:
+    """Save a workbook as `path`, 0600 like every report: it names units and their standing."""
+    data = io.BytesIO()
+    book.save(data)
+    write_private(path, data.getvalue())
 
 
 def _title(sheet: Worksheet, width: int, title: str, subtitle: str) -> None:
@@ -306,8 +318,7 @@ def write_workbook(
     sheet.freeze_panes = "A3"
     print_setup(sheet)
 
-    folder.mkdir(parents=True, exist_ok=True)
     name = safe_name(f"{rules.campaign.get('short', '统计')}_{item.label}_{period}.xlsx")
     path = folder / name
-    book.save(path)
+    save_private(book, path)
     return path, stats.as_dict()

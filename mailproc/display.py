@@ -1,0 +1,45 @@
+"""What a person is shown of a mail's own words: header values without control characters.
+
+A subject is the sender's text. Printed raw, `ESC]0;…BEL` retitles the clerk's terminal, other
+escape sequences move the cursor or recolour what follows, a carriage return lets a line
+overwrite itself, and a right-to-left override shows `gpj.exe` as `exe.jpg`. HTML escaping does
+not remove any of them. So every header value shown in a terminal or a page passes through
+`printable`: escape sequences go whole, other C0 and C1 controls, DEL and the bidi formatting
+characters go, and the line breaks and tabs a one-line field must not hold become spaces.
+"""
+
+import json
+import re
+
+# ESC and what it introduces: CSI (ESC [ … final), the strings OSC, DCS, SOS, PM and APC up to
+# their terminator (BEL or ST) or the end of the text, and two-character escapes; and the same
+# introduced by their C1 forms (CSI 0x9b, OSC 0x9d, DCS 0x90, SOS 0x98, PM 0x9e, APC 0x9f)
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[ -/]*[0-~]?",
+    re.DOTALL,
+)
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+_BREAK = re.compile(r"[\t\n\r\v\f\u2028\u2029]")
+# What a terminal may act on inside a JSON string: JSON escapes C0 itself, not these
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029]")
+
+
+def printable(text: str | None, multiline: bool = False) -> str:
+    """`text` safe to show: one line, or (`multiline`) keeping its line breaks and tabs."""
+    if not text:
+        return ""
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+        return _CONTROL.sub("", text.replace("\r", "\n"))
+    return _CONTROL.sub("", _BREAK.sub(" ", text))
+
+
+def json_text(record: object, indent: int | None = None) -> str:
+    """`record` as JSON, exact (a parser reads every value back as it was) and safe on a
+    terminal: the characters a terminal acts on are written as \\u escapes."""
+    text = json.dumps(record, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
