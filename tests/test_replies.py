@@ -132,3 +132,18 @@ def test_three_replies_a_day_then_the_office_decides(tmp_path):
     assert [o.reply for o in outcomes] == ["ack", "ack", "ack", "none", "none"]
     assert (len(held), replies_before, replies_after) == (2, 3, 4)
     assert next_day.reply == "ack"  # a new day, a new allowance
+
+
+def test_a_message_id_that_could_break_a_command_line_is_named_by_its_number(tmp_path):
+    raw = make_mail(
+        "安全生产月活动统计表",
+        sender=ATTACKER,
+        received=at(12, 9),
+        files=[("统计表.xlsx", stats_xlsx(""), XLSX)],
+        message_id="<x'; rm -rf ~; echo '@evil.example>",
+    )
+    with open_app(make_config(tmp_path)) as app:
+        outcome = Pipeline(app).ingest(raw, source="quote")
+        (entry,) = actions.inbox(app.db)
+    assert entry["command"].startswith(f"mailproc assign '#{outcome.message_pk}'")
+    assert "rm -rf" not in entry["command"]

@@ -32,9 +32,16 @@ class Done:
     queued: int = 0
 
 
+# A Message-ID that is safe to paste inside '…' on a command line: a sender writes it, and one
+# holding a quote or a shell character must not become part of a command the clerk runs.
+_PASTEABLE_ID = re.compile(r"<[A-Za-z0-9.@_+=-]{1,200}>")
+
+
 def mail_label(row: dict) -> str:
-    """How the office names a mail on the command line: its Message-ID, or #N without one."""
-    return row["message_id"] or f"#{row['id']}"
+    """How the office names a mail on the command line: its Message-ID when it is a plain one,
+    else #N, its number in the ledger."""
+    message_id = row["message_id"] or ""
+    return message_id if _PASTEABLE_ID.fullmatch(message_id) else f"#{row['id']}"
 
 
 def find_message(app: App, message_id: str) -> dict:
