@@ -46,6 +46,19 @@ def table_xlsx(rows: list[list[object]], reporter: str) -> bytes:
     return data.getvalue()
 
 
+def sheet_per_week_xlsx() -> bytes:
+    """东风镇's 附件1 kept with a sheet per week (第一周 … 第三周), 宣讲 1, 2, 3 场."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for week, lectures in (("第一周", 1), ("第二周", 2), ("第三周", 3)):
+        sheet = book.create_sheet(week)
+        sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
+        sheet.append(["东风镇", lectures, 0, 0])
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
 def docx_bytes() -> bytes:
     document = docx.Document()
     document.add_paragraph("活动方案正文")

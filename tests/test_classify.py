@@ -2,14 +2,23 @@
 
 import datetime as dt
 import email
-import io
 import json
 from email import policy
 from email.utils import format_datetime
 
-import openpyxl
 import pytest
-from mails import DOCX, TZ, XLSX, docx_bytes, forwarded, make_mail, stats_xlsx, table_xlsx, zip_with
+from mails import (
+    DOCX,
+    TZ,
+    XLSX,
+    docx_bytes,
+    forwarded,
+    make_mail,
+    sheet_per_week_xlsx,
+    stats_xlsx,
+    table_xlsx,
+    zip_with,
+)
 
 from mailproc.cli import message_records
 
@@ -464,20 +473,13 @@ def test_a_summary_sent_in_two_mails_is_complete_with_the_second(pipeline):
 
 
 def test_a_workbook_with_a_sheet_per_week_is_read_at_the_reports_week(pipeline):
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for week, lectures in (("第一周", 1), ("第二周", 2), ("第三周", 3)):
-        sheet = book.create_sheet(week)
-        sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
-        sheet.append(["东风镇", lectures, 0, 0])
-    data = io.BytesIO()
-    book.save(data)
+    data = sheet_per_week_xlsx()
     ingest(
         pipeline,
         make_mail(
             "东风镇第三周活动信息",
             received=at(19, 9),
-            files=[("统计表.xlsx", data.getvalue(), XLSX)],
+            files=[("统计表.xlsx", data, XLSX)],
         ),
     )
     figures = {r["column"]: r["value"] for r in pipeline.db["figures"].rows}

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from mails import DOCX, TZ, XLSX, docx_bytes, forwarded, make_mail, stats_xlsx, table_xlsx
+from mails import (
+    DOCX,
+    TZ,
+    XLSX,
+    docx_bytes,
+    forwarded,
+    make_mail,
+    sheet_per_week_xlsx,
+    stats_xlsx,
+    table_xlsx,
+)
 
 from mailproc.classify import Classifier
 from mailproc.read.mail import parse_message
@@ -733,15 +743,8 @@ def test_a_table_without_the_units_row_is_read_from_its_first_row_and_flagged():
 
 
 def test_a_workbook_with_a_sheet_per_week_is_read_at_the_reports_week():
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for week, lectures in (("第一周", 1), ("第二周", 2), ("第三周", 3)):
-        sheet = book.create_sheet(week)
-        sheet.append(["单位", "宣讲场次", "演练场次", "媒体报道篇数"])
-        sheet.append(["东风镇", lectures, 0, 0])
-    data = io.BytesIO()
-    book.save(data)
-    raw = make_mail("东风镇第三周活动信息", files=[("统计表.xlsx", data.getvalue(), XLSX)])
+    data = sheet_per_week_xlsx()
+    raw = make_mail("东风镇第三周活动信息", files=[("统计表.xlsx", data, XLSX)])
     result = classify(raw, at(19, 9))
     assert (result.table.sheet, result.table.values["lectures"]) == ("第三周", 3)
 
