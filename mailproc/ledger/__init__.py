@@ -18,6 +18,7 @@ from mailproc.ledger.read import (
     receipts_for,
     received_by,
     registered_unit,
+    registrations,
     replies_for_day,
     unit_deadline,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "receipts_for",
     "received_by",
     "registered_unit",
+    "registrations",
     "replies_for_day",
     "unit_deadline",
 ]

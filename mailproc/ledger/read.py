@@ -86,17 +86,19 @@ def flag_texts(row: dict, *kinds: str) -> list[str]:
     return [flag["text"] for flag in json.loads(row["flags"] or "[]") if flag["kind"] in kinds]
 
 
-def registered_unit(db: sqlite_utils.Database, address: str) -> str | None:
-    """The unit the office registered an address for (`mailproc register`), the latest that
-    was not undone."""
-    row = next(
-        db.query(
-            "select unit from decisions where kind = 'register' and undone_at is null "
-            "and json_extract(value, '$.address') = ? order by id desc limit 1",
-            [address.lower()],
-        ),
-        None,
+def registrations(db: sqlite_utils.Database) -> dict[str, dict]:
+    """The addresses the office registered for a unit (`mailproc register`), each with its
+    decision in force (`id`, `unit`): the latest that was not undone."""
+    rows = db.query(
+        "select id, unit, json_extract(value, '$.address') as address from decisions "
+        "where kind = 'register' and undone_at is null order by id"
     )
+    return {row["address"]: row for row in rows}
+
+
+def registered_unit(db: sqlite_utils.Database, address: str) -> str | None:
+    """The unit the office registered an address for, if any."""
+    row = registrations(db).get(address.lower())
     return row["unit"] if row else None
 
 

@@ -244,6 +244,13 @@ def m006_mail_in_hand(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_replies_by_address(db: sqlite_utils.Database) -> None:
+    """Replies counted by address at every mail (at most three a day): found by index, not by
+    reading the whole outbox each time."""
+    db["outbox"].create_index(["to_addrs"])
+
+
 def open_ledger(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed, 0600) the ledger and bring its schema up to date."""
     path = Path(path)

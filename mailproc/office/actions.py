@@ -102,10 +102,11 @@ def _booking_of(app: App, pk: int) -> Booking | None:
     return Booking(rows[-1]["unit"], rows[-1]["item"], rows[-1]["period"]) if rows else None
 
 
-def rebook(app: App, row: dict) -> Done:
-    """Read a stored mail again under the office's current booking (or none) and apply it."""
+def rebook(app: App, row: dict, booking: Booking | None = None) -> Done:
+    """Read a stored mail again under `booking`, by default the office's current one (or
+    none), and apply it."""
     pipeline = Pipeline(app)
-    result, mail = pipeline.reread(row, _booking_of(app, row["id"]))
+    result, mail = pipeline.reread(row, booking or _booking_of(app, row["id"]))
     queued = pipeline.apply_reading(row, mail, result)
     return Done(
         f"{mail_label(row)}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
@@ -274,11 +275,7 @@ def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
         write.log(app.db, app.tz, row["id"], "confirmed", {"by": by, "note": note})
         if ledger.flag_texts(row, "spoofed", "reply_held") and row["unit"] and row["item"]:
             # the office vouches for the mail: the reply held back goes out now
-            pipeline = Pipeline(app)
-            booking = Booking(row["unit"], row["item"], row["period"])
-            result, mail = pipeline.reread(row, booking)
-            queued = pipeline.apply_reading(row, mail, result)
-            return Done(f"{mail_label(row)}: confirmed, reply {result.reply}", int(queued))
+            return rebook(app, row, Booking(row["unit"], row["item"], row["period"]))
     return Done(f"{mail_label(row)}: confirmed as read")
 
 
@@ -297,15 +294,8 @@ def register(
         raise OfficeError(f"{address} is already {owner.name}'s in rules/units.toml")
     with app.db.atomic():
         if undo:
-            active = next(
-                app.db.query(
-                    "select id from decisions where kind = 'register' and undone_at is null "
-                    "and unit = ? and json_extract(value, '$.address') = ? order by id desc",
-                    [unit, address],
-                ),
-                None,
-            )
-            if active is None:
+            active = ledger.registrations(app.db).get(address)
+            if active is None or active["unit"] != unit:
                 raise OfficeError(f"{address} was not registered for {unit}")
             write.undo_decision(app.db, app.tz, active["id"], by, note)
             return Done(f"{address}: no longer registered for {unit}")
@@ -343,6 +333,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
             "kind in ('assign', 'confirm') and undone_at is null and message is not null"
         )
     }
+    registered = ledger.registrations(db)
     entries = []
     for row in db.query("select * from messages order by received_at, id"):
         if row["id"] in settled:
@@ -361,9 +352,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         elif ledger.flag_texts(row, "reply_held"):
             what = "回复暂缓（该地址当天已收到自动回复 3 封）"
             command = f"mailproc confirm '{mid}' --note 说明（发出暂缓的回复）"
-        elif ledger.flag_texts(row, "unregistered") and not ledger.registered_unit(
-            db, row["sender"] or ""
-        ):
+        elif ledger.flag_texts(row, "unregistered") and row["sender"] not in registered:
             what = "未登记地址"
             command = (
                 f"mailproc register {row['sender']} --unit {row['unit']} --note 说明  "

@@ -178,6 +178,7 @@ def _attention(
     代报 and mismatches, failed sends."""
     unknown, spoofed, flagged = [], [], []
     received: dict[int, str | None] = {}
+    registered = ledger.registrations(db)
     for row in db.query("select * from messages order by received_at, id"):
         received[row["id"]] = row["received_at"]
         if not _counted(row["received_at"], as_of):
@@ -197,7 +198,7 @@ def _attention(
         if forged := ledger.flag_texts(row, "spoofed"):
             spoofed.append({**entry, "notes": forged})
         kinds = ["reporter_mismatch", "on_behalf", "message_id_clash", "reply_held"]
-        if not ledger.registered_unit(db, row["sender"] or ""):
+        if row["sender"] not in registered:
             kinds.append("unregistered")
         flagged_notes = ledger.flag_texts(row, *kinds)
         if flagged_notes and row["disposition"] == "submission":
