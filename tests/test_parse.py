@@ -584,7 +584,9 @@ def big(size: int = 300_000) -> bytes:
 def test_a_large_attachment_is_decoded_from_the_raw_bytes_exactly():
     data = big()
     raw = mail_with_parts(text_part(b"see file"), file_part(b'filename="a.bin"', data))
-    assert parse._Blobs(raw).spans  # the body was cut out of what the stdlib parser saw
+    blobs = parse._Blobs(raw)
+    assert blobs.spans  # the body was cut out of what the stdlib parser saw
+    assert b'filename="a.bin"\r\n\r\nMAILPROCBLOB0\r\n' in blobs.text  # after the blank line
     mail = parse_message(raw)
     assert [(a.filename, a.data == data, a.problems) for a in mail.attachments] == [
         ("a.bin", True, [])
@@ -634,3 +636,19 @@ def test_a_forwarded_mail_with_a_large_file():
     mail = parse_message(raw)
     assert [(a.filename, a.data == data) for a in mail.attachments] == [("inner.bin", True)]
     assert mail.forwarded.subject == "inner"
+
+
+def test_a_body_whose_groups_do_not_fit_its_lines_is_read_whole():
+    """Two characters on a line of their own before the long lines: no run of whole groups, so
+    the body is left to the stdlib parser, and decodes all the same."""
+    data = big()
+    encoded = base64.b64encode(data)
+    lines = encoded[:2] + b"\r\n"
+    lines += b"".join(encoded[i : i + 76] + b"\r\n" for i in range(2, len(encoded), 76))
+    raw = mail_with_parts(
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="a.bin"\r\n\r\n' + lines
+    )
+    assert parse._Blobs(raw).spans == []
+    (att,) = parse_message(raw).attachments
+    assert (att.data == data, att.problems) == (True, [])

@@ -507,6 +507,8 @@ def _runs(raw: bytes) -> list[tuple[int, int]]:
         start, stop = stretch.span()
         if start and raw[start - 1 : start] != b"\n":  # begins inside a line: from the next
             start = raw.find(b"\n", start, stop) + 1
+        while start < stop and raw[start] in b"\r\n":  # the blank line ending a header stays
+            start += 1
         end = raw.rfind(b"\n", start, stop) + 1  # ends with its last whole line
         while end > start:  # lines dropped from the end until the groups are whole
             newlines = raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
@@ -557,9 +559,9 @@ class _Blobs:
             if index % 2:  # a run: decoded from the raw bytes as they lie
                 run = memoryview(self.raw)[slice(*self.spans[int(piece)])]
                 if carry:  # a group split across the mark (not as mail programs write)
-                    run, carry = carry + bytes(run), b""
-                    carry = run[len(run) // 4 * 4 :]
-                    run = run[: len(run) // 4 * 4]
+                    joined = carry + _BASE64_ALPHABET.sub(b"", run)
+                    whole = len(joined) // 4 * 4
+                    run, carry = joined[:whole], joined[whole:]
                 chunks.append(binascii.a2b_base64(run))
                 continue
             alphabet = carry + _BASE64_ALPHABET.sub(b"", piece)
