@@ -545,16 +545,37 @@ class _Blobs:
         """A payload with the runs put back as they were (for a part that is not base64)."""
         return _BLOB_LINE.sub(lambda m: self.raw[slice(*self.spans[int(m.group(1))])], payload)
 
+    def _in_place(self, pieces: list[bytes]) -> bytes | None:
+        """A body of one run whose lines before and after lie in the raw mail just as the
+        parser kept them, decoded in one piece from the raw bytes: decoded in pieces and joined,
+        a 48 MB file would be in memory twice. None for any other body, or one that will not
+        decode whole."""
+        if len(pieces) != 3:
+            return None
+        before, number, after = pieces
+        start, end = self.spans[int(number)]
+        if start < len(before) or self.raw[start - len(before) : start] != before:
+            return None
+        if self.raw[end : end + len(after)] != after:
+            return None
+        try:
+            return binascii.a2b_base64(memoryview(self.raw)[start - len(before) : end + len(after)])
+        except binascii.Error:
+            return None
+
     def payload(self, part: Message) -> tuple[bytes, list[str]]:
         """A part's decoded bytes, its runs decoded from the raw mail without a copy of them."""
         text = _header_bytes(part.get_payload())
         if part.get("content-transfer-encoding", "").strip().lower() != "base64":
             part.set_payload(self.restored(text).decode("ascii", "surrogateescape"))
             return part.get_payload(decode=True) or b"", []
+        pieces = _BLOB_LINE.split(text)  # text, run number, text, …, text
+        whole_body = self._in_place(pieces)
+        if whole_body is not None:
+            return whole_body, []
         chunks: list[bytes] = []
         problems: list[str] = []
         carry = b""  # base64 characters short of a whole group, waiting for the next piece
-        pieces = _BLOB_LINE.split(text)  # text, run number, text, …, text
         for index, piece in enumerate(pieces):
             if index % 2:  # a run: decoded from the raw bytes as they lie
                 run = memoryview(self.raw)[slice(*self.spans[int(piece)])]

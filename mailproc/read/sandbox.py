@@ -117,6 +117,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
         except Exception as bug:  # a reader's bug costs this piece of work, not the worker
             status, value = "refused", f"读取出错 ({type(bug).__name__}: {bug})"
         _send_reply(conn, (status, value, args[-1], _cpu_time() - start))
+        # not held while the next piece of work arrives: a large mail would be twice in memory
+        del args, value
 
 
 class Overrun(Exception):
