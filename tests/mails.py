@@ -76,8 +76,10 @@ def make_mail(
     files: list[tuple[str, bytes, str]] = (),
     headers: dict[str, str] | None = None,
     message_id: str | None = None,
+    html: str | None = None,
 ) -> bytes:
-    """A mail as the office mailbox holds it: a Received line carries the server's time."""
+    """A mail as the office mailbox holds it: a Received line carries the server's time; with
+    `html`, the body is a multipart/alternative of `body` (plain) and that HTML."""
     received = received or dt.datetime(2019, 6, 12, 9, 30, tzinfo=TZ)
     msg = EmailMessage()
     msg["From"] = sender
@@ -89,6 +91,8 @@ def make_mail(
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
     for name, data, mime in files:
         maintype, subtype = mime.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)

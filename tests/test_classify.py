@@ -108,6 +108,20 @@ def test_after_last_deadline_is_late_for_it(pipeline):
     assert (record["period"], record["status"]) == ("2019-06-27", "late")
 
 
+def test_a_week_named_only_in_the_html_part_counts(pipeline):
+    """Foxmail and 163's web mail send a placeholder as the plain part: 第1周 is in the HTML."""
+    raw = make_mail(
+        "东风镇安全生产月活动开展情况",
+        received=at(10, 9),
+        body="此邮件为HTML格式，请使用支持HTML的邮件客户端查看。",
+        html="<html><body><p>区安委办：</p><p>现报送我镇第1周活动开展情况，附件1见附件。</p>"
+        "</body></html>",
+        files=STATS,
+    )
+    record = ingest(pipeline, raw)
+    assert (record["period"], record["status"], record["reply"]) == ("2019-06-06", "late", "ack")
+
+
 def test_second_version_keeps_first_status(pipeline):
     first = ingest(pipeline, make_mail("东风镇第1周周报", received=at(6, 11, 30)))
     assert (first["status"], first["reply"], first["problems"]) == ("late", "missing", ["no_stats"])

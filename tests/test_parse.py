@@ -240,6 +240,40 @@ def test_plain_part_is_preferred_over_html():
     assert mail.attachments == []
 
 
+def alternative(plain: str, html: str) -> bytes:
+    """A multipart/alternative mail with these plain and HTML parts, both UTF-8."""
+    return HEAD + (
+        b'Subject: x\r\nContent-Type: multipart/alternative; boundary="A"\r\n\r\n'
+        b"--A\r\n" + text_part(plain.encode()) + b"\r\n--A\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html.encode() + b"\r\n--A--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "此邮件为HTML格式，请使用支持HTML的邮件客户端查看。",
+        "",
+        " \u3000\r\n ",
+        "见附件",  # a shortened copy: says less than the HTML part
+    ],
+)
+def test_html_part_counts_when_the_plain_part_says_less(plain):
+    mail = parse_message(alternative(plain, "<p>东风镇第1周周报</p><p>附件1见附件，请查收。</p>"))
+    assert mail.body_text == "东风镇第1周周报\n\n附件1见附件，请查收。"
+
+
+def test_a_plain_part_saying_as_much_stays_though_the_html_has_links():
+    html = '<p>东风镇周报见附件</p><a href="https://pan.baidu.com/s/1abcdefghijk">东风镇周报</a>'
+    mail = parse_message(alternative("东风镇周报见附件\n东风镇周报", html))
+    assert mail.body_text == "东风镇周报见附件\n东风镇周报"
+
+
+def test_a_short_html_part_still_beats_a_placeholder():
+    mail = parse_message(alternative("This is an HTML message.", "<div>第1周</div>"))
+    assert mail.body_text == "第1周"
+
+
 @pytest.mark.parametrize(
     ("charset", "cte", "encode"),
     [

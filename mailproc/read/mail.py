@@ -239,6 +239,28 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+# Link targets, which html_to_text writes out and a plain part seldom does: set aside when the
+# two parts are weighed, so a link is not taken for more text.
+_LINK = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.I)
+_WORD_CHARACTER = re.compile(r"\w")
+
+
+def _said(text: str) -> int:
+    """How much a body says: its letters, digits and Chinese characters, links set aside."""
+    return len(_WORD_CHARACTER.findall(_LINK.sub("", text)))
+
+
+def _body_text(plain: str, html: str) -> str:
+    """The body as the sender wrote it: the plain part, unless it says less than the HTML part
+    (empty, a placeholder such as “此邮件为HTML格式…”, or a shortened copy) — then the HTML
+    part's text, where the week, the unit and a cloud link may be all there is."""
+    if not html.strip():
+        return plain
+    html_text = html_to_text(html)
+    placeholder = "html" in plain.lower() and "html" not in html_text.lower()
+    return html_text if placeholder or _said(html_text) > _said(plain) else plain
+
+
 # --- content sniffing ----------------------------------------------------------------------
 
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
@@ -816,7 +838,7 @@ def _from_message(
         references=_MSG_ID.findall(references) or references.split(),
         headers=headers,
         content_type=_part_headers(msg).get_content_type(),
-        body_text=plain or html_to_text(html),
+        body_text=_body_text(plain, html),
         body_html=html,
         attachments=walker.attachments,
         forwarded=walker.forwarded,
