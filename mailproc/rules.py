@@ -197,6 +197,7 @@ class _Campaign:
 # [words] lists (classify.py) and [tags] (one per kind of mail mailproc sends, see templates/).
 WORD_LISTS = (
     "campaign", "auto_reply_subjects", "reply_prefixes", "cloud_link_patterns", "region_words",
+    "correction_words",
 )  # fmt: skip
 TAG_KINDS = (
     "ack", "missing", "unrecognized", "reminder", "overdue", "alert", "digest", "assessment",

@@ -39,6 +39,7 @@ FlagKind = Literal[
     "spoofed",  # a unit's address failing SPF and DMARC at our server
     "unregistered",  # 未登记地址: a unit's report from an address not registered to it
     "reply_held",  # the address had its day's automatic replies: the office sends this one
+    "correction",  # 文字更正: a further version correcting figures in words, without 附件1
 ]
 IngestState = Literal["new", "known", "quarantined"]
 

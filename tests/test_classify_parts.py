@@ -538,6 +538,55 @@ def test_a_second_version_keeps_the_first_versions_status():
     assert result.on_time is False  # this version itself came after the deadline
 
 
+def received_before() -> MemoryHistory:
+    """东风镇's week-2 report already received, complete."""
+    history = MemoryHistory()
+    history.add_receipt("东风镇", "weekly", "2019-06-13", "on_time")
+    return history
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("东风镇第2周周报", "更正：应急演练场次应为2场，以此为准。"),
+        ("东风镇第2周周报（更正）", "我镇本周宣讲活动参加人次应为500，特此说明。"),
+        ("关于东风镇第2周周报数据的修正", "区安委办：\n  本周发放宣传资料一千二百份。\n特此说明。"),
+        ("Re: 东风镇第2周周报", "更正：宣讲活动场次应为３场。\n\n-----原始邮件-----\n发件人：x"),
+    ],
+    ids=["words-in-body", "column-and-number", "chinese-number", "full-width-in-a-reply"],
+)  # fmt: skip
+def test_a_correction_in_words_only_asks_for_the_corrected_table(subject, body):
+    result = classify(make_mail(subject, body=body), at(13, 10), received_before())
+    assert decided(result) == weekly(version=2, reply="missing", problems=["no_stats"])
+    (flag,) = [f for f in result.flags if f.kind == "correction"]
+    assert flag.text.startswith("文字更正（未附附件1）：") and flag.text in result.notes
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "files", "history"),
+    [
+        # a first version corrects nothing, whatever it says
+        ("东风镇第2周周报", "更正：应急演练场次应为2场，以此为准。", [], MemoryHistory()),
+        # the corrected 附件1 came with it
+        ("东风镇第2周周报（更正）", "更正：应急演练场次应为2场。", STATS, received_before()),
+        # no figure: a week, a date, the report's wording
+        ("东风镇第2周周报（更正）", "6月13日的周报文字有误，更正后的周报见附件。",
+         [("周报.docx", docx_bytes(), DOCX)], received_before()),
+        ("东风镇第2周周报", "补充现场照片，以此为准。", PHOTO, received_before()),
+        # a quoted notice of ours (更正后请直接回复本邮件…第2版) is not the sender's word
+        ("Re: 东风镇第2周周报", "补充照片\n> 更正后请直接回复本邮件，系统会登记为新的一版；第2版",
+         PHOTO, received_before()),
+    ],
+    ids=["first-version", "with-table", "no-figure", "no-number", "quoted"],
+)  # fmt: skip
+def test_no_correction_without_a_further_version_a_figure_or_missing_table(
+    subject, body, files, history
+):
+    result = classify(make_mail(subject, body=body, files=files), at(13, 10), history)
+    assert not [f for f in result.flags if f.kind == "correction"]
+    assert result.problems == (() if history.groups else ("no_stats",))
+
+
 def test_a_receipt_of_another_week_is_no_earlier_version():
     history = MemoryHistory()
     history.add_receipt("东风镇", "weekly", "2019-06-06", "late")
@@ -703,14 +752,6 @@ def test_a_part_an_earlier_version_brought_is_not_asked_for_again():
     history.add_receipt("新立镇", "month_summary", "2019-07-03", "on_time", ["no_stats"])
     second = classify(summary(table), at(2, 9, month=7), history)
     assert decided(second) == expected | {"version": 2}
-
-
-def test_a_correction_in_words_only_after_a_complete_report_is_acknowledged():
-    """domain.md asks for the table again (missing / no_stats); today it is an ack."""
-    history = MemoryHistory()
-    history.add_receipt("东风镇", "weekly", "2019-06-13", "on_time")
-    raw = make_mail("东风镇第2周周报（更正）", body="更正：应急演练场次应为2场，以此为准")
-    assert decided(classify(raw, at(13, 15), history)) == weekly(version=2)
 
 
 # -- the 附件1 whose figures count ------------------------------------------------------------

@@ -43,7 +43,8 @@ UNKNOWN_KEYS = [
         "[words]\n",
         "[words]\ngreetings = []\n",
         "words.greetings",
-        "auto_reply_subjects, campaign, cloud_link_patterns, region_words, reply_prefixes",
+        "auto_reply_subjects, campaign, cloud_link_patterns, correction_words, region_words, "
+        "reply_prefixes",
     ),
     (
         "campaign.toml",

@@ -102,7 +102,13 @@ class Classifier:
                 week = item.deadlines.index(timing.deadline) + 1
                 self.files.read_week_sheets(files, week, unit)
         earlier = timing.earlier if timing else []
-        problems = self.problems.lacking(item, mail, files, seen.bodies, earlier)
+        correction = self.problems.correction(item, seen.subjects, seen.bodies, files, earlier)
+        if correction:
+            flags.append(correction)
+            notes.append(correction.text)
+        problems = self.problems.lacking(
+            item, mail, files, seen.bodies, earlier, corrected=correction is not None
+        )
         if gate is not None:
             notes.append(f"不回复：{gate}")
         return Classification(

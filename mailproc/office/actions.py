@@ -373,6 +373,9 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
             command = (
                 f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
             )
+        elif correction := ledger.flag_texts(row, "correction"):
+            what = correction[0]
+            command = f"mailproc confirm '{mid}' --note 说明（已通知单位补发更正后的附件1）"
         elif "unreadable_file" in json.loads(row["problems"] or "[]"):
             what = "文件无法打开（已通知单位重发）"
             command = f"mailproc confirm '{mid}' --note 说明"

@@ -167,4 +167,5 @@ def reply_context(
         "needs_stats": bool(item and item.needs_stats),
         "paper": bool(item and item.needs_paper) and not paper_settled,
         "notes": [f.text for f in result.flags if f.kind == "reporter_mismatch"],
+        "correction": any(f.kind == "correction" for f in result.flags),
     }
