@@ -40,6 +40,7 @@ FlagKind = Literal[
     "unregistered",  # 未登记地址: a unit's report from an address not registered to it
     "reply_held",  # the address had its day's automatic replies: the office sends this one
     "correction",  # 文字更正: a further version correcting figures in words, without 附件1
+    "unit_guess",  # a unit name written with one character wrong or missing, read as that unit
 ]
 IngestState = Literal["new", "known", "quarantined"]
 

@@ -38,6 +38,7 @@ CLASSIFIER = Classifier(load_rules(ROOT / "rules"))
 WITHOUT_SQLITE = "MAILPROC_TEST_WITHOUT_SQLITE"  # set in the subprocess that has no SQLite
 
 STATS = [("附件1：东风镇活动情况统计表.xlsx", stats_xlsx(), XLSX)]
+UNNAMED_STATS = [("统计表.xlsx", stats_xlsx(""), XLSX)]  # names no unit
 PHOTO = [("现场.jpg", b"\xff\xd8\xff\xe0" + b"0" * 64, "image/jpeg")]
 NOTHING = {  # the reading of a mail that is never answered nor counted
     "disposition": None,
@@ -321,6 +322,58 @@ def test_names_written_short_or_in_traditional_characters(written, unit):
     raw = make_mail(f"{written}安全生产月活动信息（第3周）", sender="clerk@qq.com", files=STATS)
     result = classify(raw, at(19, 9))
     assert (result.unit, result.unit_source, result.sender_unit) == (unit, "subject", None)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "unit", "written"),
+    [
+        ("东凤镇安全生产月活动信息（第3周）", "附件请查收。", "东风镇", "东凤镇"),
+        ("安全生产月活动信息（第3周）", "榆数街道 安办\n附件请查收。", "榆树街道", "榆数街道"),
+        # (one missing inside a name, 区公安局, is already a name written short)
+        ("界沟街道安全生产月周报（第3周）", "附件请查收。", "二界沟街道", "界沟街道"),
+        ("二界勾街道第3周周报", "附件请查收。", "二界沟街道", "二界勾街道"),
+    ],
+    ids=["sound-alike", "in-the-body", "one-missing", "long-name"],
+)
+def test_a_unit_name_with_one_character_wrong_is_a_guess_to_confirm(subject, body, unit, written):
+    raw = make_mail(subject, sender="clerk@qq.com", body=body, files=UNNAMED_STATS)
+    result = classify(raw, at(19, 9))
+    assert (result.unit, result.unit_source, result.reply) == (unit, "guess", "ack")
+    (flag,) = [f for f in result.flags if f.kind == "unit_guess"]
+    assert flag.text == f"单位名称疑似笔误：“{written}”按{unit}登记，请核对"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "西安市",  # the last character is never the slip
+        "体育局",  # 体 does not sound like 教 (区教育局)
+        "平原镇",  # 原 does not sound like 安 (平安镇)
+        "榆林街道",  # 林 is no slip of 树
+        "新华镇",  # one character off 新开镇, 新兴镇 and 新立镇 alike
+        "大街道",  # 大洼街道 less a character, but too short a rest: an ordinary word
+        "东凤镇和新兴镇",  # another unit named in full: it counts, the slip does not
+        "东凤镇 榆数街道",  # two guesses name two units: none
+    ],
+)
+def test_ordinary_words_and_two_names_are_no_guess(written):
+    raw = make_mail(
+        f"{written}安全生产月活动信息（第3周）",
+        sender="clerk@qq.com",
+        body="附件请查收。",
+        files=UNNAMED_STATS,
+    )
+    result = classify(raw, at(19, 9))
+    assert result.unit_source != "guess"
+    assert not [f for f in result.flags if f.kind == "unit_guess"]
+
+
+def test_a_registered_address_outranks_a_guess():
+    raw = make_mail(
+        "东凤镇安全生产月活动信息（第3周）", sender="xinxing_aj@163.com", files=UNNAMED_STATS
+    )
+    result = classify(raw, at(19, 9))
+    assert (result.unit, result.unit_source, result.flags) == ("新兴镇", "address", ())
 
 
 def test_a_department_outside_the_campaign_is_no_unit():

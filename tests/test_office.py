@@ -420,3 +420,26 @@ def test_a_reply_to_an_overdue_notice_counts_for_its_week(office, tmp_path):
     row = next(ledger(office)["messages"].rows_where("subject = '补报'"))
     assert (row["unit"], row["item"], row["period"], row["status"]) == (
         "唐家镇", "weekly", "2019-06-13", "late")  # fmt: skip
+
+
+def test_a_guessed_unit_waits_in_the_inbox_and_on_the_dashboard_until_confirmed(tmp_path):
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    raw = make_mail(
+        "东凤镇第2周周报",
+        sender="clerk@qq.com",
+        files=[("附件1.xlsx", stats_xlsx(""), XLSX)],
+        message_id="<g@x>",
+    )
+    (tmp_path / "guess.eml").write_bytes(raw)
+    run(config, "ingest", str(tmp_path / "guess.eml"))
+    text = "单位名称疑似笔误：“东凤镇”按东风镇登记，请核对"
+    assert run(config, "inbox").stdout.splitlines()[:2] == [
+        f"2019-06-12 09:30  {text}  东风镇：东凤镇第2周周报",
+        "    → mailproc confirm '<g@x>' --note 说明  或  mailproc assign '<g@x>' --unit ...",
+    ]
+    run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
+    assert text in (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    run(config, "confirm", "<g@x>", "--note", "电话核实，确为东风镇所发")
+    assert run(config, "inbox").stdout.startswith("0 to settle")

@@ -9,7 +9,8 @@ from mailproc.classify.gate import Gate
 from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
 from mailproc.classify.problems import Problems
-from mailproc.classify.units import UnitNames
+from mailproc.classify.units import Guess, UnitNames
+from mailproc.read.text import own_words
 from mailproc.rules import Item, Rules, Unit
 from mailproc.values import Booking, Classification, FileCheck, Flag, GateReason, ParsedMail
 
@@ -85,8 +86,11 @@ class Classifier:
             return self._nothing_to_book(seen, gate)
 
         files = self.files.check_files(mail.attachments, open_file)
-        unit, source = self._unit(seen, files, booking)
+        unit, source, guess = self._unit(seen, files, booking)
         notes, flags = self._unit_notes(seen, files, unit, booking)
+        if guess:
+            flags.append(guess.flag)
+            notes.append(guess.flag.text)
         if gate is None and booking is None and any(flag.kind == "spoofed" for flag in flags):
             gate = "spoofed"  # a forged unit address gets no automatic reply: the office decides
         item = self._item(seen, files, received, booking)
@@ -147,17 +151,24 @@ class Classifier:
 
     def _unit(
         self, seen: Evidence, files: list[FileCheck], booking: Booking | None
-    ) -> tuple[Unit | None, str | None]:
-        """The unit and where it was named: the office's booking, the mail itself, or the
-        notice it answers."""
+    ) -> tuple[Unit | None, str | None, Guess | None]:
+        """The unit and where it was named: the office's booking, the mail itself, the notice
+        it answers, or — last — a name written with one character wrong (a guess to confirm)."""
         if booking is not None:
-            return self.rules.unit(booking.unit), "office"
+            return self.rules.unit(booking.unit), "office", None
         unit, source = self.units.find(
             seen.subjects, seen.mail.attachments, files, seen.sender, seen.bodies
         )
         if unit is None and seen.answered:
-            return self.rules.unit(seen.answered.get("unit") or ""), "answered"
-        return unit, source
+            return self.rules.unit(seen.answered.get("unit") or ""), "answered", None
+        if unit is None:
+            reporters = [c.table.reporter for c in files if c.table and c.table.reporter]
+            names = [att.filename for att in seen.mail.attachments]
+            bodies = [own_words(body) for body in seen.bodies]
+            guess = self.units.guess([*seen.subjects, *names, *reporters, *bodies])
+            if guess:
+                return guess.unit, "guess", guess
+        return unit, source, None
 
     def _unit_notes(
         self, seen: Evidence, files: list[FileCheck], unit: Unit | None, booking: Booking | None

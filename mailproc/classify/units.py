@@ -3,15 +3,34 @@ registered address, and whether a row of 附件1 is the unit's own. See docs/cam
 
 import functools
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from mailproc.classify.history import History
 from mailproc.read.text import normalize
 from mailproc.rules import Rules, Unit
-from mailproc.values import Attachment, FileCheck, ParsedMail
+from mailproc.values import Attachment, FileCheck, Flag, ParsedMail
 
 _ON_BEHALF = re.compile(r"代(?:为|替)?(?:报送?)?$")
 MIN_ABBREVIATION, MAX_ABBREVIATION = 3, 16  # characters of a unit name written short
+# A slip in a name this short must sound like the right character (东凤镇 for 东风镇: the input
+# method's slip); in a longer name any one character may be wrong, it names nothing else.
+SOUND_ALIKE_UP_TO = 4
+MIN_WITH_ONE_MISSING = 4  # 区公安局 for 区公安分局; a shorter rest (大街道) is an ordinary word
+
+
+class Guess(NamedTuple):
+    """A unit read from a name written with one character wrong or missing."""
+
+    unit: Unit
+    written: str
+
+    @property
+    def flag(self) -> Flag:
+        return Flag(
+            "unit_guess", f"单位名称疑似笔误：“{self.written}”按{self.unit.name}登记，请核对"
+        )
 
 
 class UnitNames:
@@ -31,6 +50,10 @@ class UnitNames:
                 if len(core) >= MIN_ABBREVIATION:
                     self.cores.setdefault(core[0], []).append((core, unit))
         self.unit_ends = {core[-1] for forms in self.cores.values() for core, _ in forms}
+        self.by_last: dict[str, list[tuple[str, Unit]]] = {}  # every name, by its last character
+        for name, unit in self.names:
+            if len(name) >= MIN_ABBREVIATION:
+                self.by_last.setdefault(name[-1], []).append((name, unit))
 
     def unit_in(self, text: str) -> Unit | None:
         """The unit named earliest in `text` (longest name at that place); a unit named right
@@ -79,6 +102,21 @@ class UnitNames:
                     return fits.pop()
         return None
 
+    def guess(self, texts: Iterable[str]) -> Guess | None:
+        """The one unit that the texts name with one character wrong (东凤镇, 榆数街道) or
+        missing (区公安局), when they name no other that way; the last character (镇, 街道, 局)
+        is always written right. Asked only when no unit is named exactly."""
+        found: dict[str, Guess] = {}
+        for text in texts:
+            norm = normalize(text)
+            for end, char in enumerate(norm, 1):
+                for name, unit in self.by_last.get(char, ()):
+                    for length in (len(name), len(name) - 1):
+                        written = norm[max(0, end - length) : end]
+                        if _slip_of(written, name):
+                            found.setdefault(unit.name, Guess(unit, written))
+        return next(iter(found.values())) if len(found) == 1 else None
+
     def sender_unit(self, chain: list[ParsedMail], history: History) -> Unit | None:
         """The unit whose address (in the rules, or registered by the office) sent the mail or
         the mail it forwards. `From` only: a `Reply-To` costs a forger nothing."""
@@ -125,6 +163,36 @@ class UnitNames:
             if unit:
                 return unit, "body"
         return None, None
+
+
+def _slip_of(written: str, name: str) -> bool:
+    """Whether `written` is `name` with one character before its last wrong (sounding alike,
+    in a short name) or missing (leaving a long enough rest)."""
+    if written[-1:] != name[-1] or written == name:
+        return False
+    if len(written) == len(name):
+        wrong = [i for i, (a, b) in enumerate(zip(written, name, strict=True)) if a != b]
+        return len(wrong) == 1 and (
+            len(name) > SOUND_ALIKE_UP_TO or _sounds_alike(written[wrong[0]], name[wrong[0]])
+        )
+    if len(written) == len(name) - 1 >= MIN_WITH_ONE_MISSING:
+        return any(name[:i] + name[i + 1 :] == written for i in range(len(name) - 1))
+    return False
+
+
+def _sounds_alike(one: str, other: str) -> bool:
+    """Whether two characters share a reading, tones aside (风 and 凤 are both feng)."""
+    return bool(_readings(one) & _readings(other))
+
+
+@functools.cache
+def _readings(char: str) -> frozenset[str]:
+    """The pinyin readings of a character without tones; loaded only when a slip is weighed."""
+    from pypinyin.pinyin_dict import pinyin_dict  # here: it takes half a second to load
+
+    marked = pinyin_dict.get(ord(char), "")
+    plain = "".join(c for c in unicodedata.normalize("NFD", marked) if not unicodedata.combining(c))
+    return frozenset(filter(None, plain.split(",")))
 
 
 def _in_order(short: str, name: str) -> bool:

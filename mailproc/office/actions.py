@@ -352,6 +352,11 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         elif ledger.flag_texts(row, "reply_held"):
             what = "回复暂缓（该地址当天已收到自动回复 3 封）"
             command = f"mailproc confirm '{mid}' --note 说明（发出暂缓的回复）"
+        elif guess := ledger.flag_texts(row, "unit_guess"):
+            what = guess[0]
+            command = (
+                f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
+            )
         elif ledger.flag_texts(row, "unregistered") and row["sender"] not in registered:
             what = "未登记地址"
             command = (

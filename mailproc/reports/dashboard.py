@@ -197,7 +197,8 @@ def _attention(
             unknown.append({**entry, "notes": notes})
         if forged := ledger.flag_texts(row, "spoofed"):
             spoofed.append({**entry, "notes": forged})
-        kinds = ["reporter_mismatch", "on_behalf", "message_id_clash", "reply_held", "correction"]
+        kinds = ["reporter_mismatch", "on_behalf", "message_id_clash", "reply_held"]
+        kinds += ["correction", "unit_guess"]
         if row["sender"] not in registered:
             kinds.append("unregistered")
         flagged_notes = ledger.flag_texts(row, *kinds)
