@@ -36,7 +36,7 @@ from mailproc.reports.status import (
     status_matrix,
 )
 from mailproc.reports.workbook import write_workbook
-from mailproc.rules import RulesError, load_rules
+from mailproc.rules import CALENDAR_FILE, RulesError, load_rules
 
 MESSAGE_FIELDS = (
     "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
@@ -645,6 +645,16 @@ def check_rules(config: Config) -> None:
     click.echo(
         f"rules OK ({rules.folder}): {len(rules.units)} units, {len(rules.items)} items, "
         f"{deadlines} deadlines, {len(rules.columns)} statistics columns"
+    )
+    for year in rules.calendar_gaps():
+        click.echo(calendar_gap_warning(year, rules.folder / CALENDAR_FILE), err=True)
+
+
+def calendar_gap_warning(year: int, calendar_file: Path) -> str:
+    """The office's warning for a campaign year whose holidays nobody knows yet."""
+    return (
+        f"注意：{year}年有截止时间或催报提醒，但该年的节假日和调休安排尚未录入（{calendar_file}），"
+        "工作日暂按周一至周五计算；国务院公布该年安排后，请补入该文件。"
     )
 
 

@@ -25,8 +25,7 @@ from mailproc.outgoing.render import long_time, outbox_message_id, short_time
 from mailproc.reports.assess import STATE_TEXT, assess, write_assessment
 from mailproc.reports.status import decisions_in_force, paper_owed, paper_owed_lines, status_matrix
 from mailproc.reports.workbook import write_workbook
-from mailproc.rules import Item, Rules, Unit
-from mailproc.workdays import working_days_before
+from mailproc.rules import CALENDAR_FILE, Item, Rules, Unit
 
 log = logging.getLogger("mailproc.jobs")
 
@@ -63,7 +62,7 @@ def planned_jobs(rules: Rules) -> list[Job]:
     settings, tz = rules.jobs, rules.timezone
     jobs = []
     for item, deadline in rules.deadlines():
-        day = working_days_before(deadline.date(), settings.reminder_days_before)
+        day = rules.reminder_day(deadline)
         jobs.append(
             Job("reminder", dt.datetime.combine(day, settings.reminder_at, tz), item, deadline)
         )
@@ -373,6 +372,8 @@ class Ticker:
             "decisions": [d["text"] for d in decisions_in_force(self.db, self.rules)],
             "paper_owed": paper_owed_lines(owed, self.rules),
             "paper_owed_count": len(owed),
+            "calendar_gaps": self.rules.calendar_gaps(),
+            "calendar_file": str(self.rules.folder / CALENDAR_FILE),
         }
         html = self.renderer.render_html("digest.html.j2", context)
         attachment = ((path.name, path.read_bytes(), XLSX),)

@@ -14,9 +14,11 @@ from typing import Any
 
 from mailproc.read.text import normalize
 from mailproc.toml_tables import Table, TableError
-from mailproc.workdays import next_working_day
+from mailproc.workdays import WorkCalendar
 
 RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml", "jobs.toml")
+# Read when present: a rules folder made before it existed holds only the official calendar.
+CALENDAR_FILE = "calendar.toml"
 
 
 class RulesError(TableError):
@@ -114,6 +116,7 @@ class Rules:
     words: dict[str, Any]
     tags: dict[str, str]
     jobs: JobSettings
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     _by_address: dict[str, Unit] = field(default_factory=dict, repr=False)
 
     def unit(self, name: str) -> Unit | None:
@@ -134,11 +137,23 @@ class Rules:
         """Every (item, deadline) of the campaign in time order."""
         return sorted(((i, d) for i in self.items for d in i.deadlines), key=lambda p: p[1])
 
+    def reminder_day(self, deadline: dt.datetime) -> dt.date:
+        """The day the 催报提醒 for `deadline` goes out: working days before it."""
+        return self.calendar.working_days_before(deadline.date(), self.jobs.reminder_days_before)
+
+    def calendar_gaps(self) -> list[int]:
+        """The years in which a deadline or a reminder falls that neither the official calendar
+        nor rules/calendar.toml knows: there, working days are taken as Monday–Friday."""
+        days = [day for _, d in self.deadlines() for day in (d.date(), self.reminder_day(d))]
+        return self.calendar.unknown_years(days)
+
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _deadline(reader: Table, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> dt.datetime:
+def _deadline(
+    reader: Table, text: str, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None
+) -> dt.datetime:
     """A deadline as written (a date alone: 23:59:59 that day); with `roll`, one that falls on
     a public holiday or weekend moves to the same time of the next working day."""
     try:
@@ -149,8 +164,8 @@ def _deadline(reader: Table, text: str, tz: zoneinfo.ZoneInfo, roll: bool) -> dt
     except ValueError:
         raise reader.fail("deadlines", f"{text!r} is not a date or date-time") from None
     moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-    if roll:
-        moment = dt.datetime.combine(next_working_day(moment.date()), moment.timetz())
+    if roll is not None:
+        moment = dt.datetime.combine(roll.next_working_day(moment.date()), moment.timetz())
     return moment
 
 
@@ -162,7 +177,9 @@ def load_rules(folder: str | Path) -> Rules:
     files = {name: Table.read(folder / name, RulesError) for name in RULE_FILES}
     campaign = _campaign(files["campaign.toml"])
     categories, units = _units(files["units.toml"])
-    items = _items(files["items.toml"], campaign.timezone, campaign.roll)
+    calendar = _calendar(folder / CALENDAR_FILE)
+    roll = calendar if campaign.roll else None
+    items = _items(files["items.toml"], campaign.timezone, roll)
     table, values, columns = _columns(files["columns.toml"])
     return Rules(
         folder=folder,
@@ -178,6 +195,7 @@ def load_rules(folder: str | Path) -> Rules:
         words=dict(campaign.words.data),
         tags=dict(campaign.tags.data),
         jobs=_jobs(files["jobs.toml"], {i.id for i in items}),
+        calendar=calendar,
         _by_address={address: unit for unit in units for address in unit.addresses},
     )
 
@@ -277,7 +295,7 @@ ITEM_KEYS = {
 }  # fmt: skip
 
 
-def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: bool) -> tuple[Item, ...]:
+def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tuple[Item, ...]:
     top.check_keys({"item"})
     items: list[Item] = []
     for reader in top.tables("item"):
@@ -360,6 +378,57 @@ def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
             raise reader.fail("id", f"{column.id!r} appears twice")
         columns.append(column)
     return table, values, tuple(columns)
+
+
+def _calendar(path: Path) -> WorkCalendar:
+    """calendar.toml: each [[year]]'s days off and weekend days worked, as the State Council's
+    notice gives them; no file, or no year in it, leaves the official calendar alone."""
+    if not path.exists():
+        return WorkCalendar()
+    top = Table.read(path, RulesError)
+    top.check_keys({"year"})
+    if "year" not in top.data:
+        return WorkCalendar()
+    years: set[int] = set()
+    holidays: set[dt.date] = set()
+    workdays: set[dt.date] = set()
+    for reader in top.tables("year"):
+        reader.check_keys({"year", "notice", "holidays", "workdays"})
+        year = reader.whole("year", minimum=1)
+        if year in years:
+            raise reader.fail("year", f"{year} appears twice")
+        reader.optional_text("notice")
+        days_off = _calendar_days(reader, "holidays", year)
+        days_worked = _calendar_days(reader, "workdays", year)
+        for day in sorted(days_off & days_worked):
+            raise reader.fail("workdays", f"{day} is also a holiday")
+        for day in sorted(days_worked):
+            if day.weekday() < 5:
+                raise reader.fail("workdays", f"{day} is a weekday: list only weekends worked")
+        years.add(year)
+        holidays |= days_off
+        workdays |= days_worked
+    return WorkCalendar(frozenset(years), frozenset(holidays), frozenset(workdays))
+
+
+def _calendar_days(reader: Table, key: str, year: int) -> set[dt.date]:
+    """Dates written 2027-02-06, or 2027-02-06..2027-02-12 for the days from one to the other;
+    all in `year`, or in the December before it (元旦 may begin there)."""
+    days: set[dt.date] = set()
+    for text in reader.texts(key):
+        first, _, last = text.partition("..")
+        try:
+            start = dt.date.fromisoformat(first.strip())
+            end = dt.date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise reader.fail(key, f"{text!r} is not a date like 2027-02-06") from None
+        if end < start:
+            raise reader.fail(key, f"{text!r} ends before it begins")
+        for day in (start, end):
+            if day.year != year and (day.year, day.month) != (year - 1, 12):
+                raise reader.fail(key, f"{text!r} is not in {year}")
+        days.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+    return days
 
 
 def _minutes(reader: Table, key: str = "grace_minutes") -> dt.timedelta:

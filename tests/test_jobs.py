@@ -16,7 +16,7 @@ from mailproc.cli import cli
 from mailproc.jobs import planned_jobs
 from mailproc.ledger import open_ledger
 from mailproc.rules import load_rules
-from mailproc.workdays import working_days_before
+from mailproc.workdays import WorkCalendar
 
 
 def tick(config, now: str):
@@ -54,6 +54,7 @@ ALL_UNITS = [u.name for u in load_rules("rules").units]
 
 
 def test_working_days_follow_the_official_calendar():
+    working_days_before = WorkCalendar().working_days_before
     assert working_days_before(dt.date(2019, 6, 13), 1) == dt.date(2019, 6, 12)
     assert working_days_before(dt.date(2019, 6, 10), 1) == dt.date(2019, 6, 6)  # 端午 7 June
     assert working_days_before(dt.date(2019, 10, 8), 1) == dt.date(2019, 9, 30)  # 国庆
@@ -223,3 +224,48 @@ def test_holiday_deadlines_roll_forward_when_the_rules_say_so(tmp_path):
     rolled = load_rules(rules)
     assert rolled.item("plan").deadlines[0].isoformat() == "2019-06-10T23:59:59+08:00"  # 端午
     assert rolled.item("weekly").deadlines[0].isoformat() == "2019-06-06T11:00:00+08:00"
+
+
+def test_a_rules_year_decides_its_working_days():
+    calendar = WorkCalendar(
+        years=frozenset({2019, 2099}),
+        holidays=frozenset({dt.date(2099, 2, 16), dt.date(2098, 12, 31)}),
+        workdays=frozenset({dt.date(2099, 2, 14)}),  # a Saturday worked in exchange
+    )
+    assert not calendar.is_working_day(dt.date(2099, 2, 16))  # a Monday off
+    assert calendar.is_working_day(dt.date(2099, 2, 14))
+    assert calendar.is_working_day(dt.date(2099, 2, 17)) and not calendar.is_working_day(
+        dt.date(2099, 2, 15)
+    )
+    assert calendar.working_days_before(dt.date(2099, 2, 17), 1) == dt.date(2099, 2, 14)
+    assert calendar.working_days_before(dt.date(2099, 1, 1), 1) == dt.date(2098, 12, 30)
+    # a year the rules list is theirs alone: 端午 of 2019 is not in this list
+    assert calendar.is_working_day(dt.date(2019, 6, 7))
+    days = [dt.date(2019, 6, 7), dt.date(2098, 5, 1), dt.date(2099, 1, 1)]
+    assert calendar.unknown_years(days) == [2098]
+    assert calendar.unknown_years([dt.date(2099, 5, 1), dt.date(2026, 5, 1)]) == []
+
+
+def test_a_campaign_year_without_a_calendar_is_told_in_the_digest_and_on_the_dashboard(office):
+    items = office.parent / "rules" / "items.toml"
+    items.write_text(
+        items.read_text(encoding="utf-8").replace('"2019-12-25"', '"2099-12-25"'),
+        encoding="utf-8",
+    )
+    tick(office, "2019-06-13T10:00:00+08:00")
+    before = last_id(office)
+    tick(office, "2019-06-13T11:05:00+08:00")
+    (digest,) = outbox(office, "digest", before)
+    message = email.message_from_string(digest["eml"], policy=policy.default)
+    warning = "注意：2099年有截止时间或催报提醒，但该年的节假日和调休安排尚未录入"
+    assert warning in message.get_body(("plain",)).get_content()
+    assert warning in message.get_body(("html",)).get_content()
+    run(office, "dashboard", "--now", "2019-06-13T12:00:00+08:00")
+    page = (office.parent / "reports" / "index.html").read_text(encoding="utf-8")
+    assert warning in page
+
+
+def test_no_calendar_warning_while_every_year_is_known(office):
+    run(office, "dashboard", "--now", "2019-06-13T12:00:00+08:00")
+    page = (office.parent / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "节假日和调休安排尚未录入" not in page

@@ -9,7 +9,7 @@ from conftest import make_config
 
 from mailproc.cli import cli
 from mailproc.config import ConfigError, parse_config
-from mailproc.rules import RULE_FILES, RulesError, load_rules
+from mailproc.rules import CALENDAR_FILE, RULE_FILES, RulesError, load_rules
 from mailproc.toml_tables import Table
 
 ITEM_KEYS = (
@@ -144,6 +144,14 @@ UNKNOWN_KEYS = [
         "grace_minutes, item_weights, points",
     ),
     (
+        "calendar.toml",
+        "# 2027: the notice",
+        "[[year]]\nyear = 2099\nholiday = []\n# 2027: the notice",
+        "year[0].holiday",
+        "holidays, notice, workdays, year",
+    ),
+    ("calendar.toml", "# 2027: the notice", "[month]\n# 2027: the notice", "month", "year"),
+    (
         "jobs.toml",
         "points = { on_time = 100,",
         "points = { bonus = 10, on_time = 100,",
@@ -186,7 +194,52 @@ def test_unknown_key_is_one_line_naming_file_table_and_key(folder, file, old, ne
 
 
 def test_every_rules_file_has_an_unknown_key_case():
-    assert {case[0] for case in UNKNOWN_KEYS} == set(RULE_FILES)
+    assert {case[0] for case in UNKNOWN_KEYS} == {*RULE_FILES, CALENDAR_FILE}
+
+
+CALENDAR_ENTRY = '[[year]]\nyear = 2099\nnotice = "测试用"\n'
+NOTICE_LINE = "# 2027: the notice"  # where an entry goes in the shipped calendar.toml
+
+
+def add_year(folder: Path, entry: str) -> Path:
+    return edit(folder, CALENDAR_FILE, NOTICE_LINE, f"{CALENDAR_ENTRY}{entry}\n{NOTICE_LINE}")
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "problem"),
+    [
+        ('holidays = ["2099-13-01"]', "holidays", "'2099-13-01' is not a date like 2027-02-06"),
+        ('holidays = ["2098-05-01"]', "holidays", "'2098-05-01' is not in 2099"),
+        ('holidays = ["2099-02-16..2099-02-10"]', "holidays", "ends before it begins"),
+        ('holidays = ["2099-02-14"]\nworkdays = ["2099-02-14"]', "workdays", "is also a holiday"),
+        ('workdays = ["2099-02-16"]', "workdays", "is a weekday: list only weekends worked"),
+        ("holidays = []\n[[year]]\nyear = 2099", "year", "2099 appears twice"),
+    ],
+)  # fmt: skip
+def test_a_wrong_calendar_entry_is_one_line(folder, entry, where, problem):
+    path = add_year(folder, entry)
+    code, lines = check_rules(folder)
+    assert code != 0 and len(lines) == 1
+    assert lines[0].startswith(f"mailproc: {path}: year[") and f".{where}: " in lines[0]
+    assert lines[0].endswith(problem)
+
+
+def test_check_rules_warns_of_a_deadline_or_reminder_in_a_year_without_a_calendar(folder):
+    edit(folder, "items.toml", '"2019-12-25"', '"2099-01-02"')
+    code, lines = check_rules(folder)
+    assert code == 0 and [line[:13] for line in lines[1:]] == ["注意：2099年有截止时间"]
+    add_year(folder, 'holidays = ["2099-01-01"]')  # 2099 known: the reminder moves to 2098
+    code, lines = check_rules(folder)
+    assert code == 0 and lines[1:] == [
+        "注意：2098年有截止时间或催报提醒，但该年的节假日和调休安排尚未录入"
+        f"（{folder / 'rules' / CALENDAR_FILE}），工作日暂按周一至周五计算；"
+        "国务院公布该年安排后，请补入该文件。"
+    ]
+
+
+def test_a_rules_folder_without_a_calendar_file_loads(folder):
+    (folder / "rules" / CALENDAR_FILE).unlink()
+    assert load_rules(folder / "rules").calendar.years == frozenset()
 
 
 def test_shipped_rules_pass(folder):

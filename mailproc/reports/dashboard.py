@@ -28,7 +28,7 @@ from mailproc.reports.status import (
     paper_owed_lines,
     status_matrix,
 )
-from mailproc.rules import Rules
+from mailproc.rules import CALENDAR_FILE, Rules
 
 STATE_TEXT = {
     "on_time": "按时",
@@ -257,6 +257,8 @@ def write_dashboard(
         paper_owed=paper_owed_lines(owed, rules),
         paper_owed_count=len(owed),
         decisions=[d["text"] for d in decisions_in_force(db, rules)],
+        calendar_gaps=rules.calendar_gaps(),
+        calendar_file=str(rules.folder / CALENDAR_FILE),
     )
     path = reports / "index.html"
     write_private(path, html.encode("utf-8"))  # a browser reloading mid-write sees no half page
