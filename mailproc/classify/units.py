@@ -17,7 +17,8 @@ MIN_ABBREVIATION, MAX_ABBREVIATION = 3, 16  # characters of a unit name written 
 # A slip in a name this short must sound like the right character (东凤镇 for 东风镇: the input
 # method's slip); in a longer name any one character may be wrong, it names nothing else.
 SOUND_ALIKE_UP_TO = 4
-MIN_WITH_ONE_MISSING = 4  # 区公安局 for 区公安分局; a shorter rest (大街道) is an ordinary word
+MIN_WITH_ONE_MISSING = 4  # 界沟街道 for 二界沟街道; a shorter rest (大街道) is an ordinary word
+GUESS_SPAN = 2000  # characters at each end of a text where a slip is looked for
 
 
 class Guess(NamedTuple):
@@ -104,10 +105,12 @@ class UnitNames:
 
     def guess(self, texts: Iterable[str]) -> Guess | None:
         """The one unit that the texts name with one character wrong (东凤镇, 榆数街道) or
-        missing (区公安局), when they name no other that way; the last character (镇, 街道, 局)
+        missing (界沟街道), when they name no other that way; the last character (镇, 街道, 局)
         is always written right. Asked only when no unit is named exactly."""
         found: dict[str, Guess] = {}
         for text in texts:
+            if len(text) > 2 * GUESS_SPAN:  # a long body: its opening and its signature
+                text = f"{text[:GUESS_SPAN]}\n{text[-GUESS_SPAN:]}"
             norm = normalize(text)
             for end, char in enumerate(norm, 1):
                 for name, unit in self.by_last.get(char, ()):
