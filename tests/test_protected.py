@@ -14,7 +14,7 @@ from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 from msoffcrypto.format.ooxml import OOXMLFile
 from xlwt import CompoundDoc
 
-from mailproc.read.kinds import Container, password_protected
+from mailproc.read.kinds import PROTECTED_MEMBER, Container, password_protected
 from mailproc.read.mail import parse_message, sniff_kind
 from mailproc.read.tables import PASSWORD_PROTECTED, UnreadableFile, read_stats
 from mailproc.rules import load_rules
@@ -154,4 +154,4 @@ def test_an_encrypted_zip_member_is_marked_when_the_zip_is_unpacked():
     )
     (member,) = parse_message(raw).attachments
     assert (member.filename, member.from_archive) == ("附件1.xlsx", "材料.zip")
-    assert "password-protected zip member" in member.problems
+    assert PROTECTED_MEMBER in member.problems

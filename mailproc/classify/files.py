@@ -10,12 +10,14 @@ from pathlib import PurePath
 
 from mailproc.classify.periods import week_number
 from mailproc.classify.units import UnitNames
+from mailproc.read.containers import why_unopened
 from mailproc.read.kinds import (
+    CONTAINER_KINDS,
     DOCUMENT_KINDS,
     DOCUMENT_SUFFIXES,
     OLE2_MAGIC,
     OLE2_SECTOR,
-    PROTECTED_ZIP_MEMBER,
+    PROTECTED_MEMBER,
     SHEET_KINDS,
     SHEET_SUFFIXES,
     WORD_KINDS,
@@ -69,13 +71,17 @@ class Files:
         checks = []
         for att in attachments:
             suffix = PurePath(att.filename).suffix.lower()
+            locked = PROTECTED_MEMBER in att.problems  # encrypted in its archive: never taken out
+            if att.kind in CONTAINER_KINDS and not locked:  # left shut: its files never came
+                checks.append(FileCheck(att, "other", error=why_unopened(att)))
+                continue
             if att.kind == "image":
                 checks.append(FileCheck(att, "image"))
                 continue
             is_sheet = att.kind in SHEET_KINDS or suffix in SHEET_SUFFIXES
             is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
             if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
-                checks.append(FileCheck(att, "other"))
+                checks.append(FileCheck(att, "other", error=PASSWORD_PROTECTED if locked else None))
                 continue
             check = FileCheck(att, "document")
             if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
@@ -96,7 +102,7 @@ class Files:
                     check.error = check.error or NO_TABLE
             if check.error is None and check.role == "document":
                 check.error = document_problem(att)
-            if PROTECTED_ZIP_MEMBER in att.problems:  # encrypted in its zip: never unpacked
+            if locked:
                 check.error = PASSWORD_PROTECTED
             checks.append(check)
         return checks

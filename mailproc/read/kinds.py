@@ -28,10 +28,18 @@ PDF_END_WITHIN = 2048  # of the end: a PDF without it was cut off
 # indirect reference or inline: only an encrypted PDF has one
 PDF_ENCRYPT = re.compile(rb"/Encrypt\s*(?:\d+\s+\d+\s+R|<<)")
 ZIP_ENCRYPTED_FLAG = 0x1  # general purpose bit 0 of a zip member: its data is encrypted
-# What parse records on a member of a zip that is encrypted (classify names it as such)
-PROTECTED_ZIP_MEMBER = "password-protected zip member"
+# What parse records on a member of an archive that is encrypted (classify names it as such)
+PROTECTED_MEMBER = "password-protected archive member"
 RAR_MAGIC = b"Rar!\x1a\x07"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat: 0x223E9F78, little-endian
+TNEF_CONTENT_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+OFD_ROOT = "OFD.xml"  # the entry file at the root of every OFD package
+# ISO base media files (an iPhone's HEIC photo) start with a box of type "ftyp" naming their
+# brand; these brands are HEIF still images and image sequences, not video
+FTYP_MARK = b"ftyp"  # at bytes 4–8
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+HEIF_BRANDS |= {b"avif", b"avis"}
 IMAGE_MAGIC = (
     b"\xff\xd8\xff",  # JPEG
     b"\x89PNG\r\n\x1a\n",
@@ -49,11 +57,14 @@ WORKBOOK_KINDS = frozenset({"xlsx", "xls", "et", "ods"})  # binary workbooks: ca
 # Files of cells that may be 附件1 as classify counts them: workbooks and CSV exports
 SHEET_KINDS = WORKBOOK_KINDS | {"csv"}
 WORD_KINDS = frozenset({"docx", "doc", "wps"})
-DOCUMENT_KINDS = WORD_KINDS | {"pdf"}
+# OFD (China's fixed-layout format) is a zip of XML parts inside, and a document all the same
+DOCUMENT_KINDS = WORD_KINDS | {"pdf", "ofd"}
 ARCHIVE_KINDS = frozenset({"zip", "rar", "7z"})
+# Files that hold files, each member counted as an attachment of the mail (`read.containers`)
+CONTAINER_KINDS = ARCHIVE_KINDS | {"tnef"}
 # Binary formats whose file name stands in for the kind when the content is cut off or unknown
 BINARY_KINDS = WORKBOOK_KINDS | DOCUMENT_KINDS | ARCHIVE_KINDS
-ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps"})  # a broken zip by these names
+ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps", "ofd"})  # a broken zip by these
 OLE2_KINDS = frozenset({"xls", "doc", "et", "wps"})  # stored as compound files
 CSV_EXTENSIONS = frozenset({"csv", "tsv"})  # text by these names is a table
 
