@@ -250,6 +250,8 @@ def _rar(source: Container, budget: Budget, decode: Decode) -> list[Member]:
         if archive.needs_password() and not archive.infolist():  # enciphered names
             raise Unopened(PROTECTED)
         infos = [i for i in archive.infolist() if not i.is_dir()]
+        if not infos and archive.strerror():  # cut before its first file
+            raise Unopened(DAMAGED)
     except rarfile.NeedFirstVolume:
         raise Unopened(UNSUPPORTED) from None
     except rarfile.Error:

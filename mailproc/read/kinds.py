@@ -34,6 +34,7 @@ RAR_MAGIC = b"Rar!\x1a\x07"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat: 0x223E9F78, little-endian
 TNEF_CONTENT_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+TNEF_NAME = "winmail.dat"  # the name Outlook gives it
 OFD_ROOT = "OFD.xml"  # the entry file at the root of every OFD package
 # ISO base media files (an iPhone's HEIC photo) start with a box of type "ftyp" naming their
 # brand; these brands are HEIF still images and image sequences, not video

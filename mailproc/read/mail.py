@@ -56,6 +56,7 @@ from mailproc.read.kinds import (
     SEVEN_ZIP_MAGIC,
     TNEF_CONTENT_TYPES,
     TNEF_MAGIC,
+    TNEF_NAME,
     WEBP_MARK,
     ZIP_SIGNATURES,
     ZIPPED_KINDS,
@@ -711,7 +712,8 @@ class _Walker:
             problems.append("undecodable file name")
             self.problem(f"undecodable file name {name!r}")
         att = _make_attachment(data, name, ctype, None if clean else raw_name, None, problems)
-        if att.kind == "other" and ctype in TNEF_CONTENT_TYPES:  # winmail.dat, damaged
+        outlook = ctype in TNEF_CONTENT_TYPES or name.lower() == TNEF_NAME
+        if outlook and att.kind in ("other", "text"):  # a winmail.dat that is not whole
             att.kind = "tnef"
         self.last_attachment = att
         self.attachments.extend(_unpack(att, self.budget) if _opens(att) else [att])
