@@ -116,7 +116,8 @@ def password_protected(source: Container, kind: str) -> bool:
     """Whether a file is locked with a password: an encrypted Office file (xlsx/docx saved
     with a password are compound files holding an EncryptedPackage; xls and doc carry a
     FilePass record or the FIB's encrypted bit), a PDF with an /Encrypt entry, or a zip with an
-    encrypted member. Such a file is no damage: the unit is asked for it without the password.
+    encrypted member (7z and rar, opened by `read.containers`, are judged there). Such a file is
+    no damage: the unit is asked for it without the password.
     A function of the bytes alone (a zip is looked into through the container, opened once for
     every stage), cheap (no decryption), and it never raises: a file it cannot judge counts as
     not protected, and is then opened, or found damaged, as any other."""
