@@ -13,6 +13,7 @@ import email
 import email.policy
 import io
 import json
+import random
 import shutil
 import struct
 import zipfile
@@ -25,8 +26,9 @@ from mails import TZ, docx_bytes, make_mail, stats_xlsx, zip_with
 
 from mailproc.classify import Classifier
 from mailproc.read.budget import Budget, Limits
-from mailproc.read.containers import FORMAT_NAMES, why_unopened
-from mailproc.read.kinds import PROTECTED_MEMBER
+from mailproc.read.containers import FORMAT_NAMES, Unopened, members, why_unopened
+from mailproc.read.kinds import PROTECTED_MEMBER, Container
+from mailproc.read.mail import _decode_bytes as decode
 from mailproc.read.mail import parse_message, sniff_kind
 from mailproc.read.tables import PASSWORD_PROTECTED
 from mailproc.rules import load_rules
@@ -406,3 +408,35 @@ def test_a_damaged_rar_is_named_damaged(pipeline):
     row, text = reply(pipeline, "东风镇第2周周报", [("材料.rar", rar, RAR)])
     assert (row["reply"], json.loads(row["problems"])) == ("missing", ["unreadable_file"])
     assert "  · 材料.rar：RAR 压缩文件已损坏或不完整，无法解开\n" in text
+
+
+# --- damaged in every way: never past the container ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["tnef", "7z", "rar", "zip"])
+def test_a_damaged_container_is_shut_or_read_never_raises(kind):
+    """Seeded damage to each kind of container (cut, bytes changed in its headers or
+    anywhere): what comes out is its files or the reason it stays shut, nothing else — a
+    broken deflate stream in a zip member once escaped and cost the whole mail."""
+    whole = {
+        "tnef": winmail_dat([("附件1.XLS".encode("gbk"), STATS, "附件1.xlsx".encode("gbk"))]),
+        "7z": seven_zip(BOTH),
+        "rar": rar5([("附件1.xlsx", STATS, RAR_STORE, False), ("b", b"b", RAR_STORE, True)]),
+        "zip": zip_with([("附件1.xlsx", STATS, True)]),
+    }[kind]
+    rng = random.Random(f"{kind}-20190613")
+    outcomes = set()
+    for _ in range(150):
+        data = bytearray(whole)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        else:
+            reach = 400 if rng.random() < 0.5 else len(data)
+            for _ in range(rng.randint(1, 16)):
+                data[rng.randrange(min(reach, len(data)))] = rng.randrange(256)
+        try:
+            members(kind, Container(bytes(data)), Budget.of(Limits()), decode)
+            outcomes.add("read")
+        except Unopened as shut:
+            outcomes.add(str(shut))
+    assert "damaged" in outcomes

@@ -12,8 +12,10 @@ container, which stays one attachment, and classify words it for the unit (`why_
 
 import io
 import logging
+import lzma
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +122,8 @@ def _declared(count: int, size: int, budget: Budget) -> None:
 # --- zip -----------------------------------------------------------------------------------
 
 ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
+# What inflating a damaged member raises besides: its deflate or LZMA stream is broken
+MEMBER_ERRORS = (*ZIP_ERRORS, RuntimeError, zlib.error, lzma.LZMAError)
 
 
 def _zip_name(info: zipfile.ZipInfo, decode: Decode) -> tuple[str, bytes | None]:
@@ -148,7 +152,7 @@ def _zip(source: Container, budget: Budget, decode: Decode) -> list[Member]:
             continue
         try:
             data = budget.inflate(archive, info, keep=True)
-        except (*ZIP_ERRORS, RuntimeError) as err:
+        except MEMBER_ERRORS as err:
             data = b""
             problems.append(f"unreadable zip member: {err}")
         found.append(Member(name, raw_name, data, problems))
@@ -252,9 +256,11 @@ def _rar(source: Container, budget: Budget, decode: Decode) -> list[Member]:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if not infos and archive.strerror():  # cut before its first file
             raise Unopened(DAMAGED)
+    except Unopened:
+        raise
     except rarfile.NeedFirstVolume:
         raise Unopened(UNSUPPORTED) from None
-    except rarfile.Error:
+    except Exception:  # rarfile.Error, or what a header cut in its middle makes Python raise
         raise Unopened(DAMAGED) from None
     _declared(len(infos), sum(i.file_size or 0 for i in infos), budget)
     found = []
@@ -269,7 +275,9 @@ def _rar(source: Container, budget: Budget, decode: Decode) -> list[Member]:
             raise Unopened(NO_READER) from None
         except rarfile.NeedFirstVolume:
             raise Unopened(UNSUPPORTED) from None
-        except (rarfile.Error, OSError, EOFError, ValueError, NotImplementedError):
+        except OverBudget:
+            raise
+        except Exception:
             raise Unopened(DAMAGED) from None
         found.append(Member(info.filename, None, data))
     return found
@@ -349,7 +357,10 @@ def _tnef(source: Container, budget: Budget, decode: Decode) -> list[Member]:
         tnef = TNEF(data, do_checksum=False)
     except Exception:  # tnefparse meets a cut stream with whatever Python raises there
         raise Unopened(DAMAGED) from None
-    names = _tnef_names(tnef, decode)
+    try:
+        names = _tnef_names(tnef, decode)
+    except Exception:  # the attachments' properties are past reading: their data is not
+        names = []
     attachments = [a for a in tnef.attachments if a.data]
     _declared(len(attachments), sum(len(a.data) for a in attachments), budget)
     found = []
