@@ -385,6 +385,12 @@ def test_a_weekly_report_in_winmail_dat_is_acknowledged_with_its_figures(pipelin
     assert "附件1 统计表.xlsx" in text and "winmail" not in text
 
 
+def test_a_weekly_report_in_a_7z_is_acknowledged(pipeline):
+    row, text = reply(pipeline, "东风镇第2周周报", [("材料.7z", seven_zip(BOTH), SEVEN_ZIP)])
+    assert (row["reply"], json.loads(row["problems"])) == ("ack", [])
+    assert "附件1.xlsx" in text and "活动方案.docx" in text
+
+
 def test_a_plan_in_a_stored_rar_and_as_ofd_is_acknowledged(pipeline):
     rar = rar5([("活动方案.docx", DOCUMENT, RAR_STORE, False)])
     row, _ = reply(pipeline, "东风镇活动方案", [("方案.rar", rar, RAR)])
