@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from mailproc.rules import Rules
-from mailproc.values import Classification
+from mailproc.values import Classification, TableUnread
 
 WEEKDAYS = "一二三四五六日"
 
@@ -160,6 +160,9 @@ def reply_context(
         "received_short": short_time(received),
         "files": files,
         "unreadable": [f for f in files if f["error"]],
+        # why no 附件1 could be read: it came as a picture, or in an old .doc/.wps
+        "pictures": _unread(result, "picture"),
+        "old_word": _unread(result, "old_word"),
         "problem": result.problem,
         "bad_cells": table.bad_cells if table else [],
         "approximations": table.approximations if table else [],
@@ -168,3 +171,8 @@ def reply_context(
         "paper": bool(item and item.needs_paper) and not paper_settled,
         "notes": [f.text for f in result.flags if f.kind == "reporter_mismatch"],
     }
+
+
+def _unread(result: Classification, why: TableUnread) -> list[str]:
+    """The files that may carry 附件1 but gave no table, for this reason."""
+    return [c.attachment.filename for c in result.files if c.unread_table == why]

@@ -29,7 +29,8 @@ from mailproc.read.tables import Opened, UnreadableFile, open_file
 from mailproc.values import Attachment, ParsedMail
 
 # Modules the worker needs, imported once in the fork server rather than in every worker
-_PRELOAD = ["mailproc.read.sandbox"]
+# (the PDF reader is imported by `read.tables` only when a PDF is met)
+_PRELOAD = ["mailproc.read.sandbox", "mailproc.read.pdf"]
 _CPU_SLACK = 1  # seconds: RLIMIT_CPU counts whole seconds
 
 
@@ -39,8 +40,8 @@ def _parse(raw: bytes, budget: Budget) -> ParsedMail:
     return mail
 
 
-def _open(data: bytes, filename: str, kind: str, budget: Budget) -> Opened | None:
-    return open_file(Container(data), filename, kind, budget)
+def _open(data: bytes, filename: str, kind: str, seconds: float, budget: Budget) -> Opened | None:
+    return open_file(Container(data), filename, kind, budget, seconds)
 
 
 _WORK: dict[str, Callable[..., Any]] = {"parse": _parse, "open": _open}
@@ -234,7 +235,8 @@ class MailReading:
     def open_file(self, att: Attachment) -> Opened | None:
         """One attachment opened in the worker; UnreadableFile when it cannot be, or overran."""
         try:
-            return self._run("open", att.data, att.filename, att.kind)
+            seconds = self.deadline - time.monotonic()  # for a program reading a .doc
+            return self._run("open", att.data, att.filename, att.kind, seconds)
         except (Refused, Overrun) as failed:
             raise UnreadableFile(str(failed)) from None
 
