@@ -95,9 +95,9 @@ class Files:
         is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
         is_pdf = att.kind == "pdf"
         if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
-            return self._text_table(att, open_file) if suffix == ".txt" else FileCheck(
-                att, "other"
-            ), False
+            if suffix == ".txt":
+                return self._text_table(att, open_file), False
+            return FileCheck(att, "other"), False
         check = FileCheck(att, "document")
         if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
             check.error = DAMAGED
@@ -108,8 +108,7 @@ class Files:
                 opened = open_file(att)
                 if opened is not None:
                     picture, tables_read = opened.picture, bool(opened.grids)
-                    check.pick = functools.partial(pick, tables_of(opened, self.rules))
-                    check.table = check.pick()
+                    self._read_tables(check, opened)
             except UnreadableFile as exc:
                 # a PDF or .doc that is no 附件1 is judged as a document (document_problem)
                 if is_sheet or not (is_pdf or old_word) or named_stats:
@@ -139,11 +138,15 @@ class Files:
         except UnreadableFile:
             return check
         if opened is not None:
-            check.pick = functools.partial(pick, tables_of(opened, self.rules))
-            check.table = check.pick()
+            self._read_tables(check, opened)
             if check.table is not None:
                 check.role = "stats"
         return check
+
+    def _read_tables(self, check: FileCheck, opened: Opened) -> None:
+        """The file's best 附件1, and how to pick another row or sheet of it later."""
+        check.pick = functools.partial(pick, tables_of(opened, self.rules))
+        check.table = check.pick()
 
     def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
         """Pick the unit's own row in every 附件1 with several filled rows (a town's villages, a

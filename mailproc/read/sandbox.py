@@ -28,9 +28,10 @@ from mailproc.read.mail import ParseError, parse_message
 from mailproc.read.tables import Opened, UnreadableFile, open_file
 from mailproc.values import Attachment, ParsedMail
 
-# Modules the worker needs, imported once in the fork server rather than in every worker
-# (the PDF reader is imported by `read.tables` only when a PDF is met)
-_PRELOAD = ["mailproc.read.sandbox", "mailproc.read.pdf"]
+# Modules the worker needs, imported once in the fork server rather than in every worker (not
+# the PDF reader: `read.tables` imports it when a PDF is met, so a worker that reads none
+# does not carry its memory)
+_PRELOAD = ["mailproc.read.sandbox"]
 _CPU_SLACK = 1  # seconds: RLIMIT_CPU counts whole seconds
 
 

@@ -19,6 +19,7 @@ import csv
 import functools
 import io
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -332,11 +333,12 @@ def _old_word_grids(data: bytes, budget: Budget, seconds: float) -> list[_Grid] 
     """The tables of an old binary Word file (.doc, .wps) as LibreOffice converts them, else
     as antiword prints them; None when no program here reads it (`read.word`)."""
     _check_size(data)
+    deadline = time.monotonic() + seconds
     converted = converted_to_docx(data, seconds)
     if converted is not None:
         _checked_zip(Container(converted), budget)
         return _docx_grids(converted)
-    printed = printed_tables(data, seconds)
+    printed = printed_tables(data, deadline - time.monotonic())
     if printed is None:
         return None
     for rows in printed.tables:
