@@ -22,7 +22,7 @@ from mailproc import ledger
 from mailproc.app import App
 from mailproc.ledger import write
 from mailproc.outgoing.render import long_time, outbox_message_id, short_time
-from mailproc.reports.assess import STATE_TEXT, assess, write_assessment
+from mailproc.reports.assess import STATE_TEXT, assess, first_ten, write_assessment
 from mailproc.reports.status import decisions_in_force, paper_owed, paper_owed_lines, status_matrix
 from mailproc.reports.workbook import write_workbook
 from mailproc.rules import Item, Rules, Unit
@@ -389,7 +389,7 @@ class Ticker:
         path = write_assessment(result, self.rules, self.config.reports)
         context = {
             **self._base(job, now),
-            "units": result["units"][:10],
+            "units": first_ten(result["units"]),
             "count": len(result["units"]),
             "state_text": STATE_TEXT,
             "workbook_name": path.name,
