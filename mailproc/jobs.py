@@ -21,7 +21,7 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.app import App
 from mailproc.ledger import write
-from mailproc.outgoing.render import long_time, outbox_message_id, short_time
+from mailproc.outgoing.render import deadline_text, long_time, outbox_message_id, short_time
 from mailproc.reports.assess import STATE_TEXT, assess, first_ten, write_assessment
 from mailproc.reports.status import decisions_in_force, paper_owed, paper_owed_lines, status_matrix
 from mailproc.reports.workbook import write_workbook
@@ -223,8 +223,8 @@ class Ticker:
         deadline = job.extended_to or job.deadline
         return {
             "item": job.item,
-            "deadline_long": long_time(deadline) if deadline else "",
-            "campaign_deadline_long": long_time(job.deadline) if job.deadline else "",
+            "deadline_long": deadline_text(deadline) if deadline else "",
+            "campaign_deadline_long": deadline_text(job.deadline) if job.deadline else "",
             "extended_unit": job.unit if job.extended_to else None,
             "period_label": period_label(job.item, job.deadline) if job.item else "",
             "now_long": long_time(now),
@@ -261,7 +261,11 @@ class Ticker:
                 log.warning("%s has no registered address: no %s", unit.name, kind)
                 continue
             own = ledger.unit_deadline(self.db, unit.name, job.item.id, job.period, job.deadline)
-            context = {**self._base(job, now), "unit": unit.name, "deadline_long": long_time(own)}
+            context = {
+                **self._base(job, now),
+                "unit": unit.name,
+                "deadline_long": deadline_text(own),
+            }
             if self._queue(
                 kind,
                 f"{job.kind}:{job.item.id}:{job.period}:{unit.name}",
