@@ -324,12 +324,23 @@ class Ticker:
 
     def _problems_waiting(self, now: dt.datetime) -> dict[str, list[dict]]:
         """Mail and sends that need a person, as of `now`."""
+        settled = {
+            row["message"]
+            for row in self.db["decisions"].rows_where(
+                "kind in ('assign', 'confirm') and undone_at is null and message is not null"
+            )
+        }
         messages = [
             row
             for row in self.db.query("select * from messages order by received_at, id")
-            if ledger.received_by(row, now)
+            if ledger.received_by(row, now) and row["id"] not in settled
         ]
         return {
+            "on_behalf": [
+                {**m, "why": on_behalf[0]}
+                for m in messages
+                if (on_behalf := ledger.flag_texts(m, "on_behalf"))
+            ],
             "unrecognized": [
                 m for m in messages if m["disposition"] in {"unrecognized", "quarantined"}
             ],
@@ -371,6 +382,8 @@ class Ticker:
             "late": [(unit.name, short_time(when)) for unit, when in late],
             "missing": [unit.name for unit in missing],
             "counted": len(stats["units"]),
+            "counts": matrix.counts(job.item.id, job.period),
+            "total": len(matrix.units),
             "problems": self._problems_waiting(now),
             "late_note": late_note,
             "workbook_name": path.name,

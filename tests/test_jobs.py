@@ -15,6 +15,7 @@ from python_calamine import CalamineWorkbook
 from mailproc.cli import cli
 from mailproc.jobs import planned_jobs
 from mailproc.ledger import open_ledger
+from mailproc.reports.status import status_matrix
 from mailproc.rules import load_rules
 from mailproc.workdays import working_days_before
 
@@ -162,6 +163,22 @@ def test_digest_with_workbook_equal_to_stats(office):
     expected = json.loads(stats.stdout)["totals"]
     assert [int(v) for v in totals] == list(expected.values())
     assert "sent late" not in tick(office, now).stdout
+    # issue 13, point 4: the counts add up to the units, agree with `status`, and the 代报
+    # the dashboard lists are in the digest too
+    text = message.get_body(("plain",)).get_content()
+    matrix = status_matrix(
+        open_ledger(office.parent / "mailproc.db"),
+        load_rules(office.parent / "rules"),
+        dt.datetime.fromisoformat(now),
+    )
+    counted = matrix.counts("weekly", "2019-06-13")
+    assert sum(counted.values()) == 34
+    assert (
+        f"34 个单位中：按时 {counted['on_time']} 个，逾期 {counted['late']} 个，"
+        f"未报 {counted['missing']} 个。"
+    ) in text
+    on_behalf = int(text.split("代报待确认 ")[1].split(" 封")[0])
+    assert on_behalf >= 2
 
 
 def test_missed_digest_goes_out_once_saying_so(office):

@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from mailproc.display import without_controls
 from mailproc.rules import Rules
 from mailproc.values import Classification
 
@@ -64,6 +65,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=jinja2.select_autoescape(["html.j2"]),
+            finalize=without_controls,
         )
         self.rules = rules
         self.from_address = from_address
