@@ -38,10 +38,10 @@ def short_time(moment: dt.datetime) -> str:
 
 
 def deadline_text(deadline: dt.datetime) -> str:
-    """A deadline as the notice writes it: a day's end is "5月31日24时前", an instant
+    """A deadline as the notice writes it: a day's end is "5月31日24时", an instant
     "6月13日（周四）11时" (with its minutes when it has any)."""
     if deadline.time() == dt.time(23, 59, 59):
-        return f"{deadline.month}月{deadline.day}日24时前"
+        return f"{deadline.month}月{deadline.day}日24时"
     minutes = f"{deadline.minute}分" if deadline.minute else ""
     weekday = WEEKDAYS[deadline.weekday()]
     return f"{deadline.month}月{deadline.day}日（周{weekday}）{deadline.hour}时{minutes}"
