@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 import sqlite_utils
 
 from mailproc import ledger
-from mailproc.display import printable
+from mailproc.display import without_controls
 from mailproc.private import write_private
 from mailproc.reports.status import (
     SYMBOLS,
@@ -211,15 +210,6 @@ def _attention(
     return {"unknown": unknown, "spoofed": spoofed, "flagged": flagged, "failed": failed}
 
 
-def _without_controls(value: Any) -> Any:
-    """Every value the page shows, without the control characters escaping leaves in (a
-    subject's bidi override would reorder what the office reads); markup stays markup."""
-    if not isinstance(value, str):
-        return value
-    cleaned = printable(value, multiline=True)
-    return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
-
-
 def write_dashboard(
     db: sqlite_utils.Database,
     rules: Rules,
@@ -241,7 +231,7 @@ def write_dashboard(
         loader=jinja2.FileSystemLoader(str(templates)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_without_controls,
+        finalize=without_controls,
     )
     html = env.get_template("dashboard.html.j2").render(
         campaign=rules.campaign,
