@@ -7,17 +7,18 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
-import sqlite_utils
 
 from mailproc import ledger, private, resources
 from mailproc.app import App, open_app
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.console.users import add_user
 from mailproc.display import json_text, printable
 from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
@@ -28,6 +29,7 @@ from mailproc.pipeline import Pipeline
 from mailproc.reports.assess import assess as assess_units
 from mailproc.reports.assess import write_assessment
 from mailproc.reports.dashboard import write_dashboard
+from mailproc.reports.mail_list import message_records
 from mailproc.reports.stats import StatsError, period_stats
 from mailproc.reports.status import (
     decisions_in_force,
@@ -37,11 +39,6 @@ from mailproc.reports.status import (
 )
 from mailproc.reports.workbook import write_workbook
 from mailproc.rules import RulesError, load_rules
-
-MESSAGE_FIELDS = (
-    "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
-    "reply", "problems",
-)  # fmt: skip
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -182,25 +179,102 @@ def run(config: Config, now_text: str | None) -> None:
     logging.getLogger().setLevel(logging.INFO)
     try:
         with ProcessLock(config.db), open_app(config) as app:
-            Service(app, moment(now_text, config)).run()
+            service = Service(app, moment(now_text, config))
+            stop_console = None
+            if config.console.enabled:
+                from mailproc.console.web import start_in_thread
+
+                stop_console = start_in_thread(config)
+                logging.info("console on http://%s:%d", config.console.host, config.console.port)
+            try:
+                service.run()
+            finally:
+                if stop_console:
+                    stop_console()
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
 
 
-def message_records(db: sqlite_utils.Database) -> list[dict]:
-    rows = db.query("select * from messages order by received_at, id")
-    records = []
-    for row in rows:
-        record = {key: row[key] for key in MESSAGE_FIELDS}
-        record["problems"] = json.loads(row["problems"] or "[]")
-        record.update(
-            disposition=row["disposition"],
-            subject=row["subject"],
-            source=row["source"],
-            notes=json.loads(row["notes"] or "[]"),
-        )
-        records.append(record)
-    return records
+@cli.command()
+@click.option("--host", help="Address to listen on. Default: [console] listen.")
+@click.option("--port", type=int, help="Port to listen on. Default: [console] listen.")
+@config_option
+def serve(config: Config, host: str | None, port: int | None) -> None:
+    """The office console in a browser: the campaign live, the inbox and the office's actions."""
+    from mailproc.console.web import serve as serve_console
+
+    with open_app(config) as app:
+        if not app.db["users"].count:
+            click.echo(
+                "no console user yet: add one with `mailproc user add NAME --role clerk "
+                "--password-stdin`",
+                err=True,
+            )
+    click.echo(
+        f"console: http://{host or config.console.host}:{port or config.console.port}/ "
+        "(Ctrl-C stops)"
+    )
+    serve_console(config, host, port)
+
+
+@cli.group()
+def user() -> None:
+    """The console's users: clerk (acts) or viewer (reads only)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["clerk", "viewer"]),
+    required=True,
+    help="clerk: may act; viewer: sees everything, changes nothing.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (never from the command line).",
+)
+@config_option
+def user_add(config: Config, name: str, role: str, password_stdin: bool) -> None:
+    """Add a console user, or give an existing one a new role and password."""
+    from mailproc.console.users import UserError, add_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with open_app(config) as app:
+        try:
+            add_user(app.db, app.tz, name, role, password)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"user {name} ({role}) saved")
+
+
+@user.command("list")
+@config_option
+def user_list(config: Config) -> None:
+    """Every console user, with role and lock."""
+    from mailproc.console.users import list_users
+
+    with open_app(config) as app:
+        for row in list_users(app.db):
+            locked = f"  locked until {row['locked_until']}" if row["locked_until"] else ""
+            click.echo(f"{row['name']:<20} {row['role']:<7} since {row['created_at'][:10]}{locked}")
+
+
+@user.command("remove")
+@click.argument("name")
+@config_option
+def user_remove(config: Config, name: str) -> None:
+    """Remove a console user; their sessions end at once."""
+    from mailproc.console.users import UserError, remove_user
+
+    with open_app(config) as app:
+        try:
+            remove_user(app.db, name)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"user {name} removed")
 
 
 @cli.command()
@@ -413,7 +487,8 @@ def dashboard(config: Config, now_text: str | None) -> None:
 
 def office_action(command: Callable) -> Callable:
     """The office's commands: --note and --by, one line out, one clear line on a refusal; the
-    replies an action makes due are delivered at once."""
+    replies an action makes due are delivered at once, or by `run` when it is sending. They
+    take no process lock: each is one short transaction, so they work while `run` polls."""
 
     @click.option("--note", help="Why (kept in the ledger with the action).")
     @click.option("--by", default=lambda: os.environ.get("USER", "office"), help="Who acts.")
@@ -421,13 +496,15 @@ def office_action(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(config: Config, **kwargs: Any) -> None:
         try:
-            with ProcessLock(config.db), open_app(config) as app:
+            with open_app(config) as app:
                 done = command(app, **kwargs)
-                delivered = app.deliver() if done.queued else None
-        except (OfficeError, AlreadyRunning) as exc:
+                delivered = app.deliver(wait=False) if done.queued else None
+        except OfficeError as exc:
             fail(str(exc))
         click.echo(done.summary)
-        if delivered is not None:
+        if delivered is not None and delivered.later:
+            click.echo("replies queued; the running mailproc is sending and sends them too")
+        elif delivered is not None:
             click.echo(f"replies sent {delivered.sent}, to retry {delivered.retry}")
 
     return wrapper
@@ -648,6 +725,7 @@ def check_rules(config: Config) -> None:
     )
 
 
+DEMO_USER = "demo"
 DEMO_CONFIG = """\
 # Written by `mailproc demo`. Paths are relative to this file's folder.
 [paths]
@@ -691,6 +769,8 @@ def demo(folder: Path) -> None:
     with app:
         counts = run_ingest(Pipeline(app), [str(sample)], quiet=True)
         matrix = status_matrix(app.db, app.rules)
+        demo_password = secrets.token_urlsafe(9)  # a fresh one each run: the demo's is printed
+        add_user(app.db, app.tz, DEMO_USER, "clerk", demo_password)
     click.echo(summary_line(counts))
     click.echo(
         f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"
@@ -698,3 +778,7 @@ def demo(folder: Path) -> None:
     )
     click.echo(matrix.render(color=sys.stdout.isatty()))
     click.echo(f"\nnext: mailproc --help;  MAILPROC_CONFIG={config.file} mailproc messages")
+    click.echo(
+        f"console: MAILPROC_CONFIG={config.file} mailproc serve, then log in at "
+        f"http://{config.console.host}:{config.console.port}/ as {DEMO_USER} / {demo_password}"
+    )
