@@ -82,7 +82,7 @@ def test_a_tick_at_the_deadline_instant_leaves_its_notices_for_later(office):
 
 def test_the_assessment_waits_for_an_extended_deadline(office):
     run(office, "extend", "--unit", "东风镇", "--item", "tour_summary", "--period", "2019-12-25",
-        "--until", "2019-12-27T17:00:00+08:00")  # fmt: skip
+        "--until", "2019-12-27T17:00:00+08:00", "--yes")  # fmt: skip
     tick(office, "2019-12-26T00:00:00+08:00")
     db = open_ledger(office.parent / "mailproc.db")
     assert not db["jobs_run"].count_where("key = 'assessment'")

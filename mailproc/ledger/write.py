@@ -53,6 +53,17 @@ def record_message(db: sqlite_utils.Database, fields: dict[str, Any]) -> int:
     return db["messages"].insert(fields).last_pk
 
 
+def refile_message(db: sqlite_utils.Database, pk: int, moves: dict[str, str]) -> None:
+    """A mail's archived files moved to the folder of its new reading: old path → new path."""
+    row = db["messages"].get(pk)
+    db["messages"].update(pk, {"archive_path": moves.get(row["archive_path"], row["archive_path"])})
+    for old, new in moves.items():
+        db.execute(
+            "update attachments set archive_path = ? where message = ? and archive_path = ?",
+            [new, pk, old],
+        )
+
+
 def record_attachments(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
     db["attachments"].insert_all(rows)
 

@@ -32,8 +32,9 @@ def remind(
     """Queue the 催报 to `unit`, or (None) to every unit still owing the deadline."""
     rules = app.rules
     now = now or dt.datetime.now(app.tz)
-    names = [unit] if unit else [u.name for u in rules.units]
-    period = check_target(rules, names[0], item_id, period)
+    first, item_id, period = check_target(rules, unit or rules.units[0].name, item_id, period)
+    names = [first] if unit else [u.name for u in rules.units]
+    unit = first if unit else None
     item = rules.item(item_id)
     deadline = item.deadline_for(period) if period else None
     if deadline is None:
