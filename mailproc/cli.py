@@ -196,30 +196,30 @@ def run(config: Config, now_text: str | None) -> None:
 
 
 @cli.command()
-@click.option("--host", help="Address to listen on. Default: [console] listen.")
-@click.option("--port", type=int, help="Port to listen on. Default: [console] listen.")
+@click.option("--host", help="监听地址（默认取 [console] listen）。")
+@click.option("--port", type=int, help="监听端口（默认取 [console] listen）。")
 @config_option
 def serve(config: Config, host: str | None, port: int | None) -> None:
-    """The office console in a browser: the campaign live, the inbox and the office's actions."""
+    """办公室网页控制台：实时报送情况、待办事项和办理操作（浏览器打开）。"""
     from mailproc.console.web import serve as serve_console
 
     with open_app(config) as app:
         if not app.db["users"].count:
             click.echo(
-                "no console user yet: add one with `mailproc user add NAME --role clerk "
-                "--password-stdin`",
+                "还没有控制台用户，请先添加：mailproc user add 用户名 --role clerk "
+                "--password-stdin",
                 err=True,
             )
     click.echo(
-        f"console: http://{host or config.console.host}:{port or config.console.port}/ "
-        "(Ctrl-C stops)"
+        f"控制台：http://{host or config.console.host}:{port or config.console.port}/ "
+        "（Ctrl-C 停止）"
     )
     serve_console(config, host, port)
 
 
 @cli.group()
 def user() -> None:
-    """The console's users: clerk (acts) or viewer (reads only)."""
+    """控制台用户：clerk（办事员，可办理）或 viewer（只读）。"""
 
 
 @user.command("add")
@@ -228,17 +228,17 @@ def user() -> None:
     "--role",
     type=click.Choice(["clerk", "viewer"]),
     required=True,
-    help="clerk: may act; viewer: sees everything, changes nothing.",
+    help="clerk：可办理；viewer：可查看全部，不能更改。",
 )
 @click.option(
     "--password-stdin",
     is_flag=True,
     required=True,
-    help="Read the password from standard input (never from the command line).",
+    help="从标准输入读取密码（密码不出现在命令行上）。",
 )
 @config_option
 def user_add(config: Config, name: str, role: str, password_stdin: bool) -> None:
-    """Add a console user, or give an existing one a new role and password."""
+    """添加控制台用户，或为已有用户重设角色和密码。"""
     from mailproc.console.users import UserError, add_user
 
     password = sys.stdin.readline().rstrip("\r\n")
@@ -247,26 +247,26 @@ def user_add(config: Config, name: str, role: str, password_stdin: bool) -> None
             add_user(app.db, app.tz, name, role, password)
         except UserError as exc:
             fail(str(exc))
-    click.echo(f"user {name} ({role}) saved")
+    click.echo(f"已保存用户 {name}（{role}）")
 
 
 @user.command("list")
 @config_option
 def user_list(config: Config) -> None:
-    """Every console user, with role and lock."""
+    """列出控制台用户、角色和锁定情况。"""
     from mailproc.console.users import list_users
 
     with open_app(config) as app:
         for row in list_users(app.db):
-            locked = f"  locked until {row['locked_until']}" if row["locked_until"] else ""
-            click.echo(f"{row['name']:<20} {row['role']:<7} since {row['created_at'][:10]}{locked}")
+            locked = f"  锁定至 {row['locked_until'][:19]}（UTC）" if row["locked_until"] else ""
+            click.echo(f"{row['name']:<20} {row['role']:<7} {row['created_at'][:10]} 添加{locked}")
 
 
 @user.command("remove")
 @click.argument("name")
 @config_option
 def user_remove(config: Config, name: str) -> None:
-    """Remove a console user; their sessions end at once."""
+    """删除控制台用户，其登录立即失效。"""
     from mailproc.console.users import UserError, remove_user
 
     with open_app(config) as app:
@@ -274,7 +274,7 @@ def user_remove(config: Config, name: str) -> None:
             remove_user(app.db, name)
         except UserError as exc:
             fail(str(exc))
-    click.echo(f"user {name} removed")
+    click.echo(f"已删除用户 {name}")
 
 
 @cli.command()
@@ -721,7 +721,7 @@ def remind_command(
     period: str | None,
     note: str | None,
     by: str,
-    preview: bool = False,
+    preview: bool,
 ) -> Done:
     """催报：向一个单位，或向该期所有未报的单位，立即发出提醒或逾期通知。"""
     return remind.remind(app, unit, item, period, note, by, preview=preview)

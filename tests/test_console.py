@@ -228,8 +228,9 @@ def test_excuse_a_unit_from_the_inbox(browser, serve, office_config: Path) -> No
     period = form.locator("input[name=period]").get_attribute("value")
     button.click()
     visitor.page.wait_for_load_state()
+    assert visitor.page.locator("ul.changes").count() == 1, visitor.page.inner_text("main")
     changes = visitor.page.inner_text("ul.changes")
-    assert unit in changes and period in changes  # what will change, before it does
+    assert unit in changes and "未报 → 免报" in changes  # what will change, before it does
     visitor.shot("console-preview.png")
     visitor.page.click("#confirm")
     visitor.page.wait_for_load_state()

@@ -214,5 +214,5 @@ class Result:
 def run(app: App, name: str, form: Form, by: str, preview: bool) -> Result:
     """Preview or apply one action; OfficeError when it cannot be done as asked."""
     done = RUNNERS[name](app, form, by, preview)
-    lines = [line for d in done for line in (d.changes if preview else [d.summary])]
+    lines = [line for d in done for line in ([] if preview else [d.summary]) + d.changes]
     return Result(lines, sum(d.queued for d in done))

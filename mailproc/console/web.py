@@ -132,10 +132,10 @@ class Console:
         return open_app(self.config, self.rules)
 
     def render(
-        self, request: Request, name: str, status_code: int = 200, **context: Any
+        self, request: Request, template: str, status_code: int = 200, **context: Any
     ) -> Response:
         session: users.Session | None = request.scope.get("console_session")
-        html = self.env.get_template(name).render(
+        html = self.env.get_template(template).render(
             campaign=self.rules.campaign,
             office=self.rules.office,
             user=session,
