@@ -7,27 +7,29 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
-import sqlite_utils
 
 from mailproc import ledger, private, resources
 from mailproc.app import App, open_app
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.console.users import add_user
 from mailproc.display import json_text, printable
 from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
 from mailproc.lock import AlreadyRunning, ProcessLock
-from mailproc.office import actions, replay
+from mailproc.office import actions, remind, replay
 from mailproc.office.actions import Done, OfficeError
 from mailproc.pipeline import Pipeline
 from mailproc.reports.assess import assess as assess_units
 from mailproc.reports.assess import write_assessment
 from mailproc.reports.dashboard import write_dashboard
+from mailproc.reports.mail_list import message_records
 from mailproc.reports.stats import StatsError, period_stats
 from mailproc.reports.status import (
     decisions_in_force,
@@ -37,11 +39,6 @@ from mailproc.reports.status import (
 )
 from mailproc.reports.workbook import write_workbook
 from mailproc.rules import RulesError, load_rules
-
-MESSAGE_FIELDS = (
-    "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
-    "reply", "problems",
-)  # fmt: skip
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -182,25 +179,102 @@ def run(config: Config, now_text: str | None) -> None:
     logging.getLogger().setLevel(logging.INFO)
     try:
         with ProcessLock(config.db), open_app(config) as app:
-            Service(app, moment(now_text, config)).run()
+            service = Service(app, moment(now_text, config))
+            stop_console = None
+            if config.console.enabled:
+                from mailproc.console.web import start_in_thread
+
+                stop_console = start_in_thread(config)
+                logging.info("console on http://%s:%d", config.console.host, config.console.port)
+            try:
+                service.run()
+            finally:
+                if stop_console:
+                    stop_console()
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
 
 
-def message_records(db: sqlite_utils.Database) -> list[dict]:
-    rows = db.query("select * from messages order by received_at, id")
-    records = []
-    for row in rows:
-        record = {key: row[key] for key in MESSAGE_FIELDS}
-        record["problems"] = json.loads(row["problems"] or "[]")
-        record.update(
-            disposition=row["disposition"],
-            subject=row["subject"],
-            source=row["source"],
-            notes=json.loads(row["notes"] or "[]"),
-        )
-        records.append(record)
-    return records
+@cli.command()
+@click.option("--host", help="监听地址（默认取 [console] listen）。")
+@click.option("--port", type=int, help="监听端口（默认取 [console] listen）。")
+@config_option
+def serve(config: Config, host: str | None, port: int | None) -> None:
+    """办公室网页控制台：实时报送情况、待办事项和办理操作（浏览器打开）。"""
+    from mailproc.console.web import serve as serve_console
+
+    with open_app(config) as app:
+        if not app.db["users"].count:
+            click.echo(
+                "还没有控制台用户，请先添加：mailproc user add 用户名 --role clerk "
+                "--password-stdin",
+                err=True,
+            )
+    click.echo(
+        f"控制台：http://{host or config.console.host}:{port or config.console.port}/ "
+        "（Ctrl-C 停止）"
+    )
+    serve_console(config, host, port)
+
+
+@cli.group()
+def user() -> None:
+    """控制台用户：clerk（办事员，可办理）或 viewer（只读）。"""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["clerk", "viewer"]),
+    required=True,
+    help="clerk：可办理；viewer：可查看全部，不能更改。",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="从标准输入读取密码（密码不出现在命令行上）。",
+)
+@config_option
+def user_add(config: Config, name: str, role: str, password_stdin: bool) -> None:
+    """添加控制台用户，或为已有用户重设角色和密码。"""
+    from mailproc.console.users import UserError, add_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with open_app(config) as app:
+        try:
+            add_user(app.db, app.tz, name, role, password)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"已保存用户 {name}（{role}）")
+
+
+@user.command("list")
+@config_option
+def user_list(config: Config) -> None:
+    """列出控制台用户、角色和锁定情况。"""
+    from mailproc.console.users import list_users
+
+    with open_app(config) as app:
+        for row in list_users(app.db):
+            locked = f"  锁定至 {row['locked_until'][:19]}（UTC）" if row["locked_until"] else ""
+            click.echo(f"{row['name']:<20} {row['role']:<7} {row['created_at'][:10]} 添加{locked}")
+
+
+@user.command("remove")
+@click.argument("name")
+@config_option
+def user_remove(config: Config, name: str) -> None:
+    """删除控制台用户，其登录立即失效。"""
+    from mailproc.console.users import UserError, remove_user
+
+    with open_app(config) as app:
+        try:
+            remove_user(app.db, name)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"已删除用户 {name}")
 
 
 @cli.command()
@@ -445,7 +519,9 @@ def dashboard(config: Config, now_text: str | None) -> None:
 def office_action(command: Callable) -> Callable:
     """The office's commands: --note and --by; the action is first previewed, its changes
     shown, and applied once the clerk agrees (or gave --yes); --dry-run only shows. A
-    refusal is one clear line; the replies an action makes due are delivered at once."""
+    refusal is one clear line; the replies an action makes due are delivered at once, or by
+    `run` when it is sending. They take no process lock: each is one short transaction, so
+    they work while `run` polls."""
 
     @click.option("--note", help="办理说明（与办理记录一同保存）。")
     @click.option(
@@ -458,7 +534,7 @@ def office_action(command: Callable) -> Callable:
     def wrapper(config: Config, yes: bool, dry_run: bool, **kwargs: Any) -> None:
         delivered = None
         try:
-            with ProcessLock(config.db), open_app(config) as app:
+            with open_app(config) as app:
                 done = command(app, preview=True, **kwargs)
                 show_done(done)
                 if not done.changes or dry_run:
@@ -470,13 +546,15 @@ def office_action(command: Callable) -> Callable:
                     return
                 done = command(app, preview=False, **kwargs)
                 click.echo("已办理。")
-                delivered = app.deliver() if done.queued else None
-        except (OfficeError, AlreadyRunning) as exc:
+                delivered = app.deliver(wait=False) if done.queued else None
+        except OfficeError as exc:
             fail(str(exc))
         except click.Abort:
             click.echo("\n未作任何更改")
             return
-        if delivered is not None:
+        if delivered is not None and delivered.later:
+            click.echo("邮件已排入发送队列，由正在运行的 mailproc 发出")
+        elif delivered is not None:
             click.echo(f"邮件已发出 {delivered.sent} 封，待重试 {delivered.retry} 封")
 
     return wrapper
@@ -631,6 +709,24 @@ def register_command(
     return actions.register(app, address, unit, note, by, undo, preview=preview)
 
 
+@cli.command("remind")
+@click.option("--unit", help="单位（不填：向该期所有未报的单位催报）。")
+@click.option("--item", required=True, help="项目：plan、weekly、month_summary……")
+@click.option("--period", help="截止日期，如 2019-06-13（只有一个截止日期的项目可不填）。")
+@office_action
+def remind_command(
+    app: App,
+    unit: str | None,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+    preview: bool,
+) -> Done:
+    """催报：向一个单位，或向该期所有未报的单位，立即发出提醒或逾期通知。"""
+    return remind.remind(app, unit, item, period, note, by, preview=preview)
+
+
 @cli.command("resend")
 @click.argument("outbox_id", type=int, metavar="编号")
 @office_action
@@ -724,6 +820,7 @@ def check_rules(config: Config) -> None:
     )
 
 
+DEMO_USER = "demo"
 DEMO_CONFIG = """\
 # Written by `mailproc demo`. Paths are relative to this file's folder.
 [paths]
@@ -767,6 +864,8 @@ def demo(folder: Path) -> None:
     with app:
         counts = run_ingest(Pipeline(app), [str(sample)], quiet=True)
         matrix = status_matrix(app.db, app.rules)
+        demo_password = secrets.token_urlsafe(9)  # a fresh one each run: the demo's is printed
+        add_user(app.db, app.tz, DEMO_USER, "clerk", demo_password)
     click.echo(summary_line(counts))
     click.echo(
         f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"
@@ -774,3 +873,7 @@ def demo(folder: Path) -> None:
     )
     click.echo(matrix.render(color=sys.stdout.isatty()))
     click.echo(f"\nnext: mailproc --help;  MAILPROC_CONFIG={config.file} mailproc messages")
+    click.echo(
+        f"console: MAILPROC_CONFIG={config.file} mailproc serve, then log in at "
+        f"http://{config.console.host}:{config.console.port}/ as {DEMO_USER} / {demo_password}"
+    )

@@ -254,7 +254,18 @@ class Ticker:
         decided = ledger.deadline_decisions(self.db)
         return [u for u in units if ("extend", u.name, job.item.id, job.period) not in decided]
 
-    def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
+    def notify(
+        self, job: Job, now: dt.datetime, kind: str, units: list[Unit], cause: str
+    ) -> list[str]:
+        """Queue `kind` (reminder or overdue) to `units` now, outside the schedule; the units
+        queued (a unit already sent this cause today is not)."""
+        return self._to_units(job, now, kind, units, cause)["units"]
+
+    def _to_units(
+        self, job: Job, now: dt.datetime, kind: str, units: list[Unit], cause: str | None = None
+    ) -> dict:
+        """A notice of `kind` to each unit about the job's deadline; `cause` (the office's
+        催报 names its day) joins the unit's name in the message's cause instead of the job."""
         sent = []
         for unit in units:
             if not unit.addresses:
@@ -268,7 +279,7 @@ class Ticker:
             }
             if self._queue(
                 kind,
-                f"{job.kind}:{job.item.id}:{job.period}:{unit.name}",
+                f"{cause or f'{job.kind}:{job.item.id}:{job.period}'}:{unit.name}",
                 list(unit.addresses),
                 context,
                 now,

@@ -587,6 +587,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         if what:
             entries.append(
                 {
+                    "id": row["id"],
                     "what": what,
                     "received_at": row["received_at"],
                     "message_id": row["message_id"],
@@ -599,6 +600,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
     for row in db["outbox"].rows_where("status = 'failed'", order_by="id"):
         entries.append(
             {
+                "outbox": row["id"],
                 "what": "发送失败",
                 "received_at": row["created_at"],
                 "message_id": row["message_id"],

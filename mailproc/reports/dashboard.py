@@ -63,14 +63,14 @@ class _Links:
         return urllib.parse.quote(Path(target).as_posix())
 
 
-def _units_in_order(matrix: StatusMatrix, rules: Rules) -> dict[str, str]:
+def units_in_order(matrix: StatusMatrix, rules: Rules) -> dict[str, str]:
     """Each unit's page anchor, units in rules order grouped by category (every table's order)."""
     order = [c for c, _ in rules.categories]
     units = sorted(matrix.units, key=lambda u: order.index(u[1]))
     return {unit: f"unit-{n}" for n, (unit, _) in enumerate(units, 1)}
 
 
-def _matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str]) -> dict[str, Any]:
+def matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str]) -> dict[str, Any]:
     """Columns, category groups of unit rows, and the chart's bars."""
     columns = []
     for (item, period, deadline), label in zip(matrix.deadlines, matrix.labels, strict=True):
@@ -121,7 +121,7 @@ def _matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str])
     return {"columns": columns, "groups": groups}
 
 
-def _unit_records(
+def unit_records(
     db: sqlite_utils.Database,
     rules: Rules,
     matrix: StatusMatrix,
@@ -225,7 +225,7 @@ def write_dashboard(
     """
     matrix = status_matrix(db, rules, as_of)
     owed = paper_owed(db, rules, matrix.as_of)
-    anchors = _units_in_order(matrix, rules)
+    anchors = units_in_order(matrix, rules)
     links = _Links(reports, archive)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
@@ -240,8 +240,8 @@ def write_dashboard(
         units=len(matrix.units),
         state_text=STATE_TEXT,
         chart_bar_width=CHART_BAR_WIDTH,
-        records=_unit_records(db, rules, matrix, anchors, links),
-        **_matrix_context(matrix, rules, anchors),
+        records=unit_records(db, rules, matrix, anchors, links),
+        **matrix_context(matrix, rules, anchors),
         **_attention(db, rules, matrix.as_of, links),
         paper_owed=paper_owed_lines(owed, rules),
         paper_owed_count=len(owed),
