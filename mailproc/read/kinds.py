@@ -67,11 +67,17 @@ CONTAINER_KINDS = ARCHIVE_KINDS | {"tnef"}
 BINARY_KINDS = WORKBOOK_KINDS | DOCUMENT_KINDS | ARCHIVE_KINDS
 ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps", "ofd"})  # a broken zip by these
 OLE2_KINDS = frozenset({"xls", "doc", "et", "wps"})  # stored as compound files
+OLD_WORD_KINDS = frozenset({"doc", "wps"})  # binary Word: tables read by a program (read.word)
 CSV_EXTENSIONS = frozenset({"csv", "tsv"})  # text by these names is a table
+# Text files whose tables are read: CSV exports, and Excel's 另存为“Unicode 文本” (a .txt)
+TABLE_TEXT_SUFFIXES = CSV_EXTENSIONS | {"txt"}
+# Workbooks whose content sniffs as another kind's: xlsm (with macros) and xlsb (binary cells)
+# are zips with an xl/ folder like xlsx; the name stands for xlsx when the content is cut off
+SUFFIX_KINDS = {"xlsm": "xlsx", "xlsb": "xlsx"}
 
 # -- file name suffixes (what a unit meant to send, whatever the content) -------------------------
 
-SHEET_SUFFIXES = frozenset(f".{kind}" for kind in SHEET_KINDS)
+SHEET_SUFFIXES = frozenset(f".{kind}" for kind in SHEET_KINDS | SUFFIX_KINDS.keys())
 WORD_SUFFIXES = frozenset(f".{kind}" for kind in WORD_KINDS)
 DOCUMENT_SUFFIXES = frozenset(f".{kind}" for kind in DOCUMENT_KINDS) | {
     ".odt",

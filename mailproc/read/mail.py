@@ -54,6 +54,7 @@ from mailproc.read.kinds import (
     PROTECTED_MEMBER,
     RAR_MAGIC,
     SEVEN_ZIP_MAGIC,
+    SUFFIX_KINDS,
     TNEF_CONTENT_TYPES,
     TNEF_MAGIC,
     TNEF_NAME,
@@ -324,7 +325,8 @@ def _sniff(container: Container, filename: str) -> tuple[str, str | None]:
     """
     data = container.data
     ext = _ext(filename)
-    guess = ext if ext in BINARY_KINDS else "other"
+    named = SUFFIX_KINDS.get(ext, ext)
+    guess = named if named in BINARY_KINDS else "other"
     if not data:
         return guess, "empty file"
     head = data[:8]
@@ -366,9 +368,24 @@ def _sniff(container: Container, filename: str) -> tuple[str, str | None]:
     controls = sum(b < 9 or (13 < b < 32 and b != 27) for b in sample)
     if b"\x00" not in sample and controls * 100 <= len(sample) and _decode_bytes(sample[:-4])[1]:
         return ("csv" if ext in CSV_EXTENSIONS else "text"), None
+    if _utf16_text(sample):  # Excel's 另存为“Unicode 文本”
+        return ("csv" if ext in CSV_EXTENSIONS else "text"), None
     if guess != "other":
         return guess, f"content does not look like a .{ext} file"
     return "other", None
+
+
+def _utf16_text(sample: bytes) -> bool:
+    """Whether bytes are text in UTF-16 with its byte order mark: characters, no controls
+    but tabs and line ends."""
+    if sample.startswith(codecs.BOM_UTF16_LE):
+        encoding = "utf-16-le"
+    elif sample.startswith(codecs.BOM_UTF16_BE):
+        encoding = "utf-16-be"
+    else:
+        return False
+    text = sample[2:].decode(encoding, "replace")[:-1]  # the sample may end inside a character
+    return bool(text) and not any((c < " " and c not in "\t\r\n") or c == "\ufffd" for c in text)
 
 
 def sniff_kind(data: bytes, filename: str) -> str:
