@@ -15,6 +15,7 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.archive import Archive
 from mailproc.config import Config
+from mailproc.lock import SendingLock
 from mailproc.outgoing.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outgoing.render import Renderer
 from mailproc.read.sandbox import Sandbox
@@ -48,10 +49,16 @@ class App:
         """The process that mail and files are read in, started on first need."""
         return Sandbox(self.config.limits)
 
-    def deliver(self, should_stop: Callable[[], bool] = lambda: False) -> Delivered:
-        """Send what the outbox holds and is due."""
+    def deliver(
+        self, should_stop: Callable[[], bool] = lambda: False, wait: bool = True
+    ) -> Delivered:
+        """Send what the outbox holds and is due. With `wait=False`, when another process or
+        thread is sending, nothing is done (`Delivered.later`): that one sends these too."""
         retry = self.config.smtp.retry_minutes if self.config.smtp else 2
-        return deliver(self.db, self.transport, self.tz, retry, should_stop)
+        with SendingLock(self.config.db, wait) as sending:
+            if not sending.held:
+                return Delivered(later=True)
+            return deliver(self.db, self.transport, self.tz, retry, should_stop)
 
     def __enter__(self) -> "App":
         return self

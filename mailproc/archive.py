@@ -62,6 +62,18 @@ class Archive:
             return Path("_other")
         return Path(safe_name(unit)) / (item or "_other") / (period or ("_none" if item else ""))
 
+    def read(self, relative: Path) -> bytes:
+        return (self.root / relative).read_bytes()
+
+    def remove(self, relative: Path) -> None:
+        """One archived file gone (it was moved elsewhere), and its folders left empty."""
+        target = self.root / relative
+        target.unlink(missing_ok=True)
+        for folder in target.parents:
+            if folder == self.root or not folder.is_relative_to(self.root) or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
     def store(self, folder: Path, name: str, data: bytes) -> str:
         """Write `data` as folder/name unless it is there already; returns the relative path."""
         relative = folder / safe_name(name)

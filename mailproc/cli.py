@@ -7,27 +7,29 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
-import sqlite_utils
 
 from mailproc import ledger, private, resources
 from mailproc.app import App, open_app
 from mailproc.config import Config, ConfigError, load_config
+from mailproc.console.users import add_user
 from mailproc.display import json_text, printable
 from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
 from mailproc.lock import AlreadyRunning, ProcessLock
-from mailproc.office import actions, replay
+from mailproc.office import actions, remind, replay
 from mailproc.office.actions import Done, OfficeError
 from mailproc.pipeline import Pipeline
 from mailproc.reports.assess import assess as assess_units
 from mailproc.reports.assess import write_assessment
 from mailproc.reports.dashboard import write_dashboard
+from mailproc.reports.mail_list import message_records
 from mailproc.reports.stats import StatsError, period_stats
 from mailproc.reports.status import (
     decisions_in_force,
@@ -37,11 +39,6 @@ from mailproc.reports.status import (
 )
 from mailproc.reports.workbook import write_workbook
 from mailproc.rules import CALENDAR_FILE, RulesError, load_rules
-
-MESSAGE_FIELDS = (
-    "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
-    "reply", "problems",
-)  # fmt: skip
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -182,25 +179,102 @@ def run(config: Config, now_text: str | None) -> None:
     logging.getLogger().setLevel(logging.INFO)
     try:
         with ProcessLock(config.db), open_app(config) as app:
-            Service(app, moment(now_text, config)).run()
+            service = Service(app, moment(now_text, config))
+            stop_console = None
+            if config.console.enabled:
+                from mailproc.console.web import start_in_thread
+
+                stop_console = start_in_thread(config)
+                logging.info("console on http://%s:%d", config.console.host, config.console.port)
+            try:
+                service.run()
+            finally:
+                if stop_console:
+                    stop_console()
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
 
 
-def message_records(db: sqlite_utils.Database) -> list[dict]:
-    rows = db.query("select * from messages order by received_at, id")
-    records = []
-    for row in rows:
-        record = {key: row[key] for key in MESSAGE_FIELDS}
-        record["problems"] = json.loads(row["problems"] or "[]")
-        record.update(
-            disposition=row["disposition"],
-            subject=row["subject"],
-            source=row["source"],
-            notes=json.loads(row["notes"] or "[]"),
-        )
-        records.append(record)
-    return records
+@cli.command()
+@click.option("--host", help="监听地址（默认取 [console] listen）。")
+@click.option("--port", type=int, help="监听端口（默认取 [console] listen）。")
+@config_option
+def serve(config: Config, host: str | None, port: int | None) -> None:
+    """办公室网页控制台：实时报送情况、待办事项和办理操作（浏览器打开）。"""
+    from mailproc.console.web import serve as serve_console
+
+    with open_app(config) as app:
+        if not app.db["users"].count:
+            click.echo(
+                "还没有控制台用户，请先添加：mailproc user add 用户名 --role clerk "
+                "--password-stdin",
+                err=True,
+            )
+    click.echo(
+        f"控制台：http://{host or config.console.host}:{port or config.console.port}/ "
+        "（Ctrl-C 停止）"
+    )
+    serve_console(config, host, port)
+
+
+@cli.group()
+def user() -> None:
+    """控制台用户：clerk（办事员，可办理）或 viewer（只读）。"""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["clerk", "viewer"]),
+    required=True,
+    help="clerk：可办理；viewer：可查看全部，不能更改。",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="从标准输入读取密码（密码不出现在命令行上）。",
+)
+@config_option
+def user_add(config: Config, name: str, role: str, password_stdin: bool) -> None:
+    """添加控制台用户，或为已有用户重设角色和密码。"""
+    from mailproc.console.users import UserError, add_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with open_app(config) as app:
+        try:
+            add_user(app.db, app.tz, name, role, password)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"已保存用户 {name}（{role}）")
+
+
+@user.command("list")
+@config_option
+def user_list(config: Config) -> None:
+    """列出控制台用户、角色和锁定情况。"""
+    from mailproc.console.users import list_users
+
+    with open_app(config) as app:
+        for row in list_users(app.db):
+            locked = f"  锁定至 {row['locked_until'][:19]}（UTC）" if row["locked_until"] else ""
+            click.echo(f"{row['name']:<20} {row['role']:<7} {row['created_at'][:10]} 添加{locked}")
+
+
+@user.command("remove")
+@click.argument("name")
+@config_option
+def user_remove(config: Config, name: str) -> None:
+    """删除控制台用户，其登录立即失效。"""
+    from mailproc.console.users import UserError, remove_user
+
+    with open_app(config) as app:
+        try:
+            remove_user(app.db, name)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"已删除用户 {name}")
 
 
 @cli.command()
@@ -343,14 +417,45 @@ def report(config: Config, item_id: str, period: str, as_of: str | None) -> None
 
 
 def moment(text: str | None, config: Config) -> dt.datetime | None:
-    """An --now / --as-of value: ISO 8601; without an offset, the campaign's time zone."""
+    """An --now / --as-of value: a date and a time; without an offset, the campaign's zone."""
     if text is None:
         return None
-    tz = load_rules(config.rules).timezone
+    try:
+        return parse_moment(text, load_rules(config.rules).timezone)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:\d{2}|Z)?")
+
+
+def parse_day(text: str) -> dt.date:
+    """A date typed as 2019-06-13, checked: 2019-06-31 is no date."""
+    text = text.strip()
+    if not _DAY.fullmatch(text):
+        raise ValueError(f"“{text}”不是日期，请写成 2019-06-13 的形式")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"“{text}”不是有效日期") from None
+
+
+def parse_moment(text: str, tz: dt.tzinfo, day_end: bool = False) -> dt.datetime:
+    """A moment typed as 2019-06-13T11:05 (or with a space, seconds, an offset). A date alone
+    is refused, since midnight is rarely what a clerk means; with `day_end` it means the end
+    of that day, as a deadline "6月14日前" does."""
+    text = text.strip()
+    if _DAY.fullmatch(text):
+        if not day_end:
+            raise ValueError(f"“{text}”缺少时刻，请写成 {text}T11:05 的形式")
+        return dt.datetime.combine(parse_day(text), dt.time(23, 59, 59), tz)
+    if not _MOMENT.fullmatch(text):
+        raise ValueError(f"“{text}”不是时间，请写成 2019-06-13T11:05 的形式")
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        fail(f"{text!r} is not an ISO 8601 time like 2019-06-13T11:05:00+08:00")
+        raise ValueError(f"“{text}”不是有效的日期时间") from None
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
@@ -412,34 +517,69 @@ def dashboard(config: Config, now_text: str | None) -> None:
 
 
 def office_action(command: Callable) -> Callable:
-    """The office's commands: --note and --by, one line out, one clear line on a refusal; the
-    replies an action makes due are delivered at once."""
+    """The office's commands: --note and --by; the action is first previewed, its changes
+    shown, and applied once the clerk agrees (or gave --yes); --dry-run only shows. A
+    refusal is one clear line; the replies an action makes due are delivered at once, or by
+    `run` when it is sending. They take no process lock: each is one short transaction, so
+    they work while `run` polls."""
 
-    @click.option("--note", help="Why (kept in the ledger with the action).")
-    @click.option("--by", default=lambda: os.environ.get("USER", "office"), help="Who acts.")
+    @click.option("--note", help="办理说明（与办理记录一同保存）。")
+    @click.option(
+        "--by", default=lambda: os.environ.get("USER", "office"), help="办理人（默认为当前用户）。"
+    )
+    @click.option("--yes", "-y", is_flag=True, help="不再询问，直接办理。")
+    @click.option("--dry-run", is_flag=True, help="只列出将发生的变化，不作任何更改。")
     @config_option
     @functools.wraps(command)
-    def wrapper(config: Config, **kwargs: Any) -> None:
+    def wrapper(config: Config, yes: bool, dry_run: bool, **kwargs: Any) -> None:
+        delivered = None
         try:
-            with ProcessLock(config.db), open_app(config) as app:
-                done = command(app, **kwargs)
-                delivered = app.deliver() if done.queued else None
-        except (OfficeError, AlreadyRunning) as exc:
+            with open_app(config) as app:
+                done = command(app, preview=True, **kwargs)
+                show_done(done)
+                if not done.changes or dry_run:
+                    if done.changes:
+                        click.echo("（预览，未作任何更改）")
+                    return
+                if not yes and not click.confirm("确认办理？", default=False):
+                    click.echo("未作任何更改")
+                    return
+                done = command(app, preview=False, **kwargs)
+                click.echo("已办理。")
+                delivered = app.deliver(wait=False) if done.queued else None
+        except OfficeError as exc:
             fail(str(exc))
-        click.echo(done.summary)
-        if delivered is not None:
-            click.echo(f"replies sent {delivered.sent}, to retry {delivered.retry}")
+        except click.Abort:
+            click.echo("\n未作任何更改")
+            return
+        if delivered is not None and delivered.later:
+            click.echo("邮件已排入发送队列，由正在运行的 mailproc 发出")
+        elif delivered is not None:
+            click.echo(f"邮件已发出 {delivered.sent} 封，待重试 {delivered.retry} 封")
 
     return wrapper
+
+
+def show_done(done: Done) -> None:
+    """An action's summary and, one a line, what it changes."""
+    click.echo(("将办理：" if done.preview else "") + done.summary)
+    for line in done.changes:
+        click.echo(f"  {printable(line)}")
 
 
 def target_options(command: Callable) -> Callable:
     for option in reversed(
         [
-            click.option("--unit", required=True, help="Canonical unit name (rules/units.toml)."),
-            click.option("--item", required=True, help="Item id: plan, weekly, month_summary, ..."),
             click.option(
-                "--period", help="The deadline's ISO date (implied for one-deadline items)."
+                "--unit", required=True, help="单位：名称、简称或名称开头几个字，如 东风镇、东风。"
+            ),
+            click.option(
+                "--item", required=True, help="报送事项：周报、方案、月总结…，或 weekly、plan…。"
+            ),
+            click.option(
+                "--period",
+                help="截止日期，如 2019-06-13、6月13日；周报也可写 第2周"
+                "（只有一个截止日期的事项可省略）。",
             ),
         ]
     ):
@@ -448,7 +588,7 @@ def target_options(command: Callable) -> Callable:
 
 
 @cli.command("assign")
-@click.argument("message_id")
+@click.argument("message_id", metavar="邮件")
 @target_options
 @office_action
 def assign_command(
@@ -459,22 +599,23 @@ def assign_command(
     period: str | None,
     note: str | None,
     by: str,
+    preview: bool,
 ) -> Done:
-    """Book a mail mailproc could not read, or misread, for a unit and item."""
-    return actions.assign(app, message_id, unit, item, period, note, by)
+    """把系统未能识别或识别有误的邮件登记到某单位、某事项（邮件写 #编号 或 Message-ID）。"""
+    return actions.assign(app, message_id, unit, item, period, note, by, preview=preview)
 
 
 @cli.command("unassign")
-@click.argument("message_id")
+@click.argument("message_id", metavar="邮件")
 @office_action
-def unassign_command(app: App, message_id: str, note: str | None, by: str) -> Done:
-    """Undo the office's booking of a mail: the machine's reading stands again."""
-    return actions.unassign(app, message_id, note, by)
+def unassign_command(app: App, message_id: str, note: str | None, by: str, preview: bool) -> Done:
+    """撤销办公室对邮件的登记，恢复系统判读。"""
+    return actions.unassign(app, message_id, note, by, preview=preview)
 
 
 @cli.command("excuse")
 @target_options
-@click.option("--undo", is_flag=True, help="Withdraw the excuse.")
+@click.option("--undo", is_flag=True, help="撤销免报。")
 @office_action
 def excuse_command(
     app: App,
@@ -484,17 +625,20 @@ def excuse_command(
     undo: bool,
     note: str | None,
     by: str,
+    preview: bool,
 ) -> Done:
-    """The unit owes nothing for one deadline: no reminder, no overdue notice, no penalty."""
-    return actions.excuse(app, unit, item, period, note, by, undo)
+    """某单位某期免报：不催报、不发逾期通知、不计入考核。"""
+    return actions.excuse(app, unit, item, period, note, by, undo, preview=preview)
 
 
 @cli.command("extend")
 @target_options
 @click.option(
-    "--until", "until_text", help="The unit's new deadline (ISO 8601; a date alone: its end)."
+    "--until",
+    "until_text",
+    help="新的截止时间，如 2019-06-14T17:00；只写日期即到当日 24 时。须晚于原截止时间。",
 )
-@click.option("--undo", is_flag=True, help="Withdraw the extension.")
+@click.option("--undo", is_flag=True, help="撤销延期。")
 @office_action
 def extend_command(
     app: App,
@@ -505,62 +649,90 @@ def extend_command(
     undo: bool,
     note: str | None,
     by: str,
+    preview: bool,
 ) -> Done:
-    """Move one unit's deadline."""
-    until = moment(until_text, app.config)
-    if until_text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until_text.strip()):
-        until = until.replace(hour=23, minute=59, second=59)  # a day means to its end, as in rules
-    return actions.extend(app, unit, item, period, until, note, by, undo)
+    """延长某单位某期的截止时间（只能延后）。"""
+    until = None
+    if until_text is not None:
+        try:
+            until = parse_moment(until_text, app.tz, day_end=True)
+        except ValueError as exc:
+            raise OfficeError(str(exc)) from None
+    return actions.extend(app, unit, item, period, until, note, by, undo, preview=preview)
 
 
 @cli.command("paper")
 @target_options
-@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Date the paper copy came.")
-@click.option("--waive", is_flag=True, help="No paper copy is needed from this unit.")
-@click.option("--undo", is_flag=True, help="The paper copy is owed again.")
+@click.option("--received", "received_text", help="纸质文件收到的日期，如 2019-06-03。")
+@click.option("--waive", is_flag=True, help="该单位免交纸质文件。")
+@click.option("--undo", is_flag=True, help="撤销记录，纸质文件记为未交。")
 @office_action
 def paper_command(
     app: App,
     unit: str,
     item: str,
     period: str | None,
-    received: dt.datetime | None,
+    received_text: str | None,
     waive: bool,
     undo: bool,
     note: str | None,
     by: str,
+    preview: bool,
 ) -> Done:
-    """Record a plan's or summary's paper copy (方案、总结均需报正式纸质文件)."""
-    day = received.date() if received else None
-    return actions.paper(app, unit, item, period, day, waive, note, by, undo)
+    """登记方案、总结的纸质文件已收到或免交（方案、总结均需报正式纸质文件）。"""
+    day = None
+    if received_text is not None:
+        try:
+            day = parse_day(received_text)
+        except ValueError as exc:
+            raise OfficeError(str(exc)) from None
+    return actions.paper(app, unit, item, period, day, waive, note, by, undo, preview=preview)
 
 
 @cli.command("confirm")
-@click.argument("message_id")
+@click.argument("message_id", metavar="邮件")
 @office_action
-def confirm_command(app: App, message_id: str, note: str | None, by: str) -> Done:
-    """Let a 代报, a 填报单位 mismatch or a doubtful sender stand; a reply held back goes out."""
-    return actions.confirm(app, message_id, note, by)
+def confirm_command(app: App, message_id: str, note: str | None, by: str, preview: bool) -> Done:
+    """确认代报、填报单位不符或存疑的发件人无误；暂缓的回复随即发出。"""
+    return actions.confirm(app, message_id, note, by, preview=preview)
 
 
 @cli.command("register")
-@click.argument("address")
-@click.option("--unit", required=True, help="Canonical unit name (rules/units.toml).")
-@click.option("--undo", is_flag=True, help="The address is no longer the unit's.")
+@click.argument("address", metavar="地址")
+@click.option("--unit", required=True, help="单位名称。")
+@click.option("--undo", is_flag=True, help="该地址不再是该单位的。")
 @office_action
 def register_command(
-    app: App, address: str, unit: str, undo: bool, note: str | None, by: str
+    app: App, address: str, unit: str, undo: bool, note: str | None, by: str, preview: bool
 ) -> Done:
-    """Register an address as a unit's (a clerk's own mailbox): its mail counts as the unit's."""
-    return actions.register(app, address, unit, note, by, undo)
+    """登记某地址为某单位的邮箱（如经办人个人邮箱），此后其邮件计为该单位报送。"""
+    return actions.register(app, address, unit, note, by, undo, preview=preview)
+
+
+@cli.command("remind")
+@click.option("--unit", help="单位（不填：向该期所有未报的单位催报）。")
+@click.option("--item", required=True, help="项目：plan、weekly、month_summary……")
+@click.option("--period", help="截止日期，如 2019-06-13（只有一个截止日期的项目可不填）。")
+@office_action
+def remind_command(
+    app: App,
+    unit: str | None,
+    item: str,
+    period: str | None,
+    note: str | None,
+    by: str,
+    preview: bool,
+) -> Done:
+    """催报：向一个单位，或向该期所有未报的单位，立即发出提醒或逾期通知。"""
+    return remind.remind(app, unit, item, period, note, by, preview=preview)
 
 
 @cli.command("resend")
-@click.argument("outbox_id", type=int)
+@click.argument("outbox_id", type=int, metavar="编号")
 @office_action
-def resend_command(app: App, outbox_id: int, note: str | None, by: str) -> Done:
-    """Queue a failed message again, once what made it fail is fixed."""
-    return actions.resend(app, outbox_id, note, by)
+def resend_command(app: App, outbox_id: int, note: str | None, by: str, preview: bool) -> Done:
+    """发送失败的邮件在排除原因后重新发送（编号见 mailproc status）。"""
+    return actions.resend(app, outbox_id, note, by, preview=preview)
 
 
 @cli.command("inbox")
@@ -658,6 +830,7 @@ def calendar_gap_warning(year: int, calendar_file: Path) -> str:
     )
 
 
+DEMO_USER = "demo"
 DEMO_CONFIG = """\
 # Written by `mailproc demo`. Paths are relative to this file's folder.
 [paths]
@@ -701,6 +874,8 @@ def demo(folder: Path) -> None:
     with app:
         counts = run_ingest(Pipeline(app), [str(sample)], quiet=True)
         matrix = status_matrix(app.db, app.rules)
+        demo_password = secrets.token_urlsafe(9)  # a fresh one each run: the demo's is printed
+        add_user(app.db, app.tz, DEMO_USER, "clerk", demo_password)
     click.echo(summary_line(counts))
     click.echo(
         f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"
@@ -708,3 +883,7 @@ def demo(folder: Path) -> None:
     )
     click.echo(matrix.render(color=sys.stdout.isatty()))
     click.echo(f"\nnext: mailproc --help;  MAILPROC_CONFIG={config.file} mailproc messages")
+    click.echo(
+        f"console: MAILPROC_CONFIG={config.file} mailproc serve, then log in at "
+        f"http://{config.console.host}:{config.console.port}/ as {DEMO_USER} / {demo_password}"
+    )

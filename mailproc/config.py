@@ -36,6 +36,7 @@ KNOWN: dict[str, set[str]] = {
         "from_name", "max_per_minute", "timeout_seconds", "retry_minutes", "save_copy_to",
     },
     "tls": {"ca_file"},
+    "console": {"enabled", "listen", "https", "session_hours"},
     "recipients": {"supervisors", "office"},
     "limits": {
         "memory_mb", "cpu_seconds", "wall_seconds", "unpacked_mb", "file_unpacked_mb", "files",
@@ -139,6 +140,17 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The office's web console (`mailproc serve`, or inside `mailproc run` when enabled)."""
+
+    enabled: bool
+    host: str
+    port: int
+    https: bool  # served behind TLS (nginx): the session cookie is marked Secure
+    session_hours: float
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path | None
     rules: Path
@@ -156,6 +168,7 @@ class Config:
     supervisors: tuple[str, ...]
     office: tuple[str, ...]
     limits: Limits
+    console: ConsoleConfig
 
 
 def _absolute(base: Path, text: str) -> Path:
@@ -285,6 +298,21 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
         supervisors=sections["recipients"].addresses("supervisors"),
         office=sections["recipients"].addresses("office"),
         limits=_limits(sections["limits"]),
+        console=_console(sections["console"]),
+    )
+
+
+def _console(section: Table) -> ConsoleConfig:
+    listen = section.text("listen", "127.0.0.1:8080")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise section.fail("listen", f"must be HOST:PORT like 127.0.0.1:8080, got {listen!r}")
+    return ConsoleConfig(
+        enabled=section.flag("enabled", False),
+        host=host.strip("[]"),
+        port=int(port),
+        https=section.flag("https", False),
+        session_hours=section.number("session_hours", 12, minimum=0.1),
     )
 
 

@@ -10,6 +10,9 @@ characters go, and the line breaks and tabs a one-line field must not hold becom
 
 import json
 import re
+from typing import Any
+
+import markupsafe
 
 # ESC and what it introduces: CSI (ESC [ … final), the strings OSC, DCS, SOS, PM and APC up to
 # their terminator (BEL or ST) or the end of the text, and two-character escapes; and the same
@@ -36,6 +39,16 @@ def printable(text: str | None, multiline: bool = False) -> str:
         text = text.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
         return _CONTROL.sub("", text.replace("\r", "\n"))
     return _CONTROL.sub("", _BREAK.sub(" ", text))
+
+
+def without_controls(value: Any) -> Any:
+    """A template's value without the control characters escaping leaves in (a subject's bidi
+    override would reorder what the office reads); markup stays markup. Jinja's `finalize`
+    for every page and mail."""
+    if not isinstance(value, str):
+        return value
+    cleaned = printable(value, multiline=True)
+    return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
 
 
 def json_text(record: object, indent: int | None = None) -> str:

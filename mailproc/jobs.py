@@ -21,8 +21,8 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.app import App
 from mailproc.ledger import write
-from mailproc.outgoing.render import long_time, outbox_message_id, short_time
-from mailproc.reports.assess import STATE_TEXT, assess, write_assessment
+from mailproc.outgoing.render import deadline_text, long_time, outbox_message_id, short_time
+from mailproc.reports.assess import STATE_TEXT, assess, first_ten, write_assessment
 from mailproc.reports.status import decisions_in_force, paper_owed, paper_owed_lines, status_matrix
 from mailproc.reports.workbook import write_workbook
 from mailproc.rules import CALENDAR_FILE, Item, Rules, Unit
@@ -222,8 +222,8 @@ class Ticker:
         deadline = job.extended_to or job.deadline
         return {
             "item": job.item,
-            "deadline_long": long_time(deadline) if deadline else "",
-            "campaign_deadline_long": long_time(job.deadline) if job.deadline else "",
+            "deadline_long": deadline_text(deadline) if deadline else "",
+            "campaign_deadline_long": deadline_text(job.deadline) if job.deadline else "",
             "extended_unit": job.unit if job.extended_to else None,
             "period_label": period_label(job.item, job.deadline) if job.item else "",
             "now_long": long_time(now),
@@ -253,17 +253,32 @@ class Ticker:
         decided = ledger.deadline_decisions(self.db)
         return [u for u in units if ("extend", u.name, job.item.id, job.period) not in decided]
 
-    def _to_units(self, job: Job, now: dt.datetime, kind: str, units: list[Unit]) -> dict:
+    def notify(
+        self, job: Job, now: dt.datetime, kind: str, units: list[Unit], cause: str
+    ) -> list[str]:
+        """Queue `kind` (reminder or overdue) to `units` now, outside the schedule; the units
+        queued (a unit already sent this cause today is not)."""
+        return self._to_units(job, now, kind, units, cause)["units"]
+
+    def _to_units(
+        self, job: Job, now: dt.datetime, kind: str, units: list[Unit], cause: str | None = None
+    ) -> dict:
+        """A notice of `kind` to each unit about the job's deadline; `cause` (the office's
+        催报 names its day) joins the unit's name in the message's cause instead of the job."""
         sent = []
         for unit in units:
             if not unit.addresses:
                 log.warning("%s has no registered address: no %s", unit.name, kind)
                 continue
             own = ledger.unit_deadline(self.db, unit.name, job.item.id, job.period, job.deadline)
-            context = {**self._base(job, now), "unit": unit.name, "deadline_long": long_time(own)}
+            context = {
+                **self._base(job, now),
+                "unit": unit.name,
+                "deadline_long": deadline_text(own),
+            }
             if self._queue(
                 kind,
-                f"{job.kind}:{job.item.id}:{job.period}:{unit.name}",
+                f"{cause or f'{job.kind}:{job.item.id}:{job.period}'}:{unit.name}",
                 list(unit.addresses),
                 context,
                 now,
@@ -319,12 +334,23 @@ class Ticker:
 
     def _problems_waiting(self, now: dt.datetime) -> dict[str, list[dict]]:
         """Mail and sends that need a person, as of `now`."""
+        settled = {
+            row["message"]
+            for row in self.db["decisions"].rows_where(
+                "kind in ('assign', 'confirm') and undone_at is null and message is not null"
+            )
+        }
         messages = [
             row
             for row in self.db.query("select * from messages order by received_at, id")
-            if ledger.received_by(row, now)
+            if ledger.received_by(row, now) and row["id"] not in settled
         ]
         return {
+            "on_behalf": [
+                {**m, "why": on_behalf[0]}
+                for m in messages
+                if (on_behalf := ledger.flag_texts(m, "on_behalf"))
+            ],
             "unrecognized": [
                 m for m in messages if m["disposition"] in {"unrecognized", "quarantined"}
             ],
@@ -366,6 +392,8 @@ class Ticker:
             "late": [(unit.name, short_time(when)) for unit, when in late],
             "missing": [unit.name for unit in missing],
             "counted": len(stats["units"]),
+            "counts": matrix.counts(job.item.id, job.period),
+            "total": len(matrix.units),
             "problems": self._problems_waiting(now),
             "late_note": late_note,
             "workbook_name": path.name,
@@ -390,7 +418,7 @@ class Ticker:
         path = write_assessment(result, self.rules, self.config.reports)
         context = {
             **self._base(job, now),
-            "units": result["units"][:10],
+            "units": first_ten(result["units"]),
             "count": len(result["units"]),
             "state_text": STATE_TEXT,
             "workbook_name": path.name,

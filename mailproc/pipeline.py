@@ -385,11 +385,17 @@ class Pipeline:
             and result.item
             and ledger.active_decision(self.db, "paper", result.unit, result.item, result.period)
         )
+        first = (
+            ledger.receipts_for(self.db, result.unit, result.item, result.period)
+            if result.version and result.version > 1
+            else []
+        )
         context = reply_context(
             self.rules,
             result,
             received=received,
             paper_settled=bool(paper),
+            first_received=dt.datetime.fromisoformat(first[0]["received_at"]) if first else None,
         )
         renderer, from_address = self.app.renderer, self.app.from_address
         subject, body = renderer.render(result.reply, context)

@@ -60,10 +60,19 @@ class Service:
     def _tick(self) -> None:
         """Run the jobs due now; a failing job is logged and retried at the next tick."""
         try:
-            if self.ticker.tick(self.now()):
-                self.app.deliver(self.should_stop)  # reminders need not wait for a poll
+            # reminders, and what the office queued from the console, need not wait for a poll
+            if self.ticker.tick(self.now()) or self._due():
+                self.app.deliver(self.should_stop)
         except Exception:
             log.exception("jobs failed; trying again at the next tick")
+
+    def _due(self) -> bool:
+        return bool(
+            self.app.db["outbox"].count_where(
+                "status = 'queued' and (next_attempt_at is null or next_attempt_at <= ?)",
+                [dt.datetime.now(self.app.tz).isoformat()],  # delivery's clock: real time
+            )
+        )
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping = True

@@ -32,6 +32,9 @@ Disposition = Literal[
 Reply = Literal["ack", "missing", "unrecognized", "none"]
 Problem = Literal["cloud_link", "no_attachment", "no_stats", "unreadable_file", "bad_cells"]
 FileRole = Literal["stats", "stats_candidate", "document", "image", "other"]
+# Why a file that may carry 附件1 gave no table: a picture of it (a photo, a scan), or an old
+# binary Word file whose tables could not be read here
+TableUnread = Literal["picture", "old_word"]
 FlagKind = Literal[
     "on_behalf",  # 代报: one unit's mailbox reporting for another
     "reporter_mismatch",  # 填报单位不符: 附件1 filled in by another unit
@@ -170,6 +173,7 @@ class FileCheck:
     table: StatsTable | None = None
     error: str | None = None
     note: str | None = None
+    unread_table: TableUnread | None = None
     # picks from every table the file holds, read once (`read.tables.pick` on them): the
     # unit's own row and the week's sheet are chosen without reading the file again
     pick: Callable[..., StatsTable | None] | None = field(default=None, repr=False, compare=False)

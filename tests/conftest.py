@@ -73,8 +73,10 @@ SUPERVISORS = ["director@example.gov.cn", "ducha@example.gov.cn"]
 
 @pytest.fixture
 def office(tmp_path: Path, corpus_run: dict) -> Path:
-    """A copy of the corpus ledger, with supervisors configured; returns its config file."""
+    """A copy of the corpus ledger and archive (a booking moves archived files), with
+    supervisors configured; returns its config file."""
     make_config(tmp_path)
+    shutil.copytree(corpus_run["config"].archive, tmp_path / "archive")
     source = sqlite3.connect(corpus_run["config"].db)
     target = sqlite3.connect(tmp_path / "mailproc.db")
     source.backup(target)
@@ -82,8 +84,7 @@ def office(tmp_path: Path, corpus_run: dict) -> Path:
     target.close()
     path = tmp_path / "config.toml"
     path.write_text(
-        '[paths]\nrules = "rules"\ntemplates = "templates"\n'
-        f"archive = {json.dumps(str(corpus_run['config'].archive))}  # read, never written\n\n"
+        '[paths]\nrules = "rules"\ntemplates = "templates"\narchive = "archive"\n\n'
         f"[recipients]\nsupervisors = {json.dumps(SUPERVISORS)}\n",
         encoding="utf-8",
     )

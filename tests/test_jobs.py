@@ -15,6 +15,7 @@ from python_calamine import CalamineWorkbook
 from mailproc.cli import cli
 from mailproc.jobs import planned_jobs
 from mailproc.ledger import open_ledger
+from mailproc.reports.status import status_matrix
 from mailproc.rules import load_rules
 from mailproc.workdays import WorkCalendar
 
@@ -83,7 +84,7 @@ def test_a_tick_at_the_deadline_instant_leaves_its_notices_for_later(office):
 
 def test_the_assessment_waits_for_an_extended_deadline(office):
     run(office, "extend", "--unit", "东风镇", "--item", "tour_summary", "--period", "2019-12-25",
-        "--until", "2019-12-27T17:00:00+08:00")  # fmt: skip
+        "--until", "2019-12-27T17:00:00+08:00", "--yes")  # fmt: skip
     tick(office, "2019-12-26T00:00:00+08:00")
     db = open_ledger(office.parent / "mailproc.db")
     assert not db["jobs_run"].count_where("key = 'assessment'")
@@ -134,7 +135,7 @@ def test_reminders_only_to_units_without_a_receipt(office):
     message = email.message_from_string(outbox(office, "reminder", before)[0]["eml"],
                                         policy=policy.default)  # fmt: skip
     assert message["X-Mailproc-Kind"] == "reminder"
-    assert "2019年6月13日（周四）11:00" in message.get_content()
+    assert "报送截止时间为 6月13日（周四）11时，" in message.get_content()  # issue 13, point 12
 
 
 def test_reminder_after_its_deadline_is_dropped(office):
@@ -163,6 +164,22 @@ def test_digest_with_workbook_equal_to_stats(office):
     expected = json.loads(stats.stdout)["totals"]
     assert [int(v) for v in totals] == list(expected.values())
     assert "sent late" not in tick(office, now).stdout
+    # issue 13, point 4: the counts add up to the units, agree with `status`, and the 代报
+    # the dashboard lists are in the digest too
+    text = message.get_body(("plain",)).get_content()
+    matrix = status_matrix(
+        open_ledger(office.parent / "mailproc.db"),
+        load_rules(office.parent / "rules"),
+        dt.datetime.fromisoformat(now),
+    )
+    counted = matrix.counts("weekly", "2019-06-13")
+    assert sum(counted.values()) == 34
+    assert (
+        f"34 个单位中：按时 {counted['on_time']} 个，逾期 {counted['late']} 个，"
+        f"未报 {counted['missing']} 个。"
+    ) in text
+    on_behalf = int(text.split("代报待确认 ")[1].split(" 封")[0])
+    assert on_behalf >= 2
 
 
 def test_missed_digest_goes_out_once_saying_so(office):
@@ -177,13 +194,20 @@ def test_missed_digest_goes_out_once_saying_so(office):
 
 
 def hand_scores() -> dict[str, int]:
-    """Points per unit from expected.json alone: first receipt's status, else missing."""
+    """Points per unit from expected.json alone: first receipt's status, else missing; on time
+    but never complete (every version had a problem) scores as late."""
     rules = load_rules("rules")
     points = rules.jobs.points
     first: dict[tuple, str] = {}
+    complete: set[tuple] = set()
     for e in expected_entries():
         if e["item"] and e["period"] and e["unit"]:
             first.setdefault((e["unit"], e["item"], e["period"]), e["status"])
+            if e["problem"] is None:
+                complete.add((e["unit"], e["item"], e["period"]))
+    for key, status in first.items():
+        if status == "on_time" and key not in complete:
+            first[key] = "late"
     return {
         unit: sum(
             points[first.get((unit, item.id, item.period_of(d)), "missing")]

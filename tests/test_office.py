@@ -21,8 +21,13 @@ from mailproc.rules import load_rules
 STRANGER = "<20190613163100.271.98bd746c@qq.com>"  # 0119.eml: no unit, got 无法识别
 
 
+ACTIONS = {"assign", "unassign", "excuse", "extend", "paper", "confirm", "register", "resend"}
+
+
 def run(config, *args: str):
-    result = CliRunner().invoke(cli, [*args, "--config", str(config)])
+    """One command; an office action applied without asking, as a clerk answering yes."""
+    confirmed = ["--yes"] if args[0] in ACTIONS and "--dry-run" not in args else []
+    result = CliRunner().invoke(cli, [*args, *confirmed, "--config", str(config)])
     assert result.exit_code in (0, 2), result.output
     return result
 
@@ -39,7 +44,9 @@ def test_assign_sends_one_ack_and_unassign_sends_nothing(office):
     before = outbox_count(office)
     result = run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly",
                  "--note", "电话确认是东风镇的统计表", "--by", "王明欣")  # fmt: skip
-    assert result.stdout.startswith(f"{STRANGER}: 东风镇 weekly 2019-06-20 on_time v1, reply ack")
+    assert "判读为 东风镇 周报 第3周（6月20日），按时，第1版，回执待发送" in result.stdout
+    # issue 13, point 6: the booking says what it changes in the record before it is applied
+    assert "  东风镇 周报 第3周（6月20日）：逾期 → 按时，共2版\n" in result.stdout
     db = ledger(office)
     row = next(db["messages"].rows_where("message_id = ?", [STRANGER]))
     assert (row["unit"], row["item"], row["period"], row["status"]) == (
@@ -70,7 +77,8 @@ def test_assign_sends_one_ack_and_unassign_sends_nothing(office):
     for words in expected:
         assert words in story, words
     decisions = list(ledger(office)["decisions"].rows_where("message = ?", [row["id"]]))
-    assert all(d["at"] and d["by"] for d in decisions) and len(decisions) == 2
+    # the second, identical assign recorded nothing: one decision, undone once
+    assert all(d["at"] and d["by"] for d in decisions) and len(decisions) == 1
 
 
 def test_assign_into_an_existing_group_renumbers_versions(office):
@@ -98,13 +106,16 @@ def test_assign_into_an_existing_group_renumbers_versions(office):
 
 
 def test_bad_targets_are_one_line(office):
-    assert run(office, "assign", STRANGER, "--unit", "东风", "--item", "weekly").stderr == (
-        "mailproc: unknown unit '东风' (see rules/units.toml)\n")  # fmt: skip
+    # issue 13, point 11: names as a clerk types them, and a suggestion when one is wrong
+    assert run(office, "assign", STRANGER, "--unit", "东峰镇", "--item", "weekly").stderr == (
+        "mailproc: 没有名为“东峰镇”的单位，是否指：东风镇？\n")  # fmt: skip
+    preview = run(office, "assign", STRANGER, "--unit", "东风", "--item", "周报", "--dry-run")
+    assert preview.stdout.startswith("将办理：#") and "东风镇 周报 第3周" in preview.stdout
     result = run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly",
                  "--period", "2019-06-14")  # fmt: skip
-    assert "weekly has no deadline 2019-06-14" in result.stderr
-    assert "no mail <nope> in the ledger" in run(office, "assign", "nope", "--unit", "东风镇",
-                                                   "--item", "plan").stderr  # fmt: skip
+    assert "周报没有 2019-06-14 这个截止日期" in result.stderr
+    assert "台账中没有邮件 <nope>" in run(office, "assign", "nope", "--unit", "东风镇",
+                                           "--item", "plan").stderr  # fmt: skip
 
 
 def test_excuse_removes_the_unit_from_reminders_alerts_and_penalties(office):
@@ -172,12 +183,12 @@ def test_extended_unit_gets_its_overdue_notice_at_the_new_deadline(office):
     run(office, "tick", "--now", "2019-06-14T18:00:00+08:00")
     assert db["outbox"].count_where("kind = 'overdue' and unit = '唐家镇'") == 1
     notice = email.message_from_string(notices[0]["eml"], policy=policy.default).get_content()
-    assert "报送截止时间 2019年6月14日（周五）17:00 已过" in notice
+    assert "报送截止时间 6月14日（周五）17时 已过" in notice
     alerts = list(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13:唐家镇'"))
     assert len(alerts) == 1
     message = email.message_from_string(alerts[0]["eml"], policy=policy.default)
     assert message["Subject"] == "【逾期通报】唐家镇\u3000周报（第2周，6月13日）延期后仍未报送"
-    assert "唐家镇经办公室同意延期至 2019年6月14日（周五）17:00" in message.get_content()
+    assert "唐家镇经办公室同意延期至 6月14日（周五）17时" in message.get_content()
 
 
 def test_extended_unit_that_meets_its_deadline_raises_no_alert(office):
@@ -198,7 +209,7 @@ def test_paper_copies(office):
     owed = json.loads(run(office, "status", "--json").stdout)["paper_owed"]
     assert {"unit": "于楼街道", "item": "plan", "period": "2019-05-31"} not in owed
     assert {"unit": "向海街道", "item": "plan", "period": "2019-05-31"} not in owed
-    assert "weekly needs no paper copy" in run(office, "paper", "--unit", "于楼街道", "--item",
+    assert "周报不需要报送纸质文件" in run(office, "paper", "--unit", "于楼街道", "--item",
                                                "weekly", "--waive").stderr  # fmt: skip
     decisions = list(ledger(office)["decisions"].rows_where("kind = 'paper'"))
     assert [json.loads(d["value"])["state"] for d in decisions] == ["received", "waived"]
@@ -293,7 +304,7 @@ def test_unparseable_mail_is_booked_by_its_number(tmp_path):
     assert "mailproc assign '#1' --unit 单位 --item 项目" in inbox
     done = run(config, "assign", "#1", "--unit", "东风镇", "--item", "weekly",
                "--period", "2019-06-13", "--note", "电话确认")  # fmt: skip
-    assert done.stdout.startswith("#1: 东风镇 weekly 2019-06-13")
+    assert done.stdout.startswith("将办理：#1 判读为 东风镇 周报 第2周（6月13日）")
     db = ledger(config)
     row = db["messages"].get(1)
     assert (row["unit"], row["item"], row["disposition"], row["reply"]) == (
@@ -324,7 +335,7 @@ def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
     text = "发件地址验证未通过（SPF/DMARC）：dongfeng_aj@163.com（东风镇的登记地址）可能被冒用"
     assert run(config, "inbox").stdout.splitlines()[:2] == [
         f"2019-06-12 09:30  {text}  东风镇：东风镇第2周周报",
-        "    → mailproc confirm '<f@x>' --note 说明  或  mailproc assign '<f@x>' --unit ...",
+        "    → mailproc confirm '#1' --note 说明  或  mailproc assign '#1' --unit ...",
     ]
     assert ledger(config)["outbox"].count == 0  # no automatic reply to a forged address
     run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
@@ -385,7 +396,7 @@ def test_an_extension_to_a_day_runs_to_its_end_and_its_notice_names_it(office):
     notices = list(db["outbox"].rows_where("kind = 'overdue' and unit = '唐家镇'"))
     assert len(notices) == 1
     text = email.message_from_string(notices[0]["eml"], policy=policy.default).get_content()
-    assert "报送截止时间 2019年6月14日（周五）23:59:59 已过" in text
+    assert "报送截止时间 6月14日24时 已过" in text
     alert = next(db["outbox"].rows_where("cause = 'alert:weekly:2019-06-13'"))
     body = email.message_from_string(alert["eml"], policy=policy.default).get_content()
     assert "唐家镇" not in body  # it has its own alert
@@ -437,9 +448,85 @@ def test_a_guessed_unit_waits_in_the_inbox_and_on_the_dashboard_until_confirmed(
     text = "单位名称疑似笔误：“东凤镇”按东风镇登记，请核对"
     assert run(config, "inbox").stdout.splitlines()[:2] == [
         f"2019-06-12 09:30  {text}  东风镇：东凤镇第2周周报",
-        "    → mailproc confirm '<g@x>' --note 说明  或  mailproc assign '<g@x>' --unit ...",
+        "    → mailproc confirm '#1' --note 说明  或  mailproc assign '#1' --unit ...",
     ]
     run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
     assert text in (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     run(config, "confirm", "<g@x>", "--note", "电话核实，确为东风镇所发")
     assert run(config, "inbox").stdout.startswith("0 to settle")
+
+
+def ledger_dump(config) -> list:
+    db = ledger(config)
+    return [list(db[table].rows) for table in ("messages", "receipts", "decisions", "outbox")]
+
+
+def test_every_action_previews_exactly_what_it_then_does(office):
+    """The preview contract: preview=True checks and computes, changes nothing, and lists the
+    lines the applied action then reports."""
+    from mailproc.app import open_app
+    from mailproc.config import load_config
+    from mailproc.office import actions
+
+    calls = [
+        lambda app, p: actions.assign(app, STRANGER, "东风镇", "weekly", None, "电话", "王", p),
+        lambda app, p: actions.unassign(app, STRANGER, "弄错了", "王", preview=p),
+        lambda app, p: actions.excuse(app, "唐家镇", "周报", "第2周", "停电", "王", preview=p),
+        lambda app, p: actions.extend(
+            app, "新兴镇", "weekly", "2019-06-06", dt.datetime(2019, 6, 7, 17, tzinfo=TZ),
+            None, "王", preview=p,
+        ),
+        lambda app, p: actions.paper(
+            app, "于楼街道", "方案", None, dt.date(2019, 6, 3), False, None, "王", preview=p
+        ),
+        lambda app, p: actions.register(app, "clerk@qq.com", "东风镇", None, "王", preview=p),
+    ]  # fmt: skip
+    for call in calls:
+        before = ledger_dump(office)
+        with open_app(load_config(office)) as app:
+            previewed = call(app, True)
+        assert previewed.preview and previewed.changes and previewed.queued == 0
+        assert ledger_dump(office) == before, previewed.summary
+        with open_app(load_config(office)) as app:
+            done = call(app, False)
+        assert not done.preview
+        assert done.changes[: len(previewed.changes)] == previewed.changes
+        assert done.summary == previewed.summary
+        assert ledger_dump(office) != before
+        with open_app(load_config(office)) as app:  # issue 13, point 8: a repeat changes nothing
+            again = call(app, False)
+        assert again.changes == [] and "无需重复办理" in again.summary
+
+
+def test_an_extension_before_the_deadline_is_refused(office):
+    # issue 13, point 1: 新兴镇's report of 06-12 13:38 was on time; a mistyped --until must
+    # not turn it late
+    result = run(office, "extend", "--unit", "新兴镇", "--item", "weekly",
+                 "--period", "2019-06-13", "--until", "2019-06-10")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mailproc: 新的截止时间 6月10日 23:59:59 不晚于原截止时间 6月13日 11:00，不能作为延期\n"
+    )
+    assert ledger(office)["decisions"].count == 0
+    status = json.loads(run(office, "status", "--json").stdout)
+    assert status["units"]["新兴镇"]["weekly/2019-06-13"]["state"] == "on_time"
+
+
+def test_a_booking_waits_for_the_clerk(office):
+    # issue 13, point 6: shown first, applied only on yes; its original leaves _quarantine
+    before = ledger_dump(office)
+    runner = CliRunner()
+    args = ["assign", STRANGER, "--unit", "东风镇", "--item", "weekly", "--config", str(office)]
+    declined = runner.invoke(cli, args, input="n\n")
+    assert "东风镇 周报 第3周（6月20日）：逾期 → 按时，共2版" in declined.stdout
+    assert declined.stdout.rstrip().endswith("未作任何更改")
+    assert ledger_dump(office) == before
+    accepted = runner.invoke(cli, args, input="y\n")
+    assert "已办理。" in accepted.stdout
+    row = next(ledger(office)["messages"].rows_where("message_id = ?", [STRANGER]))
+    assert row["archive_path"].startswith("东风镇/weekly/2019-06-20/")
+    archive = office.parent / "archive"
+    assert (archive / row["archive_path"]).is_file()
+    assert not list((archive / "_quarantine").glob(f"{row['archive_path'].split('/')[-1]}"))
+    for attachment in ledger(office)["attachments"].rows_where("message = ?", [row["id"]]):
+        assert (archive / attachment["archive_path"]).is_file()

@@ -14,13 +14,14 @@ from mails import DOCX, TZ, XLSX, docx_bytes, make_mail, stats_xlsx
 from msoffcrypto.format.ooxml import OOXMLFile
 from xlwt import CompoundDoc
 
-from mailproc.read.kinds import Container, password_protected
+from mailproc.read.kinds import PROTECTED_MEMBER, Container, password_protected
 from mailproc.read.mail import parse_message, sniff_kind
 from mailproc.read.tables import PASSWORD_PROTECTED, UnreadableFile, read_stats
 from mailproc.rules import load_rules
 
 RULES = load_rules("rules")
 PDF = "application/pdf"
+XLS = "application/vnd.ms-excel"
 
 
 def encrypted_ooxml(plain: bytes) -> bytes:
@@ -50,6 +51,36 @@ def xls_with_filepass() -> bytes:
     out = io.BytesIO()
     CompoundDoc.XlsDoc().save(out, stream[:bof] + filepass + stream[bof:])
     return out.getvalue()
+
+
+def xls_with_xor_filepass() -> bytes:
+    """A BIFF8 workbook obfuscated with Excel 95's XOR method: FILEPASS of type 0, key and
+    verifier."""
+    book = xlwt.Workbook()
+    book.add_sheet("附件1").write(0, 0, "填报单位")
+    stream = book.get_biff_data()
+    bof = 4 + struct.unpack_from("<H", stream, 2)[0]
+    filepass = struct.pack("<HHHHH", 0x002F, 6, 0, 0x1234, 0x5678)
+    out = io.BytesIO()
+    CompoundDoc.XlsDoc().save(out, stream[:bof] + filepass + stream[bof:])
+    return out.getvalue()
+
+
+def word_97(encrypted: bool) -> bytes:
+    """A compound file whose one stream is a Word 97 WordDocument: the FIB's magic, version,
+    language, next page, and its flags word (at 0x0A) with fEncrypted (bit 8) set when saved
+    with a password. xlwt writes the compound file; its one stream is renamed in the
+    directory entry."""
+    fib = bytearray(2048)
+    struct.pack_into("<6H", fib, 0, 0xA5EC, 0x00C1, 0, 0, 0, 0x0100 if encrypted else 0)
+    out = io.BytesIO()
+    CompoundDoc.XlsDoc().save(out, bytes(fib))
+    raw = bytearray(out.getvalue())
+    entry = raw.index("Workbook".encode("utf-16-le"))
+    name = "WordDocument\0".encode("utf-16-le")
+    raw[entry : entry + 64] = name.ljust(64, b"\0")
+    struct.pack_into("<H", raw, entry + 64, len(name))
+    return bytes(raw)
 
 
 def pdf(encrypted: bool) -> bytes:
@@ -91,6 +122,9 @@ DOCX_LOCKED = encrypted_ooxml(docx_bytes())
         ("附件1.xlsx", XLSX_LOCKED, True),
         ("方案.docx", DOCX_LOCKED, True),
         ("附件1.xls", xls_with_filepass(), True),
+        ("附件1.xls", xls_with_xor_filepass(), True),
+        ("方案.doc", word_97(encrypted=True), True),
+        ("方案.doc", word_97(encrypted=False), False),
         ("方案.pdf", pdf(encrypted=True), True),
         ("材料.zip", zip_of("附件1.xlsx", stats_xlsx(), encrypted=True), True),
         ("附件1.xlsx", stats_xlsx(), False),
@@ -110,7 +144,13 @@ def test_password_protected_is_read_from_the_bytes(name, data, protected):
 
 @pytest.mark.parametrize(
     ("name", "data"),
-    [("附件1.xlsx", XLSX_LOCKED), ("附件1.docx", DOCX_LOCKED), ("附件1.xls", xls_with_filepass())],
+    [
+        ("附件1.xlsx", XLSX_LOCKED),
+        ("附件1.docx", DOCX_LOCKED),
+        ("附件1.xls", xls_with_filepass()),
+        ("附件1.xls", xls_with_xor_filepass()),
+        ("附件1.doc", word_97(encrypted=True)),
+    ],
 )
 def test_a_protected_table_is_unreadable_as_protected(name, data):
     with pytest.raises(UnreadableFile) as raised:
@@ -133,6 +173,12 @@ def reply_to(pipeline, raw: bytes) -> tuple[dict, str]:
         ("东风镇活动方案", [("方案.docx", DOCX_LOCKED, DOCX)], "方案.docx"),
         ("东风镇活动方案", [("方案.pdf", pdf(encrypted=True), PDF)], "方案.pdf"),
         (
+            "东风镇活动方案",
+            [("方案.doc", word_97(encrypted=True), "application/msword")],
+            "方案.doc",
+        ),
+        ("东风镇第2周周报", [("附件1.xls", xls_with_xor_filepass(), XLS)], "附件1.xls"),
+        (
             "东风镇第2周周报",
             [("材料.zip", zip_of("附件1.xlsx", stats_xlsx(), True), "application/zip")],
             "附件1.xlsx",
@@ -154,4 +200,4 @@ def test_an_encrypted_zip_member_is_marked_when_the_zip_is_unpacked():
     )
     (member,) = parse_message(raw).attachments
     assert (member.filename, member.from_archive) == ("附件1.xlsx", "材料.zip")
-    assert "password-protected zip member" in member.problems
+    assert PROTECTED_MEMBER in member.problems

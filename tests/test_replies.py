@@ -147,3 +147,28 @@ def test_a_message_id_that_could_break_a_command_line_is_named_by_its_number(tmp
         (entry,) = actions.inbox(app.db)
     assert entry["command"].startswith(f"mailproc assign '#{outcome.message_pk}'")
     assert "rm -rf" not in entry["command"]
+
+
+def test_a_further_version_says_what_decides_the_record(tmp_path):
+    # issue 13, point 3: the receipt of a correction at 13:47 names the first version's time
+    # and status, not "本次报送按时" against a deadline long past
+    with open_app(make_config(tmp_path)) as app:
+        pipeline = Pipeline(app)
+        for received in (at(6, 10, 37), at(6, 13, 47)):
+            raw = make_mail(
+                "东风镇第1周周报",
+                sender="dongfeng_aj@163.com",
+                received=received,
+                files=[("附件1.xlsx", stats_xlsx("东风镇"), XLSX)],
+            )
+            pipeline.ingest(raw, source=str(received))
+        first, second = (
+            email.message_from_string(row["eml"], policy=policy.default).get_content()
+            for row in sent(app)
+        )
+    assert "本次报送按时（截止时间 6月6日（周四）11时）。" in first
+    assert (
+        "首次报送（6月6日10:37）按时（截止时间 6月6日（周四）11时）；本次为第2版（13:47），已更新"
+        in (second)
+    )
+    assert "本次报送按时" not in second

@@ -10,12 +10,14 @@ from pathlib import PurePath
 
 from mailproc.classify.periods import week_number
 from mailproc.classify.units import UnitNames
+from mailproc.read.containers import why_unopened
 from mailproc.read.kinds import (
+    CONTAINER_KINDS,
     DOCUMENT_KINDS,
     DOCUMENT_SUFFIXES,
     OLE2_MAGIC,
     OLE2_SECTOR,
-    PROTECTED_ZIP_MEMBER,
+    PROTECTED_MEMBER,
     SHEET_KINDS,
     SHEET_SUFFIXES,
     WORD_KINDS,
@@ -41,6 +43,9 @@ from mailproc.values import Attachment, FileCheck, StatsTable
 DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
 DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
 NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
+OLD_WORD_TABLE = (
+    "旧版 Word 格式（.doc/.wps）中的表格在本系统无法读取，请将附件1 另存为 Excel/WPS 表格后发送"
+)
 
 # How a file is opened into its tables: here, or in the sandbox (`read.sandbox`); either
 # raises UnreadableFile for a file that cannot be opened within the mail's limits.
@@ -65,41 +70,90 @@ class Files:
     def check_files(
         self, attachments: list[Attachment], open_file: OpenFile = open_here
     ) -> list[FileCheck]:
-        """Open every office file: which one is 附件1, which are documents, which are broken."""
-        checks = []
+        """Open every office file: which one is 附件1, which are documents, which are broken,
+        and which are pictures of the table."""
+        checks, pictures = [], []
         for att in attachments:
-            suffix = PurePath(att.filename).suffix.lower()
-            if att.kind == "image":
-                checks.append(FileCheck(att, "image"))
-                continue
-            is_sheet = att.kind in SHEET_KINDS or suffix in SHEET_SUFFIXES
-            is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
-            if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
-                checks.append(FileCheck(att, "other"))
-                continue
-            check = FileCheck(att, "document")
-            if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
-                check.error = DAMAGED
-            if is_sheet or is_word:
-                try:
-                    opened = open_file(att)
-                    if opened is not None:
-                        check.pick = functools.partial(pick, tables_of(opened, self.rules))
-                        check.table = check.pick()
-                except UnreadableFile as exc:
-                    check.error = str(exc)
-                named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
-                if check.table is not None:
-                    check.role = "stats"
-                elif is_sheet or named_stats:
-                    check.role = "stats_candidate"
-                    check.error = check.error or NO_TABLE
-            if check.error is None and check.role == "document":
-                check.error = document_problem(att)
-            if PROTECTED_ZIP_MEMBER in att.problems:  # encrypted in its zip: never unpacked
-                check.error = PASSWORD_PROTECTED
+            named_stats = any(w in normalize(att.filename) for w in self.stats_file_words)
+            check, picture = self._check(att, named_stats, open_file)
+            if picture:
+                pictures.append(check)
+                if named_stats:  # a photo or scan of 附件1: its figures cannot be read
+                    check.role, check.unread_table = "image", "picture"
             checks.append(check)
+        if pictures and len(pictures) == len(checks):  # pictures only: the table came as one
+            for check in pictures:
+                check.unread_table = "picture"
         return checks
+
+    def _check(
+        self, att: Attachment, named_stats: bool, open_file: OpenFile
+    ) -> tuple[FileCheck, bool]:
+        """What one file is, and whether it is a picture (a photo, or a PDF without text)."""
+        suffix = PurePath(att.filename).suffix.lower()
+        locked = PROTECTED_MEMBER in att.problems  # encrypted in its archive: never taken out
+        if att.kind in CONTAINER_KINDS and not locked:  # left shut: its files never came
+            return FileCheck(att, "other", error=why_unopened(att)), False
+        if att.kind == "image":
+            return FileCheck(att, "image"), True
+        is_sheet = att.kind in SHEET_KINDS or suffix in SHEET_SUFFIXES
+        is_word = att.kind in WORD_KINDS or suffix in WORD_SUFFIXES
+        is_pdf = att.kind == "pdf"
+        if not (is_sheet or att.kind in DOCUMENT_KINDS or suffix in DOCUMENT_SUFFIXES):
+            if locked:
+                return FileCheck(att, "other", error=PASSWORD_PROTECTED), False
+            if suffix == ".txt":
+                return self._text_table(att, open_file), False
+            return FileCheck(att, "other"), False
+        check = FileCheck(att, "document")
+        if any(p.startswith(DAMAGE_PREFIXES) for p in att.problems):
+            check.error = DAMAGED
+        picture = tables_read = False
+        old_word = is_word and att.kind != "docx"
+        if is_sheet or is_word or is_pdf:
+            try:
+                opened = open_file(att)
+                if opened is not None:
+                    picture, tables_read = opened.picture, bool(opened.grids)
+                    self._read_tables(check, opened)
+            except UnreadableFile as exc:
+                # a PDF or .doc that is no 附件1 is judged as a document (document_problem)
+                if is_sheet or not (is_pdf or old_word) or named_stats:
+                    check.error = str(exc)
+            if check.table is not None:
+                check.role = "stats"
+            elif old_word and not tables_read:  # no program here could read its tables
+                check.unread_table = "old_word"
+                if named_stats:
+                    check.role = "stats_candidate"
+                    check.error = check.error or OLD_WORD_TABLE
+            elif (is_sheet or named_stats) and not picture:
+                check.role = "stats_candidate"
+                check.error = check.error or NO_TABLE
+        if check.error is None and check.role == "document":
+            check.error = document_problem(att)
+        if locked:
+            check.error = PASSWORD_PROTECTED
+        return check, picture
+
+    def _text_table(self, att: Attachment, open_file: OpenFile) -> FileCheck:
+        """A .txt is 附件1 when it holds the table (Excel's 另存为“Unicode 文本”); any other
+        text file is just another file."""
+        check = FileCheck(att, "other")
+        try:
+            opened = open_file(att)
+        except UnreadableFile:
+            return check
+        if opened is not None:
+            self._read_tables(check, opened)
+            if check.table is not None:
+                check.role = "stats"
+        return check
+
+    def _read_tables(self, check: FileCheck, opened: Opened) -> None:
+        """The file's best 附件1, and how to pick another row or sheet of it later."""
+        check.pick = functools.partial(pick, tables_of(opened, self.rules))
+        check.table = check.pick()
 
     def read_own_rows(self, files: list[FileCheck], unit: Unit) -> list[str]:
         """Pick the unit's own row in every 附件1 with several filled rows (a town's villages, a

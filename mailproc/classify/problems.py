@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import PurePath
 
-from mailproc.read.kinds import DOCUMENT_KINDS, DOCUMENT_SUFFIXES
+from mailproc.read.kinds import CONTAINER_KINDS, DOCUMENT_KINDS, DOCUMENT_SUFFIXES
 from mailproc.read.text import normalize, own_words, simplify
 from mailproc.rules import Item, Rules
 from mailproc.values import PROBLEM_ORDER, FileCheck, Flag, ParsedMail
@@ -122,8 +122,14 @@ class Problems:
             if c.attachment.kind in DOCUMENT_KINDS
             or PurePath(c.attachment.filename).suffix.lower() in DOCUMENT_SUFFIXES
         ]
-        missing_document = item.needs_document and not real_documents and not had_document
-        missing_stats = item.needs_stats and not stats_files and (corrected or not had_stats)
+        # A container left shut may hold both: it is what the unit is asked to send again
+        shut = any(c.error and c.attachment.kind in CONTAINER_KINDS for c in files)
+        missing_document = (
+            item.needs_document and not real_documents and not had_document and not shut
+        )
+        missing_stats = (
+            item.needs_stats and not stats_files and (corrected or not had_stats) and not shut
+        )
         links = " ".join([*bodies, *(m.body_html for m in mail.chain())])
         if (missing_document or missing_stats) and any(p.search(links) for p in self.cloud_links):
             problems.append("cloud_link")

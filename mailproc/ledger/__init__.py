@@ -8,6 +8,8 @@ the only code in mailproc that changes a row: a test checks that no other module
 
 from mailproc.ledger.read import (
     active_decision,
+    console_session,
+    console_user,
     deadline_decisions,
     dumps,
     find_message,
@@ -26,6 +28,8 @@ from mailproc.ledger.schema import open_ledger
 
 __all__ = [
     "active_decision",
+    "console_session",
+    "console_user",
     "deadline_decisions",
     "dumps",
     "find_message",

@@ -112,3 +112,19 @@ def replies_for_day(db: sqlite_utils.Database, address: str, received: dt.dateti
         )
     )
     return row["n"]
+
+
+def console_user(db: sqlite_utils.Database, name: str) -> dict | None:
+    return next(db["users"].rows_where("name = ?", [name], limit=1), None)
+
+
+def console_session(db: sqlite_utils.Database, token_hash: str, now: str) -> dict | None:
+    """A session that has not expired, with its user's role (None once the user is removed)."""
+    return next(
+        db.query(
+            "select s.*, u.role from console_sessions s join users u on u.name = s.user "
+            "where s.token_hash = ? and s.expires_at > ?",
+            [token_hash, now],
+        ),
+        None,
+    )

@@ -3,8 +3,10 @@ existing ledger is upgraded in place. `docs/ledger.md` documents each table for 
 the file with another SQLite tool.
 """
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -13,6 +15,31 @@ from sqlite_utils.migrations import Migrations
 from mailproc.private import FILE_MODE, make_folder
 
 migrations = Migrations("mailproc")
+BUSY_TIMEOUT_MS = 30_000  # a console click waits this long for a poll's transaction, never fails
+
+
+class Ledger(sqlite_utils.Database):
+    """The ledger's connection: every transaction takes the write lock when it begins.
+
+    A deferred transaction that reads, then writes after another process committed, fails at
+    once (its snapshot is stale, and SQLite's busy timeout does not help); begun IMMEDIATE it
+    waits for the writer before reading anything. So `run` polling and the office clicking in
+    the console take turns, each for one short transaction.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.execute("COMMIT")
 
 
 @migrations()
@@ -257,9 +284,33 @@ def open_ledger(path: str | Path) -> sqlite_utils.Database:
     make_folder(path.parent)
     if not path.exists():  # created 0600: SQLite gives its -wal and -shm the ledger's mode
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-    db = sqlite_utils.Database(path)
+    db = Ledger(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=10000")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     migrations.apply(db)
     return db
+
+
+@migrations()
+def m008_console(db: sqlite_utils.Database) -> None:
+    """The office console's people and their sessions: a password is kept only as its scrypt
+    hash, a session only as the sha256 of its cookie, so a copy of the ledger logs nobody in."""
+    db["users"].create(
+        {
+            "name": str,
+            "role": str,
+            "password_hash": str,
+            "created_at": str,
+            "failures": int,
+            "locked_until": str,
+        },
+        pk="name",
+        not_null={"role", "password_hash", "created_at", "failures"},
+    )
+    db["console_sessions"].create(
+        {"token_hash": str, "user": str, "csrf_token": str, "created_at": str, "expires_at": str},
+        pk="token_hash",
+        not_null={"user", "csrf_token", "created_at", "expires_at"},
+    )
+    db["console_sessions"].create_index(["user"])

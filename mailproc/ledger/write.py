@@ -53,6 +53,17 @@ def record_message(db: sqlite_utils.Database, fields: dict[str, Any]) -> int:
     return db["messages"].insert(fields).last_pk
 
 
+def refile_message(db: sqlite_utils.Database, pk: int, moves: dict[str, str]) -> None:
+    """A mail's archived files moved to the folder of its new reading: old path → new path."""
+    row = db["messages"].get(pk)
+    db["messages"].update(pk, {"archive_path": moves.get(row["archive_path"], row["archive_path"])})
+    for old, new in moves.items():
+        db.execute(
+            "update attachments set archive_path = ? where message = ? and archive_path = ?",
+            [new, pk, old],
+        )
+
+
 def record_attachments(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
     db["attachments"].insert_all(rows)
 
@@ -323,3 +334,49 @@ def save_mailbox_state(
 
 def record_job_run(db: sqlite_utils.Database, fields: dict[str, Any]) -> None:
     db["jobs_run"].insert(fields)
+
+
+# -- the console's users and sessions -------------------------------------------------------------
+
+
+def add_user(
+    db: sqlite_utils.Database, tz: dt.tzinfo, name: str, role: str, password_hash: str
+) -> None:
+    """A new console user, or a new role and password for an existing one (unlocked)."""
+    db["users"].upsert(
+        {
+            "name": name,
+            "role": role,
+            "password_hash": password_hash,
+            "created_at": now_iso(tz),
+            "failures": 0,
+            "locked_until": None,
+        },
+        pk="name",
+    )
+
+
+def remove_user(db: sqlite_utils.Database, name: str) -> None:
+    """The user and every session they had: a removed clerk is logged out at once."""
+    with db.atomic():
+        db["console_sessions"].delete_where("user = ?", [name])
+        db["users"].delete_where("name = ?", [name])
+
+
+def login_failed(
+    db: sqlite_utils.Database, name: str, failures: int, locked_until: str | None
+) -> None:
+    db["users"].update(name, {"failures": failures, "locked_until": locked_until})
+
+
+def login_succeeded(db: sqlite_utils.Database, name: str, session: dict[str, str]) -> None:
+    """Failures forgotten, and the new session (its token's hash, its CSRF token) stored."""
+    with db.atomic():
+        db["users"].update(name, {"failures": 0, "locked_until": None})
+        db["console_sessions"].insert(session)
+
+
+def end_session(db: sqlite_utils.Database, token_hash: str, now: str) -> None:
+    """One session ended (logout), and every expired one forgotten."""
+    with db.atomic():
+        db["console_sessions"].delete_where("token_hash = ? or expires_at < ?", [token_hash, now])

@@ -4,10 +4,14 @@ one reversible. The machine's reading of a mail stays in `messages.machine_readi
 office's, and a booking never repeats a notice already sent for the mail.
 """
 
+import dataclasses
 import datetime as dt
+import difflib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlite_utils
 
@@ -15,21 +19,54 @@ from mailproc import ledger
 from mailproc.app import App
 from mailproc.display import printable
 from mailproc.ledger import write
+from mailproc.office import changes
 from mailproc.pipeline import Pipeline
+from mailproc.read.text import normalize
+from mailproc.reports.status import STATE_WORDS
 from mailproc.rules import Item, Rules
 from mailproc.values import Booking
 
 
 class OfficeError(Exception):
-    """The action cannot be done as asked; the message says why, in one line."""
+    """The action cannot be done as asked; the message says why, in one line of Chinese."""
 
 
 @dataclass
 class Done:
-    """What an action changed, for the command to print."""
+    """What an action changed (or, previewed, would change), for the clerk to read: a summary
+    and one line per fact of the record that changes, old → new."""
 
     summary: str
     queued: int = 0
+    changes: list[str] = field(default_factory=list)
+    preview: bool = False
+
+
+class _Preview(Exception):
+    """Raised inside a previewed action's transaction, so everything it wrote is rolled back."""
+
+    def __init__(self, done: Done):
+        self.done = done
+
+
+def _carry_out(app: App, preview: bool, work: Callable[[], Done]) -> Done:
+    """Run `work` in one transaction and say what it changed; previewed, roll it all back.
+    The preview and the action are the same code, so what a preview shows is what happens."""
+    before = changes.standing(app)
+    try:
+        with app.db.atomic():
+            done = work()
+            done.changes = changes.difference(before, changes.standing(app))
+            if preview:
+                raise _Preview(done)
+    except _Preview as rolled_back:
+        done = dataclasses.replace(rolled_back.done, queued=0, preview=True)
+    return done
+
+
+def _unchanged(summary: str) -> Done:
+    """An action whose outcome already holds: nothing is recorded twice."""
+    return Done(f"{summary}，无需重复办理")
 
 
 # A Message-ID that is safe to paste inside '…' on a command line: a sender writes it, and one
@@ -38,54 +75,103 @@ _PASTEABLE_ID = re.compile(r"<[A-Za-z0-9.@_+=-]{1,200}>")
 
 
 def mail_label(row: dict) -> str:
-    """How the office names a mail on the command line: its Message-ID when it is a plain one,
-    else #N, its number in the ledger."""
-    message_id = row["message_id"] or ""
-    return message_id if _PASTEABLE_ID.fullmatch(message_id) else f"#{row['id']}"
+    """How the office names a mail on the command line: #N, its number in the ledger, which
+    every command takes and no sender can fill with a quote."""
+    return f"#{row['id']}"
 
 
 def find_message(app: App, message_id: str) -> dict:
-    """A mail by its Message-ID, or by `#N`, its number in the ledger (what `inbox` shows for
-    mail without a Message-ID)."""
-    wanted = message_id.strip()
-    if re.fullmatch(r"#\d+", wanted):
-        row = next(app.db["messages"].rows_where("id = ?", [int(wanted[1:])]), None)
+    """A mail by `#N`, its number in the ledger (what every listing shows), or by its
+    Message-ID, with or without its angle brackets and quotes."""
+    wanted = message_id.strip().strip("'\"").strip()
+    if re.fullmatch(r"#?\d+", wanted):
+        row = next(app.db["messages"].rows_where("id = ?", [int(wanted.lstrip("#"))]), None)
     else:
         if not wanted.startswith("<"):
             wanted = f"<{wanted}>"
         row = ledger.message_by_message_id(app.db, wanted)
     if row is None:
-        raise OfficeError(f"no mail {wanted} in the ledger")
+        raise OfficeError(f"台账中没有邮件 {printable(wanted)}")
     if not row["archive_path"]:
-        raise OfficeError(f"{wanted} has no archived original to read again")
+        raise OfficeError(f"{mail_label(row)} 没有存档的原件，无法重新判读")
     return row
 
 
-def _item(rules: Rules, item_id: str) -> Item:
-    item = rules.item(item_id)
-    if item is None:
-        raise OfficeError(
-            f"unknown item {item_id!r} (items: {', '.join(i.id for i in rules.items)})"
-        )
-    return item
+def resolve_unit(rules: Rules, text: str) -> str:
+    """A unit as the clerk types it: its name, an alias, or the unique start of one."""
+    wanted = normalize(text.strip())
+    if not wanted:
+        raise OfficeError("请写明单位名称")
+    for unit in rules.units:
+        if any(normalize(name) == wanted for name in unit.names):
+            return unit.name
+    starting = [
+        u.name for u in rules.units if any(normalize(n).startswith(wanted) for n in u.names)
+    ]
+    if len(starting) == 1:
+        return starting[0]
+    if starting:
+        raise OfficeError(f"“{text}”可指 {'、'.join(starting)}，请写全称")
+    owners = {name: unit.name for unit in rules.units for name in unit.names}
+    near = difflib.get_close_matches(text.strip(), list(owners), n=6, cutoff=0.4)
+    close = list(dict.fromkeys(owners[name] for name in near))[:3]
+    hint = f"，是否指：{'、'.join(close)}？" if close else "（单位名称见 rules/units.toml）"
+    raise OfficeError(f"没有名为“{text}”的单位{hint}")
 
 
-def check_target(rules: Rules, unit: str, item_id: str, period: str | None) -> str | None:
-    """Validate a unit/item/period named on the command line; the period an item with one
-    deadline implies when none is given."""
-    if rules.unit(unit) is None:
-        raise OfficeError(f"unknown unit {unit!r} (see rules/units.toml)")
-    item = _item(rules, item_id)
+def resolve_item(rules: Rules, text: str) -> Item:
+    """An item as the clerk types it: its id (weekly), its Chinese label or name (周报), or the
+    unique start of one."""
+    wanted = normalize(text.strip())
+    words = {i.id: [i.id, i.label, i.short, i.name] for i in rules.items}
+    for item in rules.items:
+        if any(normalize(word) == wanted for word in words[item.id]):
+            return item
+    starting = [
+        i
+        for i in rules.items
+        if wanted and any(normalize(w).startswith(wanted) for w in words[i.id])
+    ]
+    if len(starting) == 1:
+        return starting[0]
+    every = "、".join(f"{i.label}（{i.id}）" for i in rules.items)
+    raise OfficeError(f"没有名为“{text}”的报送事项（可写：{every}）")
+
+
+def resolve_period(item: Item, text: str | None) -> str | None:
+    """The period a clerk names: the deadline's date (2019-06-13, 6月13日) or 第N周; none for an
+    item with no deadline, and the only one of an item with one."""
     if item.never_late:
         return None
-    if period is None:
+    if text is None:
         if len(item.deadlines) == 1:
             return item.period_of(item.deadlines[0])
         return None
-    if item.deadline_for(period) is None:
-        periods = ", ".join(item.period_of(d) for d in item.deadlines)
-        raise OfficeError(f"{item_id} has no deadline {period} (its periods: {periods})")
-    return period
+    wanted = text.strip()
+    if week := re.fullmatch(r"第?(\d)周?", wanted):
+        number = int(week.group(1))
+        if item.weekly and 1 <= number <= len(item.deadlines):
+            return item.period_of(item.deadlines[number - 1])
+    for deadline in item.deadlines:
+        spelled = {item.period_of(deadline), f"{deadline.month}月{deadline.day}日"}
+        if wanted in spelled:
+            return item.period_of(deadline)
+    periods = "、".join(item.period_of(d) for d in item.deadlines)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", wanted):
+        try:
+            dt.date.fromisoformat(wanted)
+        except ValueError:
+            raise OfficeError(f"“{wanted}”不是有效日期") from None
+    raise OfficeError(f"{item.label}没有 {wanted} 这个截止日期（可选：{periods}）")
+
+
+def check_target(
+    rules: Rules, unit: str, item_id: str, period: str | None
+) -> tuple[str, str, str | None]:
+    """A unit, item and period named on the command line, as the ledger names them: the
+    canonical unit, the item's id, the deadline's ISO date (implied for one-deadline items)."""
+    item = resolve_item(rules, item_id)
+    return resolve_unit(rules, unit), item.id, resolve_period(item, period)
 
 
 def _assignments(app: App, pk: int) -> list[dict]:
@@ -104,16 +190,20 @@ def _booking_of(app: App, pk: int) -> Booking | None:
 
 def rebook(app: App, row: dict, booking: Booking | None = None) -> Done:
     """Read a stored mail again under `booking`, by default the office's current one (or
-    none), and apply it."""
+    none), and apply it; its archived files follow its new reading."""
     pipeline = Pipeline(app)
     result, mail = pipeline.reread(row, booking or _booking_of(app, row["id"]))
     queued = pipeline.apply_reading(row, mail, result)
-    return Done(
-        f"{mail_label(row)}: {result.unit or '-'} {result.item or '-'} {result.period or '-'} "
-        f"{result.status or '-'} v{result.version or '-'}, reply {result.reply}"
-        + ("" if queued or result.reply == "none" else " (already sent before)"),
-        int(queued),
-    )
+    settled = app.db["messages"].get(row["id"])
+    reading = changes.target_words(app.rules, result.unit, result.item, result.period)
+    summary = f"{mail_label(row)} 判读为 {reading or changes.DISPOSITION_WORDS[result.disposition]}"
+    if settled["status"]:
+        summary += f"，{STATE_WORDS[settled['status']]}，第{settled['version']}版"
+    if queued:
+        summary += f"，{changes.REPLY_WORDS[result.reply]}待发送"
+    elif result.reply != "none":
+        summary += f"（{changes.REPLY_WORDS[result.reply]}此前已发出，不再重发）"
+    return Done(summary, int(queued))
 
 
 def assign(
@@ -124,13 +214,22 @@ def assign(
     period: str | None,
     note: str | None,
     by: str,
+    preview: bool = False,
 ) -> Done:
     """Book a mail for a unit and item (and period): the office's reading replaces the machine's."""
     row = find_message(app, message_id)
-    period = check_target(app.rules, unit, item, period)
-    with app.db.atomic():
-        for previous in _assignments(app, row["id"]):
-            write.undo_decision(app.db, app.tz, previous["id"], by, "replaced by a new assignment")
+    unit, item, period = check_target(app.rules, unit, item, period)
+    active = _assignments(app, row["id"])
+    if active and (active[-1]["unit"], active[-1]["item"], active[-1]["period"]) == (
+        unit,
+        item,
+        period,
+    ):
+        return _unchanged(f"{mail_label(row)} 已由办公室登记为 {unit} {item} {period or ''}")
+
+    def work() -> Done:
+        for previous in active:
+            write.undo_decision(app.db, app.tz, previous["id"], by, "改为新的登记")
         write.record_decision(
             app.db,
             app.tz,
@@ -144,21 +243,64 @@ def assign(
         )
         done = rebook(app, row)
         write.log(app.db, app.tz, row["id"], "assigned", {"by": by, "note": note})
-    return done
+        return done
+
+    return _refiled(app, row, _carry_out(app, preview, work))
 
 
-def unassign(app: App, message_id: str, note: str | None, by: str) -> Done:
+def unassign(app: App, message_id: str, note: str | None, by: str, preview: bool = False) -> Done:
     """Undo the office's booking: the machine's reading stands again."""
     row = find_message(app, message_id)
-    with app.db.atomic():
-        active = _assignments(app, row["id"])
-        if not active:
-            raise OfficeError(f"{mail_label(row)} was not assigned by the office")
+    active = _assignments(app, row["id"])
+    if not active:
+        return _unchanged(f"{mail_label(row)} 没有办公室的登记，系统判读有效")
+
+    def work() -> Done:
         for decision in active:
             write.undo_decision(app.db, app.tz, decision["id"], by, note)
         done = rebook(app, row)
         write.log(app.db, app.tz, row["id"], "unassigned", {"by": by, "note": note})
+        return done
+
+    return _refiled(app, row, _carry_out(app, preview, work))
+
+
+def _refiled(app: App, row: dict, done: Done) -> Done:
+    """After a booking is applied, its archived files move to the folder of its new reading."""
+    if done.preview:
+        return done
+    moved = refile(app, row["id"])
+    if moved:
+        done.changes.append(f"存档原件移至 {moved}")
     return done
+
+
+def refile(app: App, pk: int) -> str | None:
+    """Move a mail's archived original and files to the folder its reading files it under;
+    the new folder, or None when they are where they belong. Files are copied, the ledger
+    updated, then the old copies removed: a crash between leaves a spare copy, never a
+    ledger pointing at nothing."""
+    row = app.db["messages"].get(pk)
+    archive = app.archive
+    folder = archive.folder_for(row["disposition"], row["unit"], row["item"], row["period"])
+    old_eml = Path(row["archive_path"])
+    if old_eml.parent == folder:
+        return None
+    moves = {row["archive_path"]: archive.store(folder, old_eml.name, archive.read(old_eml))}
+    for attachment in app.db["attachments"].rows_where(
+        "message = ? and archive_path is not null", [pk]
+    ):
+        old = Path(attachment["archive_path"])
+        below = old.relative_to(old_eml.parent) if old.is_relative_to(old_eml.parent) else old
+        moves[attachment["archive_path"]] = archive.store(
+            folder / below.parent, below.name, archive.read(old)
+        )
+    with app.db.atomic():
+        write.refile_message(app.db, pk, moves)
+    for old, new in moves.items():
+        if old != new:
+            archive.remove(Path(old))
+    return folder.as_posix()
 
 
 def excuse(
@@ -169,17 +311,29 @@ def excuse(
     note: str | None,
     by: str,
     undo: bool = False,
+    preview: bool = False,
 ) -> Done:
     """The unit owes nothing for this deadline: no reminder, no overdue notice, no penalty."""
-    period = check_target(app.rules, unit, item, period)
-    with app.db.atomic():
+    unit, item, period = check_target(app.rules, unit, item, period)
+    if period is None:
+        raise OfficeError(f"{app.rules.item(item).label}没有截止时间，无需免报")
+    target = changes.target_words(app.rules, unit, item, period)
+    active = ledger.active_decision(app.db, "excuse", unit, item, period)
+    if undo and active is None:
+        return _unchanged(f"{target} 没有免报记录")
+    if not undo and active is not None:
+        return _unchanged(f"{target} 已免报（{active['by']}，{active['at'][:10]}）")
+
+    def work() -> Done:
         if undo:
-            _undo(app, "excuse", unit, item, period, note, by)
-            return Done(f"{unit} {item} {period}: excuse withdrawn")
+            write.undo_decision(app.db, app.tz, active["id"], by, note)
+            return Done(f"{target} 已撤销免报")
         write.record_decision(
             app.db, app.tz, "excuse", by, note, unit=unit, item=item, period=period
         )
-    return Done(f"{unit} {item} {period}: excused")
+        return Done(f"{target} 已免报")
+
+    return _carry_out(app, preview, work)
 
 
 def extend(
@@ -191,25 +345,45 @@ def extend(
     note: str | None,
     by: str,
     undo: bool = False,
+    preview: bool = False,
 ) -> Done:
-    """Move one unit's deadline; its receipts are judged on time or late against the new one."""
-    period = check_target(app.rules, unit, item, period)
+    """Move one unit's deadline later; its receipts are judged on time or late against the new
+    one. An extension never comes before the campaign's deadline: a mistyped date must not
+    turn a report sent on time into a late one (docs/decisions.md)."""
+    unit, item, period = check_target(app.rules, unit, item, period)
+    rules_item = app.rules.item(item)
     if period is None:
-        raise OfficeError(f"{item} has no deadline to extend")
-    with app.db.atomic():
+        raise OfficeError(f"{rules_item.label}没有截止时间，无法延期")
+    target = changes.target_words(app.rules, unit, item, period)
+    active = ledger.active_decision(app.db, "extend", unit, item, period)
+    original = rules_item.deadline_for(period)
+    if undo:
+        if active is None:
+            return _unchanged(f"{target} 没有延期记录")
+    elif until is None:
+        raise OfficeError("请用 --until 写明新的截止时间，如 2019-06-14 或 2019-06-14T17:00")
+    elif until <= original:
+        raise OfficeError(
+            f"新的截止时间 {changes.moment_words(until)} 不晚于原截止时间 "
+            f"{changes.moment_words(original)}，不能作为延期"
+        )
+    elif active and dt.datetime.fromisoformat(json.loads(active["value"])["deadline"]) == until:
+        return _unchanged(f"{target} 截止时间已延至 {changes.moment_words(until)}")
+
+    def work() -> Done:
         if undo:
-            _undo(app, "extend", unit, item, period, note, by)
-            summary = f"{unit} {item} {period}: extension withdrawn"
+            write.undo_decision(app.db, app.tz, active["id"], by, note)
+            summary = f"{target} 已撤销延期，截止时间恢复为 {changes.moment_words(original)}"
         else:
-            if until is None:
-                raise OfficeError("--until is needed (the new deadline, ISO 8601)")
             value = {"deadline": until.isoformat()}
             write.record_decision(
                 app.db, app.tz, "extend", by, note, unit=unit, item=item, period=period, value=value
             )
-            summary = f"{unit} {item} {period}: deadline moved to {until.isoformat()}"
+            summary = f"{target} 截止时间延至 {changes.moment_words(until)}"
         write.settle(app.db, app.rules, unit, item, period)
-    return Done(summary)
+        return Done(summary)
+
+    return _carry_out(app, preview, work)
 
 
 def paper(
@@ -222,45 +396,57 @@ def paper(
     note: str | None,
     by: str,
     undo: bool = False,
+    preview: bool = False,
 ) -> Done:
     """Record a paper copy received (or waived) for a plan or summary."""
-    period = check_target(app.rules, unit, item, period)
-    if not _item(app.rules, item).needs_paper:
-        raise OfficeError(f"{item} needs no paper copy")
-    with app.db.atomic():
-        if undo:
-            _undo(app, "paper", unit, item, period, note, by)
-            return Done(f"{unit} {item} {period}: paper copy owed again")
+    unit, item, period = check_target(app.rules, unit, item, period)
+    if not app.rules.item(item).needs_paper:
+        raise OfficeError(f"{app.rules.item(item).label}不需要报送纸质文件")
+    target = changes.target_words(app.rules, unit, item, period)
+    active = ledger.active_decision(app.db, "paper", unit, item, period)
+    if undo:
+        if active is None:
+            return _unchanged(f"{target} 没有纸质文件的记录")
+    else:
         if waive == (received is not None):
-            raise OfficeError("give either --received DATE or --waive")
+            raise OfficeError("请写明 --received 收到日期，或 --waive 免交，二者选一")
+        today = dt.datetime.now(app.tz).date()
+        if received is not None and received > today:
+            raise OfficeError(f"收到日期 {received.isoformat()} 晚于今天（{today.isoformat()}）")
         value = (
             {"state": "waived"} if waive else {"state": "received", "date": received.isoformat()}
         )
+        if active and json.loads(active["value"]) == value:
+            return _unchanged(f"{target} 的纸质文件已记录")
+
+    def work() -> Done:
+        if undo:
+            write.undo_decision(app.db, app.tz, active["id"], by, note)
+            return Done(f"{target} 纸质文件记为未交")
+        if active:
+            write.undo_decision(app.db, app.tz, active["id"], by, "改为新的记录")
         write.record_decision(
             app.db, app.tz, "paper", by, note, unit=unit, item=item, period=period, value=value
         )
-    return Done(f"{unit} {item} {period}: paper copy {value['state']}")
+        words = "免交" if waive else f"已收（{received.isoformat()}）"
+        return Done(f"{target} 纸质文件{words}")
+
+    return _carry_out(app, preview, work)
 
 
-def _undo(
-    app: App,
-    kind: str,
-    unit: str,
-    item: str,
-    period: str | None,
-    note: str | None,
-    by: str,
-) -> None:
-    active = ledger.active_decision(app.db, kind, unit, item, period)
-    if active is None:
-        raise OfficeError(f"no {kind} recorded for {unit} {item} {period}")
-    write.undo_decision(app.db, app.tz, active["id"], by, note)
-
-
-def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
+def confirm(app: App, message_id: str, note: str | None, by: str, preview: bool = False) -> Done:
     """The office has looked at this mail's 代报 or 填报单位 mismatch and lets it stand."""
     row = find_message(app, message_id)
-    with app.db.atomic():
+    confirmed = next(
+        app.db["decisions"].rows_where(
+            "kind = 'confirm' and message = ? and undone_at is null", [row["id"]]
+        ),
+        None,
+    )
+    if confirmed:
+        return _unchanged(f"{mail_label(row)} 已确认（{confirmed['by']}，{confirmed['at'][:10]}）")
+
+    def work() -> Done:
         write.record_decision(
             app.db,
             app.tz,
@@ -276,41 +462,61 @@ def confirm(app: App, message_id: str, note: str | None, by: str) -> Done:
         if ledger.flag_texts(row, "spoofed", "reply_held") and row["unit"] and row["item"]:
             # the office vouches for the mail: the reply held back goes out now
             return rebook(app, row, Booking(row["unit"], row["item"], row["period"]))
-    return Done(f"{mail_label(row)}: confirmed as read")
+        return Done(f"{mail_label(row)} 已确认")
+
+    return _carry_out(app, preview, work)
 
 
 def register(
-    app: App, address: str, unit: str, note: str | None, by: str, undo: bool = False
+    app: App,
+    address: str,
+    unit: str,
+    note: str | None,
+    by: str,
+    undo: bool = False,
+    preview: bool = False,
 ) -> Done:
     """An address the office knows to be a unit's (a clerk's own mailbox): from now on its
     mail counts as the unit's, and its 未登记地址 flags leave the inbox."""
     address = address.strip().lower()
-    if "@" not in address:
-        raise OfficeError(f"{address!r} is not a mail address")
-    if app.rules.unit(unit) is None:
-        raise OfficeError(f"unknown unit {unit!r} (see rules/units.toml)")
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        raise OfficeError(f"“{printable(address)}”不是邮件地址")
+    unit = resolve_unit(app.rules, unit)
     owner = app.rules.unit_by_address(address)
     if owner is not None:
-        raise OfficeError(f"{address} is already {owner.name}'s in rules/units.toml")
-    with app.db.atomic():
+        raise OfficeError(f"{address} 已是{owner.name}在 rules/units.toml 中登记的地址")
+    active = ledger.registrations(app.db).get(address)
+    if undo:
+        if active is None or active["unit"] != unit:
+            return _unchanged(f"{address} 没有登记为{unit}的地址")
+    elif active is not None and active["unit"] == unit:
+        return _unchanged(f"{address} 已登记为{unit}的地址")
+
+    def work() -> Done:
         if undo:
-            active = ledger.registrations(app.db).get(address)
-            if active is None or active["unit"] != unit:
-                raise OfficeError(f"{address} was not registered for {unit}")
             write.undo_decision(app.db, app.tz, active["id"], by, note)
-            return Done(f"{address}: no longer registered for {unit}")
+            return Done(f"{address} 不再是{unit}的登记地址")
+        if active is not None:
+            write.undo_decision(app.db, app.tz, active["id"], by, f"改登记为{unit}的地址")
         write.record_decision(
             app.db, app.tz, "register", by, note, unit=unit, value={"address": address}
         )
-    return Done(f"{address}: registered for {unit}")
+        return Done(f"{address} 登记为{unit}的地址")
+
+    return _carry_out(app, preview, work)
 
 
-def resend(app: App, outbox_id: int, note: str | None, by: str) -> Done:
+def resend(app: App, outbox_id: int, note: str | None, by: str, preview: bool = False) -> Done:
     """Queue a failed message again (after the cause of the failure was fixed)."""
     row = next(app.db["outbox"].rows_where("id = ?", [outbox_id]), None)
-    if row is None or row["status"] != "failed":
-        raise OfficeError(f"outbox #{outbox_id} is not a failed message")
-    with app.db.atomic():
+    if row is None:
+        raise OfficeError(f"发件箱中没有第 {outbox_id} 封邮件")
+    if row["status"] in {"queued", "sending"}:
+        return _unchanged(f"发件箱第 {outbox_id} 封已在待发送队列")
+    if row["status"] != "failed":
+        raise OfficeError(f"发件箱第 {outbox_id} 封已发出，不是发送失败的邮件")
+
+    def work() -> Done:
         write.requeue(app.db, outbox_id)
         write.record_decision(
             app.db,
@@ -322,7 +528,9 @@ def resend(app: App, outbox_id: int, note: str | None, by: str) -> Done:
             unit=row["unit"],
             value={"outbox": outbox_id},
         )
-    return Done(f"outbox #{outbox_id} queued again")
+        return Done(f"发件箱第 {outbox_id} 封重新排队发送", queued=1)
+
+    return _carry_out(app, preview, work)
 
 
 def inbox(db: sqlite_utils.Database) -> list[dict]:
@@ -387,6 +595,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         if what:
             entries.append(
                 {
+                    "id": row["id"],
                     "what": what,
                     "received_at": row["received_at"],
                     "message_id": row["message_id"],
@@ -399,6 +608,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
     for row in db["outbox"].rows_where("status = 'failed'", order_by="id"):
         entries.append(
             {
+                "outbox": row["id"],
                 "what": "发送失败",
                 "received_at": row["created_at"],
                 "message_id": row["message_id"],

@@ -72,6 +72,7 @@ class Delivered:
     failed: int = 0
     retry: int = 0
     stopped: str | None = None  # why the run stopped early: server unreachable, login refused
+    later: bool = False  # another deliverer was sending: what is queued goes out with it
 
 
 def deliver(

@@ -15,8 +15,9 @@ from typing import Any
 
 import jinja2
 
+from mailproc.display import without_controls
 from mailproc.rules import Rules
-from mailproc.values import Classification
+from mailproc.values import Classification, TableUnread
 
 WEEKDAYS = "一二三四五六日"
 
@@ -36,6 +37,25 @@ def short_time(moment: dt.datetime) -> str:
     return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
 
 
+def deadline_text(deadline: dt.datetime) -> str:
+    """A deadline as the notice writes it: a day's end is "5月31日24时", an instant
+    "6月13日（周四）11时" (with its minutes when it has any)."""
+    if deadline.time() == dt.time(23, 59, 59):
+        return f"{deadline.month}月{deadline.day}日24时"
+    minutes = f"{deadline.minute}分" if deadline.minute else ""
+    weekday = WEEKDAYS[deadline.weekday()]
+    return f"{deadline.month}月{deadline.day}日（周{weekday}）{deadline.hour}时{minutes}"
+
+
+def version_times(first: dt.datetime, this: dt.datetime) -> tuple[str, str]:
+    """The first version's receipt and this one's, to the minute; this one's day only when it
+    differs: "6月6日10:37" and "13:47"."""
+    first_text = f"{first.month}月{first.day}日{first:%H:%M}"
+    if first.date() == this.date():
+        return first_text, f"{this:%H:%M}"
+    return first_text, f"{this.month}月{this.day}日{this:%H:%M}"
+
+
 class Renderer:
     """Turns a template and its context into a complete, threaded EmailMessage."""
 
@@ -45,6 +65,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=jinja2.select_autoescape(["html.j2"]),
+            finalize=without_controls,
         )
         self.rules = rules
         self.from_address = from_address
@@ -123,8 +144,10 @@ def reply_context(
     *,
     received: dt.datetime,
     paper_settled: bool = False,
+    first_received: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything a reply template may show about one classified mail."""
+    """Everything a reply template may show about one classified mail; `first_received`, for a
+    further version, is when the version that decides the record came."""
     item = rules.item(result.item) if result.item else None
     period_label = ""
     if item and item.weekly and result.deadline:
@@ -153,13 +176,18 @@ def reply_context(
         "period_label": period_label,
         "status": result.status,
         "version": result.version,
-        "deadline_long": long_time(result.unit_deadline or result.deadline)
-        if result.deadline
-        else "",
         "received_long": long_time(received),
         "received_short": short_time(received),
+        "deadline_long": deadline_text(result.unit_deadline or result.deadline)
+        if result.deadline
+        else "",
+        "first_time": version_times(first_received, received)[0] if first_received else "",
+        "this_time": version_times(first_received, received)[1] if first_received else "",
         "files": files,
         "unreadable": [f for f in files if f["error"]],
+        # why no 附件1 could be read: it came as a picture, or in an old .doc/.wps
+        "pictures": _unread(result, "picture"),
+        "old_word": _unread(result, "old_word"),
         "problem": result.problem,
         "bad_cells": table.bad_cells if table else [],
         "approximations": table.approximations if table else [],
@@ -169,3 +197,8 @@ def reply_context(
         "notes": [f.text for f in result.flags if f.kind == "reporter_mismatch"],
         "correction": any(f.kind == "correction" for f in result.flags),
     }
+
+
+def _unread(result: Classification, why: TableUnread) -> list[str]:
+    """The files that may carry 附件1 but gave no table, for this reason."""
+    return [c.attachment.filename for c in result.files if c.unread_table == why]

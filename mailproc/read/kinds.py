@@ -28,10 +28,19 @@ PDF_END_WITHIN = 2048  # of the end: a PDF without it was cut off
 # indirect reference or inline: only an encrypted PDF has one
 PDF_ENCRYPT = re.compile(rb"/Encrypt\s*(?:\d+\s+\d+\s+R|<<)")
 ZIP_ENCRYPTED_FLAG = 0x1  # general purpose bit 0 of a zip member: its data is encrypted
-# What parse records on a member of a zip that is encrypted (classify names it as such)
-PROTECTED_ZIP_MEMBER = "password-protected zip member"
+# What parse records on a member of an archive that is encrypted (classify names it as such)
+PROTECTED_MEMBER = "password-protected archive member"
 RAR_MAGIC = b"Rar!\x1a\x07"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat: 0x223E9F78, little-endian
+TNEF_CONTENT_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+TNEF_NAME = "winmail.dat"  # the name Outlook gives it
+OFD_ROOT = "OFD.xml"  # the entry file at the root of every OFD package
+# ISO base media files (an iPhone's HEIC photo) start with a box of type "ftyp" naming their
+# brand; these brands are HEIF still images and image sequences, not video
+FTYP_MARK = b"ftyp"  # at bytes 4–8
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+HEIF_BRANDS |= {b"avif", b"avis"}
 IMAGE_MAGIC = (
     b"\xff\xd8\xff",  # JPEG
     b"\x89PNG\r\n\x1a\n",
@@ -49,17 +58,26 @@ WORKBOOK_KINDS = frozenset({"xlsx", "xls", "et", "ods"})  # binary workbooks: ca
 # Files of cells that may be 附件1 as classify counts them: workbooks and CSV exports
 SHEET_KINDS = WORKBOOK_KINDS | {"csv"}
 WORD_KINDS = frozenset({"docx", "doc", "wps"})
-DOCUMENT_KINDS = WORD_KINDS | {"pdf"}
+# OFD (China's fixed-layout format) is a zip of XML parts inside, and a document all the same
+DOCUMENT_KINDS = WORD_KINDS | {"pdf", "ofd"}
 ARCHIVE_KINDS = frozenset({"zip", "rar", "7z"})
+# Files that hold files, each member counted as an attachment of the mail (`read.containers`)
+CONTAINER_KINDS = ARCHIVE_KINDS | {"tnef"}
 # Binary formats whose file name stands in for the kind when the content is cut off or unknown
 BINARY_KINDS = WORKBOOK_KINDS | DOCUMENT_KINDS | ARCHIVE_KINDS
-ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps"})  # a broken zip by these names
+ZIPPED_KINDS = frozenset({"xlsx", "docx", "ods", "et", "wps", "ofd"})  # a broken zip by these
 OLE2_KINDS = frozenset({"xls", "doc", "et", "wps"})  # stored as compound files
+OLD_WORD_KINDS = frozenset({"doc", "wps"})  # binary Word: tables read by a program (read.word)
 CSV_EXTENSIONS = frozenset({"csv", "tsv"})  # text by these names is a table
+# Text files whose tables are read: CSV exports, and Excel's 另存为“Unicode 文本” (a .txt)
+TABLE_TEXT_SUFFIXES = CSV_EXTENSIONS | {"txt"}
+# Workbooks whose content sniffs as another kind's: xlsm (with macros) and xlsb (binary cells)
+# are zips with an xl/ folder like xlsx; the name stands for xlsx when the content is cut off
+SUFFIX_KINDS = {"xlsm": "xlsx", "xlsb": "xlsx"}
 
 # -- file name suffixes (what a unit meant to send, whatever the content) -------------------------
 
-SHEET_SUFFIXES = frozenset(f".{kind}" for kind in SHEET_KINDS)
+SHEET_SUFFIXES = frozenset(f".{kind}" for kind in SHEET_KINDS | SUFFIX_KINDS.keys())
 WORD_SUFFIXES = frozenset(f".{kind}" for kind in WORD_KINDS)
 DOCUMENT_SUFFIXES = frozenset(f".{kind}" for kind in DOCUMENT_KINDS) | {
     ".odt",
@@ -104,7 +122,8 @@ def password_protected(source: Container, kind: str) -> bool:
     """Whether a file is locked with a password: an encrypted Office file (xlsx/docx saved
     with a password are compound files holding an EncryptedPackage; xls and doc carry a
     FilePass record or the FIB's encrypted bit), a PDF with an /Encrypt entry, or a zip with an
-    encrypted member. Such a file is no damage: the unit is asked for it without the password.
+    encrypted member (7z and rar, opened by `read.containers`, are judged there). Such a file is
+    no damage: the unit is asked for it without the password.
     A function of the bytes alone (a zip is looked into through the container, opened once for
     every stage), cheap (no decryption), and it never raises: a file it cannot judge counts as
     not protected, and is then opened, or found damaged, as any other."""

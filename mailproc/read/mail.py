@@ -34,11 +34,16 @@ from pathlib import PurePosixPath
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
+from mailproc.read import containers
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
     BINARY_KINDS,
+    CONTAINER_KINDS,
     CSV_EXTENSIONS,
+    FTYP_MARK,
+    HEIF_BRANDS,
     IMAGE_MAGIC,
+    OFD_ROOT,
     OLE2_KINDS,
     OLE2_MAGIC,
     OLE2_SECTOR,
@@ -46,11 +51,14 @@ from mailproc.read.kinds import (
     OLE2_WORKBOOK_STREAMS,
     PDF_MAGIC,
     PDF_MAGIC_WITHIN,
-    PROTECTED_ZIP_MEMBER,
+    PROTECTED_MEMBER,
     RAR_MAGIC,
     SEVEN_ZIP_MAGIC,
+    SUFFIX_KINDS,
+    TNEF_CONTENT_TYPES,
+    TNEF_MAGIC,
+    TNEF_NAME,
     WEBP_MARK,
-    ZIP_ENCRYPTED_FLAG,
     ZIP_SIGNATURES,
     ZIPPED_KINDS,
     Container,
@@ -75,7 +83,6 @@ __all__ = [
 
 MAX_FORWARD_DEPTH = 3
 MAX_MIME_DEPTH = 30
-MAX_ZIP_MEMBERS = 1000
 
 # Labels whose real-world content is GBK: gb18030 decodes all of it, the narrower codecs drop
 # characters such as 堃 and 鎔 that Chinese clients put under a GB2312 label.
@@ -263,9 +270,8 @@ def _body_text(plain: str, html: str) -> str:
 
 # --- content sniffing ----------------------------------------------------------------------
 
-_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError)
-_BAD_ZIP = "truncated or corrupt zip container"
-_ZIP_TOO_BIG = "zip not opened: unpacked size over the limit"
+_ZIP_ERRORS = containers.ZIP_ERRORS
+_BAD_ZIP = f"{containers.SNIFFED_DAMAGED} zip container"
 _WORKBOOK_STREAMS = {name.lower() for name in OLE2_WORKBOOK_STREAMS}
 
 
@@ -316,6 +322,8 @@ def _zip_kind(names: list[str], zf: zipfile.ZipFile) -> str:
         return "xlsx"
     if any(n.startswith("word/") for n in names):
         return "docx"
+    if OFD_ROOT in names:  # a document, never unpacked into its XML parts
+        return "ofd"
     if "mimetype" in names:
         try:
             mimetype = zf.read("mimetype")[:100]
@@ -339,7 +347,8 @@ def _sniff(container: Container, filename: str) -> tuple[str, str | None]:
     """
     data = container.data
     ext = _ext(filename)
-    guess = ext if ext in BINARY_KINDS else "other"
+    named = SUFFIX_KINDS.get(ext, ext)
+    guess = named if named in BINARY_KINDS else "other"
     if not data:
         return guess, "empty file"
     head = data[:8]
@@ -371,19 +380,39 @@ def _sniff(container: Container, filename: str) -> tuple[str, str | None]:
         return "rar", None
     if data.startswith(SEVEN_ZIP_MAGIC):
         return "7z", None
+    if data.startswith(TNEF_MAGIC):
+        return "tnef", None
     if data.startswith(IMAGE_MAGIC) or data[8:12] == WEBP_MARK:
+        return "image", None
+    if data[4:8] == FTYP_MARK and data[8:12] in HEIF_BRANDS:  # an iPhone's HEIC photo
         return "image", None
     sample = data[:4096]
     controls = sum(b < 9 or (13 < b < 32 and b != 27) for b in sample)
     if b"\x00" not in sample and controls * 100 <= len(sample) and _decode_bytes(sample[:-4])[1]:
+        return ("csv" if ext in CSV_EXTENSIONS else "text"), None
+    if _utf16_text(sample):  # Excel's 另存为“Unicode 文本”
         return ("csv" if ext in CSV_EXTENSIONS else "text"), None
     if guess != "other":
         return guess, f"content does not look like a .{ext} file"
     return "other", None
 
 
+def _utf16_text(sample: bytes) -> bool:
+    """Whether bytes are text in UTF-16 with its byte order mark: characters, no controls
+    but tabs and line ends."""
+    if sample.startswith(codecs.BOM_UTF16_LE):
+        encoding = "utf-16-le"
+    elif sample.startswith(codecs.BOM_UTF16_BE):
+        encoding = "utf-16-be"
+    else:
+        return False
+    text = sample[2:].decode(encoding, "replace")[:-1]  # the sample may end inside a character
+    return bool(text) and not any((c < " " and c not in "\t\r\n") or c == "\ufffd" for c in text)
+
+
 def sniff_kind(data: bytes, filename: str) -> str:
-    """File type from content: xlsx xls et ods csv docx doc wps pdf zip rar 7z image text other."""
+    """File type from content: xlsx xls et ods csv docx doc wps pdf ofd zip rar 7z tnef image
+    text other."""
     return _sniff(Container(data), filename)[0]
 
 
@@ -414,60 +443,52 @@ def _make_attachment(
     return att
 
 
-def _member_name(info: zipfile.ZipInfo) -> tuple[str, bytes | None]:
-    """Member name: as stored when flagged UTF-8 (0x800), else its bytes as UTF-8 or gb18030."""
-    if info.flag_bits & 0x800:
-        return info.filename, None
-    raw = info.orig_filename.encode("cp437")
-    name, clean = _decode_bytes(raw)
-    return name, None if clean else raw
+def _opens(att: Attachment) -> bool:
+    """Whether an attachment is a container to take files out of: not one whose zip could not
+    even be listed, nor a member its own archive kept locked."""
+    return (
+        att.kind in CONTAINER_KINDS
+        and bool(att.data)
+        and _BAD_ZIP not in att.problems
+        and PROTECTED_MEMBER not in att.problems
+    )
 
 
-def _unzip(att: Attachment, budget: Budget, level: int = 0) -> list[Attachment]:
-    """The members of a zip attachment, or the zip itself with a problem when it can't be opened.
+def _unpack(att: Attachment, budget: Budget, level: int = 0) -> list[Attachment]:
+    """The files of a container attachment (zip, 7z, rar, winmail.dat), each an attachment of
+    the mail, or the container itself with the reason it stays shut (`read.containers`).
 
-    The mail's budget guards against zip bombs: bytes are counted as they are inflated, across
-    every zip of the mail; a zip inside a zip is opened while the budget's depth allows.
+    The mail's budget guards against bombs: bytes are counted as they come out, across every
+    container of the mail; a container inside a container is opened while its depth allows.
     """
     try:
-        zf = att.container.zip()
-    except _ZIP_ERRORS as err:
-        att.problems.append(f"corrupt zip: {err}")
+        found = containers.members(att.kind, att.container, budget, _decode_bytes)
+    except containers.Unopened as shut:
+        att.problems.append(containers.not_opened(att.kind, str(shut)))
         return [att]
-    infos = [i for i in zf.infolist() if not i.is_dir() and "__MACOSX/" not in i.filename]
-    if len(infos) > MAX_ZIP_MEMBERS:
-        att.problems.append(f"zip not opened: {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
+    except OverBudget as over:
+        att.problems.append(containers.not_opened(att.kind, f"{containers.TOO_BIG}: {over}"))
         return [att]
-    if sum(i.file_size for i in infos) > budget.unpacked_bytes:  # honest and too big: at once
-        att.problems.append(_ZIP_TOO_BIG)
+    if not found:
+        if att.kind == "tnef":  # Outlook's rich-text body alone: no file was sent
+            return []
+        att.problems.append(containers.not_opened(att.kind, containers.EMPTY))
         return [att]
+    archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
     members: list[Attachment] = []
-    for info in infos:
-        name, raw_name = _member_name(info)
-        problems = ["undecodable file name"] if raw_name else []
-        if info.flag_bits & ZIP_ENCRYPTED_FLAG:
-            problems.append(PROTECTED_ZIP_MEMBER)
-        try:
-            budget.take_file()
-            data = budget.inflate(zf, info, keep=True)
-        except OverBudget as over:
-            att.problems.append(f"{_ZIP_TOO_BIG}: {over}")
-            return [att]
-        except (*_ZIP_ERRORS, RuntimeError) as err:
-            data = b""
-            problems.append(f"unreadable zip member: {err}")
+    for found_member in found:
+        name = found_member.name
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        archive = f"{att.from_archive}/{att.filename}" if att.from_archive else att.filename
-        member = _make_attachment(data, name, ctype, raw_name, archive, problems)
-        if member.kind == "zip" and level + 1 < budget.depth and _BAD_ZIP not in member.problems:
-            members.extend(_unzip(member, budget, level + 1))
-        else:
-            if member.kind == "zip":
-                member.problems.append("nested archive not opened")
+        member = _make_attachment(
+            found_member.data, name, ctype, found_member.raw_name, archive, found_member.problems
+        )
+        if not _opens(member):
             members.append(member)
-    if not members:
-        att.problems.append("empty zip")
-        return [att]
+        elif level + 1 < budget.depth:
+            members.extend(_unpack(member, budget, level + 1))
+        else:
+            member.problems.append(containers.not_opened(member.kind, containers.TOO_DEEP))
+            members.append(member)
     return members
 
 
@@ -730,9 +751,11 @@ class _Walker:
             problems.append("undecodable file name")
             self.problem(f"undecodable file name {name!r}")
         att = _make_attachment(data, name, ctype, None if clean else raw_name, None, problems)
+        outlook = ctype in TNEF_CONTENT_TYPES or name.lower() == TNEF_NAME
+        if outlook and att.kind in ("other", "text"):  # a winmail.dat that is not whole
+            att.kind = "tnef"
         self.last_attachment = att
-        opens = att.kind == "zip" and _BAD_ZIP not in att.problems
-        self.attachments.extend(_unzip(att, self.budget) if opens else [att])
+        self.attachments.extend(_unpack(att, self.budget) if _opens(att) else [att])
 
 
 # --- headers -------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from mailproc.read.mail import ParseError, parse_message
 from mailproc.read.tables import Opened, UnreadableFile, open_file
 from mailproc.values import Attachment, ParsedMail
 
-# Modules the worker needs, imported once in the fork server rather than in every worker
+# Modules the worker needs, imported once in the fork server rather than in every worker (not
+# the PDF reader: `read.tables` imports it when a PDF is met, so a worker that reads none
+# does not carry its memory)
 _PRELOAD = ["mailproc.read.sandbox"]
 _CPU_SLACK = 1  # seconds: RLIMIT_CPU counts whole seconds
 
@@ -39,8 +41,8 @@ def _parse(raw: bytes, budget: Budget) -> ParsedMail:
     return mail
 
 
-def _open(data: bytes, filename: str, kind: str, budget: Budget) -> Opened | None:
-    return open_file(Container(data), filename, kind, budget)
+def _open(data: bytes, filename: str, kind: str, seconds: float, budget: Budget) -> Opened | None:
+    return open_file(Container(data), filename, kind, budget, seconds)
 
 
 _WORK: dict[str, Callable[..., Any]] = {"parse": _parse, "open": _open}
@@ -234,7 +236,8 @@ class MailReading:
     def open_file(self, att: Attachment) -> Opened | None:
         """One attachment opened in the worker; UnreadableFile when it cannot be, or overran."""
         try:
-            return self._run("open", att.data, att.filename, att.kind)
+            seconds = self.deadline - time.monotonic()  # for a program reading a .doc
+            return self._run("open", att.data, att.filename, att.kind, seconds)
         except (Refused, Overrun) as failed:
             raise UnreadableFile(str(failed)) from None
 

@@ -5,8 +5,9 @@ reworded, single- or two-level headers, traditional script, vertical layouts, un
 approximations inside cells. This module finds the table by its column headers (the words come
 from `rules/columns.toml`), picks the unit's own data row and reads every figure, reporting each
 cell it cannot read instead of guessing. Spreadsheets are read with python-calamine, Word tables
-with python-docx; every file is size- and shape-checked first so one hostile attachment cannot
-stall the run.
+with python-docx, tables in PDFs with pdfplumber (`read.pdf`), tables in old binary .doc/.wps
+through a program of the machine (`read.word`); every file is size- and shape-checked first so
+one hostile attachment cannot stall the run.
 
 An attachment is read once (`read_tables`: every table with all its rows); the unit's own row,
 the week's sheet and the best table are then picked from what was read (`pick`), as often as
@@ -18,6 +19,7 @@ import csv
 import functools
 import io
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,15 +37,17 @@ from xlrd.compdoc import CompDoc
 
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
-    CSV_EXTENSIONS,
+    OLD_WORD_KINDS,
     OLE2_MAGIC,
     OLE2_WORKBOOK_STREAMS,
+    TABLE_TEXT_SUFFIXES,
     WORKBOOK_KINDS,
     ZIP_PREFIX,
     Container,
     password_protected,
 )
 from mailproc.read.text import normalize, simplify
+from mailproc.read.word import converted_to_docx, printed_tables
 from mailproc.values import BadCell, StatsTable
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -80,6 +84,7 @@ _CELL_FREE_PART = re.compile(
 
 # What a unit reads of a file locked with a password: no damage, and what to do about it
 PASSWORD_PROTECTED = "文件设有密码，无法打开，请取消密码后重新发送"
+PDF_DAMAGED = "PDF 文件已损坏，无法读取"
 
 
 class UnreadableFile(Exception):
@@ -99,18 +104,24 @@ class Opened:
     filename: str
     grids: list["_Grid"]
     errors: dict[str, dict[tuple[int, int], str]]  # by sheet, then (row, column)
+    picture: bool = False  # a PDF without text: a scan, a picture of whatever it shows
 
 
 def open_file(
-    source: Container, filename: str, kind: str, budget: Budget | None = None
+    source: Container,
+    filename: str,
+    kind: str,
+    budget: Budget | None = None,
+    seconds: float | None = None,
 ) -> Opened | None:
-    """Every sheet or Word table of one attachment, with all their rows, read once: the only
-    part of reading 附件1 that runs native code (calamine, lxml, zlib), and so the part that
-    runs in the sandbox.
+    """Every sheet or table of one attachment, with all their rows, read once: the only part
+    of reading 附件1 that runs native code (calamine, lxml, zlib, pdfminer) or another program
+    (for .doc), and so the part that runs in the sandbox.
 
-    None when the file is of a kind that holds no tables (a photo, a PDF, an old binary .doc
-    whose tables cannot be read); `UnreadableFile` when a file that should be a spreadsheet or
-    document cannot be opened, or would cost more than `budget` (the mail's) to unpack.
+    None when the file is of a kind that holds no tables (a photo, an old binary .doc whose
+    tables no program here can read); `UnreadableFile` when a file that should be a
+    spreadsheet or document cannot be opened, or would cost more than `budget` (the mail's) to
+    unpack. `seconds`: what is left of the mail's wall time, for a program reading a .doc.
     """
     data = source.data
     if password_protected(source, kind):
@@ -123,7 +134,12 @@ def open_file(
     elif kind == "docx":
         _checked_zip(source, budget)
         grids = _docx_grids(data)
-    elif kind == "csv" or (kind in {"text", "other"} and _suffix(filename) in CSV_EXTENSIONS):
+    elif kind == "pdf":
+        return _pdf_opened(data, filename)
+    elif kind in OLD_WORD_KINDS:
+        found = _old_word_grids(data, budget, Limits().wall_seconds if seconds is None else seconds)
+        return Opened(filename, found, {}) if found is not None else None
+    elif kind == "csv" or (kind in {"text", "other"} and _suffix(filename) in TABLE_TEXT_SUFFIXES):
         grids = _csv_grids(data)
     else:
         return None
@@ -293,6 +309,45 @@ def _docx_grids(data: bytes) -> list[_Grid]:
     except Exception as exc:  # python-docx raises many types for a broken package
         raise UnreadableFile(f"文档已损坏，无法打开 ({type(exc).__name__}: {exc})") from None
     return grids
+
+
+def _pdf_opened(data: bytes, filename: str) -> Opened:
+    """The ruled tables of a text PDF, each page's text outside them as loose text; a PDF with
+    no text at all is a picture (a scan)."""
+    _check_size(data)
+    from mailproc.read.pdf import read_pdf  # pdfplumber costs half a second: only for a PDF
+
+    try:
+        found = read_pdf(data)
+    except Exception:  # pdfminer raises many types for a damaged file
+        raise UnreadableFile(PDF_DAMAGED) from None
+    grids = []
+    for number, (page, rows) in enumerate(found.tables, start=1):
+        if len(rows) > MAX_ROWS or max(map(len, rows), default=0) > MAX_COLS:
+            raise _too_big(len(rows), max(map(len, rows)))
+        grids.append(_Grid(f"第{page}页表格{number}", rows, found.loose_text))
+    return Opened(filename, grids, {}, picture=found.picture)
+
+
+def _old_word_grids(data: bytes, budget: Budget, seconds: float) -> list[_Grid] | None:
+    """The tables of an old binary Word file (.doc, .wps) as LibreOffice converts them, else
+    as antiword prints them; None when no program here reads it (`read.word`)."""
+    _check_size(data)
+    deadline = time.monotonic() + seconds
+    converted = converted_to_docx(data, seconds)
+    if converted is not None:
+        _checked_zip(Container(converted), budget)
+        return _docx_grids(converted)
+    printed = printed_tables(data, deadline - time.monotonic())
+    if printed is None:
+        return None
+    for rows in printed.tables:
+        if len(rows) > MAX_ROWS or max(map(len, rows), default=0) > MAX_COLS:
+            raise _too_big(len(rows), max(map(len, rows)))
+    return [
+        _Grid(f"表格{number}", rows, printed.paragraphs)
+        for number, rows in enumerate(printed.tables, start=1)
+    ]
 
 
 def _csv_grids(data: bytes) -> list[_Grid]:

@@ -2,9 +2,13 @@
 
 "报送信息情况将纳入考核": every deadline that has passed counts, with the points of
 rules/jobs.toml for on time, late and missing, times its item's weight. Events are not assessed.
+An excused deadline counts neither way, so units are ranked by their share of the points
+possible to them, not by raw points; equal shares share a rank and the next rank skips
+(1, 2, 2, 4). A submission whose 缺项 was never made good scores as late (domain.md).
 """
 
 import datetime as dt
+from fractions import Fraction
 from pathlib import Path
 
 import openpyxl
@@ -13,7 +17,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from mailproc.archive import safe_name
-from mailproc.reports.status import status_matrix
+from mailproc.reports.status import Cell, status_matrix
 from mailproc.reports.workbook import (
     FILLS,
     FONT_NAME,
@@ -30,7 +34,10 @@ STATE_TEXT = {
     "missing": "未报",
     "excused": "免报",
     "not_due": "未到期",  # a unit's extended deadline still ahead
+    "incomplete": "缺项未补",  # on time, but what it lacked never came: scored as late
 }
+SCORED_AS = {"incomplete": "late"}
+FIRST = 10  # the 【考核结果】 names the first ten, and everyone tied at the tenth place
 
 
 def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = None) -> dict:
@@ -40,17 +47,18 @@ def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = 
     due = [(item, period) for item, period, deadline in matrix.deadlines if deadline < matrix.as_of]
     units = []
     for unit, category in matrix.units:
-        record = {f"{item}/{period}": matrix.cell(unit, item, period).state for item, period in due}
+        record = {
+            f"{item}/{period}": _state(matrix.cell(unit, item, period)) for item, period in due
+        }
         counted = [  # an excused deadline, or one extended and still ahead, counts neither way
-            (item, period)
+            (item, period, record[f"{item}/{period}"])
             for item, period in due
             if record[f"{item}/{period}"] not in {"excused", "not_due"}
         ]
         score = sum(
-            points[matrix.cell(unit, item, period).state] * weights.get(item, 1)
-            for item, period in counted
+            points[SCORED_AS.get(state, state)] * weights.get(item, 1) for item, _, state in counted
         )
-        possible = sum(points["on_time"] * weights.get(item, 1) for item, _ in counted)
+        possible = sum(points["on_time"] * weights.get(item, 1) for item, _, _ in counted)
         units.append(
             {
                 "unit": unit,
@@ -61,10 +69,7 @@ def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = 
                 "percent": round(100 * score / possible, 1) if possible else None,
             }
         )
-    scores = sorted({u["score"] for u in units}, reverse=True)
-    for entry in units:
-        entry["rank"] = scores.index(entry["score"]) + 1
-    units.sort(key=lambda u: u["rank"])
+    _rank(units)
     return {
         "as_of": matrix.as_of.isoformat(),
         "points": points,
@@ -72,6 +77,30 @@ def assess(db: sqlite_utils.Database, rules: Rules, as_of: dt.datetime | None = 
         "deadlines": [f"{item}/{period}" for item, period in due],
         "units": units,
     }
+
+
+def _state(cell: Cell) -> str:
+    return "incomplete" if cell.state == "on_time" and not cell.complete else cell.state
+
+
+def _share(entry: dict) -> Fraction:
+    """The share of the points possible, exactly (no rounding ties two units that differ);
+    a unit to which nothing was possible comes after every other."""
+    return Fraction(entry["score"], entry["possible"]) if entry["possible"] else Fraction(-1)
+
+
+def _rank(units: list[dict]) -> None:
+    """Competition ranking by share, in place: equal shares share a rank, the next skips;
+    within a rank the units keep the order of rules/units.toml."""
+    shares = [_share(entry) for entry in units]
+    for entry, share in zip(units, shares, strict=True):
+        entry["rank"] = 1 + sum(other > share for other in shares)
+    units.sort(key=lambda entry: entry["rank"])
+
+
+def first_ten(units: list[dict]) -> list[dict]:
+    """The first ten of a ranked list, and every unit tied at the tenth place."""
+    return [entry for entry in units if entry["rank"] <= FIRST]
 
 
 def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
@@ -90,12 +119,13 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
     write(sheet, 1, 1, title).font = Font(name=FONT_NAME, size=14, bold=True)
     points = result["points"]
     rule = "，".join(f"{STATE_TEXT[state]} {points[state]}" for state in points)
+    rule += "；缺项未补按逾期计分，免报不计；按得分率排名"
     write(sheet, 2, 1, f"计分（每个截止时间）：{rule}").font = Font(name=FONT_NAME, size=10)
     bold = Font(name=FONT_NAME, size=10, bold=True)
     for column, heading in enumerate(headings, 1):
         put(sheet, 3, column, heading, font=bold, fill=FILLS["header"])
     categories = dict(rules.categories)
-    fills = {"late": FILLS["late"], "missing": FILLS["missing"]}
+    fills = {"late": FILLS["late"], "incomplete": FILLS["late"], "missing": FILLS["missing"]}
     for row, entry in enumerate(result["units"], 4):
         values = [entry["rank"], entry["unit"], categories.get(entry["category"], "")]
         for column, value in enumerate(values, 1):

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 import sqlite_utils
 
 from mailproc import ledger
-from mailproc.display import printable
+from mailproc.display import without_controls
 from mailproc.private import write_private
 from mailproc.reports.status import (
     SYMBOLS,
@@ -64,14 +63,14 @@ class _Links:
         return urllib.parse.quote(Path(target).as_posix())
 
 
-def _units_in_order(matrix: StatusMatrix, rules: Rules) -> dict[str, str]:
+def units_in_order(matrix: StatusMatrix, rules: Rules) -> dict[str, str]:
     """Each unit's page anchor, units in rules order grouped by category (every table's order)."""
     order = [c for c, _ in rules.categories]
     units = sorted(matrix.units, key=lambda u: order.index(u[1]))
     return {unit: f"unit-{n}" for n, (unit, _) in enumerate(units, 1)}
 
 
-def _matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str]) -> dict[str, Any]:
+def matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str]) -> dict[str, Any]:
     """Columns, category groups of unit rows, and the chart's bars."""
     columns = []
     for (item, period, deadline), label in zip(matrix.deadlines, matrix.labels, strict=True):
@@ -122,7 +121,7 @@ def _matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str])
     return {"columns": columns, "groups": groups}
 
 
-def _unit_records(
+def unit_records(
     db: sqlite_utils.Database,
     rules: Rules,
     matrix: StatusMatrix,
@@ -212,15 +211,6 @@ def _attention(
     return {"unknown": unknown, "spoofed": spoofed, "flagged": flagged, "failed": failed}
 
 
-def _without_controls(value: Any) -> Any:
-    """Every value the page shows, without the control characters escaping leaves in (a
-    subject's bidi override would reorder what the office reads); markup stays markup."""
-    if not isinstance(value, str):
-        return value
-    cleaned = printable(value, multiline=True)
-    return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
-
-
 def write_dashboard(
     db: sqlite_utils.Database,
     rules: Rules,
@@ -236,13 +226,13 @@ def write_dashboard(
     """
     matrix = status_matrix(db, rules, as_of)
     owed = paper_owed(db, rules, matrix.as_of)
-    anchors = _units_in_order(matrix, rules)
+    anchors = units_in_order(matrix, rules)
     links = _Links(reports, archive)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_without_controls,
+        finalize=without_controls,
     )
     html = env.get_template("dashboard.html.j2").render(
         campaign=rules.campaign,
@@ -251,8 +241,8 @@ def write_dashboard(
         units=len(matrix.units),
         state_text=STATE_TEXT,
         chart_bar_width=CHART_BAR_WIDTH,
-        records=_unit_records(db, rules, matrix, anchors, links),
-        **_matrix_context(matrix, rules, anchors),
+        records=unit_records(db, rules, matrix, anchors, links),
+        **matrix_context(matrix, rules, anchors),
         **_attention(db, rules, matrix.as_of, links),
         paper_owed=paper_owed_lines(owed, rules),
         paper_owed_count=len(owed),

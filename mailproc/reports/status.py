@@ -16,9 +16,16 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.ledger import deadline_decisions, received_by
-from mailproc.rules import Rules
+from mailproc.rules import Item, Rules
 
 WIDTH = 9
+STATE_WORDS = {
+    "on_time": "按时",
+    "late": "逾期",
+    "missing": "未报",
+    "not_due": "未到期",
+    "excused": "免报",
+}
 SYMBOLS = {
     "on_time": ("✔", "green"),
     "late": ("迟", "yellow"),
@@ -26,6 +33,14 @@ SYMBOLS = {
     "not_due": ("·", None),
     "excused": ("免", "cyan"),
 }
+
+
+def deadline_words(item: Item, deadline: dt.datetime) -> str:
+    """周报 第3周（6月20日）, 方案（5月31日）: one deadline of an item as the office names it."""
+    day = f"{deadline.month}月{deadline.day}日"
+    if item.weekly:
+        return f"{item.label} 第{item.deadlines.index(deadline) + 1}周（{day}）"
+    return f"{item.label}（{day}）"
 
 
 def display_width(text: str) -> int:
