@@ -10,6 +10,7 @@ from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
 from mailproc.classify.problems import Problems
 from mailproc.classify.units import UnitNames
+from mailproc.labels import GATE_WORDS
 from mailproc.rules import Item, Rules, Unit
 from mailproc.values import Booking, Classification, FileCheck, Flag, GateReason, ParsedMail
 
@@ -104,7 +105,7 @@ class Classifier:
         earlier = timing.earlier if timing else []
         problems = self.problems.lacking(item, mail, files, seen.bodies, earlier)
         if gate is not None:
-            notes.append(f"不回复：{gate}")
+            notes.append(f"不回复：{GATE_WORDS[gate]}")
         return Classification(
             disposition="submission",
             unit=unit.name,

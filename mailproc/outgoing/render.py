@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from mailproc.display import without_controls
+from mailproc.labels import PROBLEM_LABELS
 from mailproc.rules import Rules
 from mailproc.values import Classification, TableUnread
 
@@ -67,6 +68,7 @@ class Renderer:
             autoescape=jinja2.select_autoescape(["html.j2"]),
             finalize=without_controls,
         )
+        self.env.globals["problem_labels"] = PROBLEM_LABELS
         self.rules = rules
         self.from_address = from_address
         self.from_name = from_name

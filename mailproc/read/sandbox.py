@@ -116,8 +116,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             status, value = "memory", None
         except RecursionError:
             status, value = "refused", "结构嵌套过深，无法读取"
-        except Exception as bug:  # a reader's bug costs this piece of work, not the worker
-            status, value = "refused", f"读取出错 ({type(bug).__name__}: {bug})"
+        except Exception:  # a reader's bug costs this piece of work, not the worker
+            status, value = "refused", "读取时出错，文件可能已损坏"
         _send_reply(conn, (status, value, args[-1], _cpu_time() - start))
         # not held while the next piece of work arrives: a large mail would be twice in memory
         del args, value
