@@ -80,14 +80,16 @@ def table(
 ) -> list[str]:
     """Lines of aligned columns under a header row, by display width, so Chinese names keep
     their columns straight; the columns at `right` (numbers) are aligned to the right. The
-    last column is not padded (a subject may be long)."""
+    last column is not padded unless it is one of those (a subject may be long)."""
     widths = [
         max(display_width(str(line[i])) for line in [headers, *rows]) for i in range(len(headers))
     ]
     lines = []
     for line in [headers, *rows]:
         cells = [
-            pad(str(value), widths[i], i in right) if i < len(headers) - 1 else str(value)
+            pad(str(value), widths[i], i in right)
+            if i < len(headers) - 1 or i in right
+            else str(value)
             for i, value in enumerate(line)
         ]
         lines.append("  ".join(cells).rstrip())

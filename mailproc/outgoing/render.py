@@ -165,11 +165,16 @@ def reply_context(
     ]
     table = result.table
     figures = []
-    if table and not table.bad_cells:
+    if table and not table.bad_cells:  # every column, 0 too: the unit checks all were read
         figures = [
-            {"group": c.group, "header": c.header, "unit": c.unit, "value": table.values[c.id]}
+            {
+                "group": c.group,
+                "header": c.header,
+                "unit": c.unit,
+                "value": table.values.get(c.id),
+                "found": c.id in table.columns_found,
+            }
             for c in rules.columns
-            if c.id in table.values
         ]
     return {
         "unit": result.unit,
