@@ -190,7 +190,7 @@ def test_every_rules_file_has_an_unknown_key_case():
 
 def test_shipped_rules_pass(folder):
     code, lines = check_rules(folder)
-    assert code == 0 and len(lines) == 1 and lines[0].startswith("rules OK")
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("规则无误")
 
 
 def test_config_blank_text_means_unset(tmp_path):
