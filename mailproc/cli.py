@@ -15,13 +15,21 @@ from typing import Any
 
 import click
 
-from mailproc import ledger, private, resources
+from mailproc import click_words, ledger, private, resources
 from mailproc.app import App, open_app
 from mailproc.config import Config, ConfigError, load_config
 from mailproc.console.users import add_user
-from mailproc.display import json_text, printable
+from mailproc.display import json_text, printable, table
 from mailproc.fetch.files import in_receipt_order
 from mailproc.jobs import Ticker
+from mailproc.labels import (
+    DISPOSITION_WORDS,
+    JOB_OUTCOME_WORDS,
+    KIND_WORDS,
+    REPLY_WORDS,
+    STATE_WORDS,
+    problem_words,
+)
 from mailproc.lock import AlreadyRunning, ProcessLock
 from mailproc.office import actions, remind, replay
 from mailproc.office.actions import Done, OfficeError
@@ -32,13 +40,16 @@ from mailproc.reports.dashboard import write_dashboard
 from mailproc.reports.mail_list import message_records
 from mailproc.reports.stats import StatsError, period_stats
 from mailproc.reports.status import (
+    deadline_words,
     decisions_in_force,
     paper_owed,
     paper_owed_lines,
     status_matrix,
 )
 from mailproc.reports.workbook import write_workbook
-from mailproc.rules import CALENDAR_FILE, RulesError, load_rules
+from mailproc.rules import CALENDAR_FILE, Rules, RulesError, load_rules
+
+click_words.install()  # before the commands below are declared: --help, errors in Chinese
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -56,7 +67,7 @@ def config_option(command: Callable) -> Callable:
         envvar="MAILPROC_CONFIG",
         default="config.toml",
         show_default=True,
-        help="Config file (also $MAILPROC_CONFIG).",
+        help="配置文件（也可用环境变量 MAILPROC_CONFIG 指定）。",
     )
     @functools.wraps(command)
     def wrapper(config_path: Path, **kwargs: Any) -> Any:
@@ -70,10 +81,10 @@ def config_option(command: Callable) -> Callable:
 
 
 @click.group()
-@click.version_option(package_name="mailproc")
-@click.option("-v", "--verbose", is_flag=True, help="Log one line per mail handled.")
+@click.version_option(package_name="mailproc", message="%(prog)s 版本 %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="每处理一封邮件记录一行日志。")
 def cli(verbose: bool) -> None:
-    """mailproc: runs an email reporting campaign — receipts, replies, reminders, statistics."""
+    """mailproc：按邮件办理报送工作——登记、回执、催报、统计、考核。"""
     os.umask(private.UMASK)  # whatever the shell's umask, nothing mailproc writes is shared
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -94,7 +105,7 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
     counts: dict[str, int] = {}
     show_bar = not quiet and len(timed) > 50 and sys.stderr.isatty()
     progress = (
-        click.progressbar(timed, label="ingesting", file=sys.stderr)
+        click.progressbar(timed, label="正在处理", file=sys.stderr)
         if show_bar
         else contextlib.nullcontext(timed)
     )
@@ -104,7 +115,7 @@ def run_ingest(pipeline: Pipeline, paths: list[str], quiet: bool = False) -> dic
             key = outcome.state if outcome.state != "new" else outcome.disposition
             counts[key] = counts.get(key, 0) + 1
             if outcome.state == "quarantined" and not quiet:
-                click.echo(f"quarantined {path}: {outcome.reason}", err=True)
+                click.echo(f"无法处理，已隔离 {path}：{outcome.reason}", err=True)
     delivered = pipeline.app.deliver()
     counts["replies_sent"] = delivered.sent
     counts["replies_failed"] = delivered.failed
@@ -122,34 +133,40 @@ def skipped_lines(skipped: list[Path]) -> list[str]:
     return [f"已跳过 {len(skipped)} 个不是 .eml 邮件的文件：{names} 等"]
 
 
+COUNT_WORDS = {**DISPOSITION_WORDS, "known": "此前已处理", "quarantined": "无法处理（已隔离）"}
+
+
 def summary_line(counts: dict[str, int]) -> str:
-    handled = sum(v for k, v in counts.items() if not k.startswith("replies_"))
-    parts = [f"{k} {v}" for k, v in sorted(counts.items()) if not k.startswith("replies_") and v]
+    """What an ingest did, in the office's words: 共 3 封：报送 2 封、自动回复 1 封；…"""
+    kinds = [k for k in COUNT_WORDS if counts.get(k)]
+    handled = sum(counts.get(k, 0) for k in kinds)
+    done = "、".join(f"{COUNT_WORDS[k]} {counts[k]} 封" for k in kinds) or "没有新邮件"
     sent, failed = counts.get("replies_sent", 0), counts.get("replies_failed", 0)
-    done = ", ".join(parts) or "nothing new"
-    return f"{handled} mails: {done}; replies delivered {sent}, failed {failed}"
+    return f"共 {handled} 封：{done}；回复已发出 {sent} 封，发送失败 {failed} 封"
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, metavar="邮件文件或文件夹...")
 @config_option
 def ingest(config: Config, paths: tuple[str, ...]) -> None:
-    """Process stored mail: .eml files, folders of them, or Maildirs, in receipt order."""
+    """处理存下的邮件：.eml 文件、存放 .eml 的文件夹或 Maildir，按收到先后处理。"""
     try:
         with ProcessLock(config.db), open_app(config) as app:
             counts = run_ingest(Pipeline(app), list(paths))
-    except (FileNotFoundError, AlreadyRunning) as exc:
+    except FileNotFoundError as exc:
+        fail(f"找不到 {exc.filename}")
+    except AlreadyRunning as exc:
         fail(str(exc))
     click.echo(summary_line(counts))
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="Fetch, process, send, then exit.")
+@click.option("--once", is_flag=True, help="收取、处理、发送一次后退出。")
 @config_option
 def poll(config: Config, once: bool) -> None:
-    """Read the mailbox once: fetch new mail, process it, send the replies, exit."""
+    """收取一次邮箱：取回新邮件、处理、发出回复后退出。"""
     if not once:
-        fail("poll needs --once; `mailproc run` is the service that polls every few minutes")
+        fail("poll 须加 --once；每隔几分钟收取一次的是服务 mailproc run")
     from mailproc.fetch.imap import MailboxError  # the IMAP and SMTP clients: only where they serve
     from mailproc.service import Service
 
@@ -159,20 +176,19 @@ def poll(config: Config, once: bool) -> None:
     except (MailboxError, AlreadyRunning) as exc:
         fail(str(exc), code=1)
     click.echo(
-        f"fetched {done.polled.fetched} mails ({done.polled.new} new); replies sent "
-        f"{done.delivered.sent}, to retry {done.delivered.retry}, failed {done.delivered.failed}"
+        f"收取邮件 {done.polled.fetched} 封（新邮件 {done.polled.new} 封）；回复已发出 "
+        f"{done.delivered.sent} 封，待重试 {done.delivered.retry} 封，"
+        f"发送失败 {done.delivered.failed} 封"
     )
     if done.delivered.stopped:
         fail(done.delivered.stopped, code=1)
 
 
 @cli.command()
-@click.option(
-    "--now", "now_text", help="Start the service's clock at this moment (ISO 8601; for drills)."
-)
+@click.option("--now", "now_text", help="服务时钟从此刻开始，如 2019-06-13T10:00（用于演练）。")
 @config_option
 def run(config: Config, now_text: str | None) -> None:
-    """The service: poll every [mailbox] poll_minutes, run due jobs every minute; SIGTERM stops."""
+    """服务：定时收取邮箱，每分钟办理到期的提醒、通知和汇总；收到 SIGTERM 后停止。"""
     from mailproc.fetch.imap import MailboxError
     from mailproc.service import Service
 
@@ -277,62 +293,182 @@ def user_remove(config: Config, name: str) -> None:
     click.echo(f"已删除用户 {name}")
 
 
+def why_no_reply(record: dict) -> str:
+    """Why a mail got no automatic reply, in the office's words (empty when it got one)."""
+    if record["reply"] != "none":
+        return ""
+    if any(flag["kind"] == "reply_held" for flag in record.get("flags", [])):
+        return "当天已自动回复 3 封，待办公室发出"
+    for note in record["notes"]:
+        if note.startswith("不回复："):
+            return note.removeprefix("不回复：")
+    if record["disposition"] == "submission":
+        return "办公室登记的邮件"
+    return DISPOSITION_WORDS.get(record["disposition"], "")
+
+
+def filter_options(*names: str) -> Callable[[Callable], Callable]:
+    """--unit, --item, --period (and --status) to narrow a listing, written as a clerk writes
+    them in the office's commands."""
+    help_texts = {
+        "unit": "只列此单位（名称、简称或开头几个字）。",
+        "item": "只列此事项（周报、方案…，或 weekly、plan…）。",
+        "period": "只列此截止日期，如 2019-06-13；写了 --item 时也可写 第2周、6月13日。",
+        "status": "只列按时或逾期的（按时、逾期）。",
+    }
+
+    def decorate(command: Callable) -> Callable:
+        for name in reversed(names):
+            command = click.option(f"--{name}", f"{name}_filter", help=help_texts[name])(command)
+        return command
+
+    return decorate
+
+
+STATUS_NAMES = {"按时": "on_time", "逾期": "late", "on_time": "on_time", "late": "late"}
+
+
+def wanted(config: Config, **given: str | None) -> dict[str, str]:
+    """The filters given, checked and in the ledger's terms (东风 → 东风镇, 周报 → weekly,
+    第2周 → 2019-06-13); a wrong one is one line with what may be written instead."""
+    rules = load_rules(config.rules)
+    chosen: dict[str, str] = {}
+    try:
+        if given.get("unit"):
+            chosen["unit"] = actions.resolve_unit(rules, given["unit"])
+        item = actions.resolve_item(rules, given["item"]) if given.get("item") else None
+        if item is not None:
+            chosen["item"] = item.id
+        if given.get("period") and item is not None:
+            period = actions.resolve_period(item, given["period"])
+            if period:
+                chosen["period"] = period
+        elif given.get("period"):
+            chosen["period"] = parse_day(given["period"]).isoformat()
+    except (actions.OfficeError, ValueError) as exc:
+        fail(str(exc))
+    if given.get("status"):
+        if given["status"] not in STATUS_NAMES:
+            fail(f"--status 可写：按时、逾期（写的是“{given['status']}”）")
+        chosen["status"] = STATUS_NAMES[given["status"]]
+    return chosen
+
+
+def matching(records: Iterable[dict], chosen: dict[str, str]) -> list[dict]:
+    return [r for r in records if all(r.get(key) == value for key, value in chosen.items())]
+
+
+def item_words(config: Config) -> dict[str, str]:
+    return {item.id: item.label for item in load_rules(config.rules).items}
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="每封一行 JSON。")
+@filter_options("unit", "item", "period", "status")
 @config_option
-def messages(config: Config, as_json: bool) -> None:
-    """Every mail handled, in receipt order."""
-    emit(
-        message_records(ledger.open_ledger(config.db)),
-        as_json,
-        lambda r: (
-            f"{r['received_at'][:16]}  {r['reply']:<12} {r['unit'] or '-':<12} "
-            f"{r['item'] or '-':<13} {r['period'] or '-':<10} {r['status'] or '-':<7} "
-            f"{printable(r['subject'])}"
-        ),
+def messages(
+    config: Config,
+    as_json: bool,
+    unit_filter: str | None,
+    item_filter: str | None,
+    period_filter: str | None,
+    status_filter: str | None,
+) -> None:
+    """处理过的每封邮件，按收到先后：编号、判读、回复（不回复的写明原因）。"""
+    chosen = wanted(
+        config, unit=unit_filter, item=item_filter, period=period_filter, status=status_filter
     )
+    records = matching(message_records(ledger.open_ledger(config.db)), chosen)
+    if as_json:
+        for record in records:
+            click.echo(json_text(record))
+        return
+    labels = item_words(config)
+    rows = [
+        [
+            f"#{r['id']}",
+            r["received_at"][:16].replace("T", " "),
+            printable(r["unit"]) or "—",
+            labels.get(r["item"], "—"),
+            r["period"] or "—",
+            STATE_WORDS.get(r["status"], "—"),
+            REPLY_WORDS[r["reply"]] + (f"（{why_no_reply(r)}）" if why_no_reply(r) else ""),
+            printable(r["subject"]) or "（无主题）",
+        ]
+        for r in records
+    ]
+    headers = ["编号", "收到时间", "单位", "事项", "截止日期", "状态", "回复", "主题"]
+    show_table(headers, rows, f"共 {len(rows)} 封")
 
 
-def emit(records: Iterable[dict], as_json: bool, line: Callable[[dict], str]) -> None:
-    """One JSON object per line, or one readable line per record."""
-    for record in records:
-        click.echo(json_text(record) if as_json else line(record))
+def show_table(headers: list[str], rows: list[list[str]], total: str, right: tuple = ()) -> None:
+    """A listing: the header row and aligned rows, then the count; nothing found is said."""
+    if not rows:
+        click.echo("没有符合条件的记录")
+        return
+    for line in table(headers, rows, right):
+        click.echo(line)
+    click.echo(total)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="每条一行 JSON。")
+@filter_options("unit", "item", "period")
 @config_option
-def receipts(config: Config, as_json: bool) -> None:
-    """Every receipt logged against a deadline, by unit, item, period and version."""
+def receipts(
+    config: Config,
+    as_json: bool,
+    unit_filter: str | None,
+    item_filter: str | None,
+    period_filter: str | None,
+) -> None:
+    """按截止日期登记的每一版报送：单位、事项、截止日期、版本、是否按时、是否完整。"""
+    chosen = wanted(config, unit=unit_filter, item=item_filter, period=period_filter)
     db = ledger.open_ledger(config.db)
     rows = db.query(
         "select r.*, m.message_id, m.sender from receipts r join messages m on m.id = r.message "
         "order by r.received_at, r.id"
     )
-    records = [
-        {
-            **{k: v for k, v in row.items() if k != "message"},
-            "problems": json.loads(row["problems"] or "[]"),
-            "on_time": bool(row["on_time"]),
-            "complete": bool(row["complete"]),
-        }
-        for row in rows
-    ]
-    emit(
-        records,
-        as_json,
-        lambda r: (
-            f"{r['received_at'][:16]}  {r['unit']:<12} {r['item']:<13} {r['period']} "
-            f"v{r['version']} {r['status']:<7} {'完整' if r['complete'] else '缺项'}"
+    records = matching(
+        (
+            {
+                **{k: v for k, v in row.items() if k != "message"},
+                "mail": row["message"],
+                "problems": json.loads(row["problems"] or "[]"),
+                "on_time": bool(row["on_time"]),
+                "complete": bool(row["complete"]),
+            }
+            for row in rows
         ),
+        chosen,
     )
+    if as_json:
+        for record in records:
+            click.echo(json_text(record))
+        return
+    labels = item_words(config)
+    lines = [
+        [
+            r["received_at"][:16].replace("T", " "),
+            printable(r["unit"]),
+            labels.get(r["item"], r["item"]),
+            r["period"],
+            f"第{r['version']}版",
+            STATE_WORDS.get(r["status"], r["status"]),
+            "完整" if r["complete"] else f"缺项（{problem_words(r['problems'])}）",
+            f"#{r['mail']}",
+        ]
+        for r in records
+    ]
+    headers = ["收到时间", "单位", "事项", "截止日期", "版本", "状态", "是否完整", "邮件"]
+    show_table(headers, lines, f"共 {len(lines)} 条")
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="The matrix as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出。")
 @config_option
 def status(config: Config, as_json: bool) -> None:
-    """Units × deadlines: on time, late, missing."""
+    """各单位在每个截止日期的报送情况：按时、逾期、未报；办公室决定、纸质文件、发送失败。"""
     rules = load_rules(config.rules)
     db = ledger.open_ledger(config.db)
     matrix = status_matrix(db, rules)
@@ -368,39 +504,44 @@ def status(config: Config, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
-@click.option("--item", "item_id", help="The item, when several have that deadline.")
-@click.option("--json", "as_json", is_flag=True, help="As JSON.")
-@click.option("--as-of", "as_of", help="Only mail received by this moment (ISO 8601).")
+@click.option("--period", required=True, help="截止日期，如 2019-06-13。")
+@click.option("--item", "item_id", help="事项（同一天有几个截止日期时写明），如 周报、weekly。")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出。")
+@click.option("--as-of", "as_of", help="只计此刻以前收到的邮件，如 2019-06-13T11:05。")
 @config_option
 def stats(
     config: Config, period: str, item_id: str | None, as_json: bool, as_of: str | None
 ) -> None:
-    """附件1 figures of one period: per unit (latest readable version), totals, missing units."""
+    """某一期附件1的数字：各单位（以最新一版可读取的为准）、合计、未计入的单位。"""
     rules = load_rules(config.rules)
     try:
+        item = actions.resolve_item(rules, item_id).id if item_id else None
         result = period_stats(
-            ledger.open_ledger(config.db), rules, period, item_id, moment(as_of, config)
+            ledger.open_ledger(config.db), rules, period, item, moment(as_of, config)
         )
-    except StatsError as exc:
+    except (StatsError, actions.OfficeError) as exc:
         fail(str(exc))
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
         return
-    headers = {c.id: f"{c.group}{c.header}" for c in rules.columns}
-    click.echo(f"{result.item.name} {period}: {len(result.units)} units counted")
-    for column, total in result.totals.items():
-        click.echo(f"  {headers[column]}: {total}")
-    click.echo(f"missing ({len(result.missing)}): {'、'.join(result.missing) or '无'}")
+    click.echo(f"{result.item.name} {period}：已计入 {len(result.units)} 个单位")
+    rows = [
+        [c.group, f"{c.header}（{c.unit}）", str(result.totals[c.id])]
+        for c in rules.columns
+        if c.id in result.totals
+    ]
+    for line in table(["项目", "指标", "合计"], rows, right=(2,)):
+        click.echo(f"  {line}")
+    click.echo(f"未计入（{len(result.missing)} 个）：{'、'.join(result.missing) or '无'}")
 
 
 @cli.command()
-@click.argument("item_id", metavar="ITEM")
-@click.option("--period", required=True, help="The deadline's ISO date, e.g. 2019-06-13.")
-@click.option("--as-of", "as_of", help="Only mail received by this moment (ISO 8601).")
+@click.argument("item_id", metavar="事项")
+@click.option("--period", required=True, help="截止日期，如 2019-06-13。")
+@click.option("--as-of", "as_of", help="只计此刻以前收到的邮件，如 2019-06-13T11:05。")
 @config_option
 def report(config: Config, item_id: str, period: str, as_of: str | None) -> None:
-    """Write the consolidated 附件1 workbook of ITEM (weekly, month_summary) for one period."""
+    """写出某事项某一期的附件1汇总表（Excel），文件名带汇总时刻，不覆盖以前的。"""
     rules = load_rules(config.rules)
     try:
         path, _ = write_workbook(
@@ -408,12 +549,12 @@ def report(config: Config, item_id: str, period: str, as_of: str | None) -> None
             rules,
             period,
             config.reports,
-            item_id,
+            actions.resolve_item(rules, item_id).id,
             moment(as_of, config),
         )
-    except StatsError as exc:
+    except (StatsError, actions.OfficeError) as exc:
         fail(str(exc))
-    click.echo(str(path))
+    click.echo(f"已写出：{path}")
 
 
 def moment(text: str | None, config: Config) -> dt.datetime | None:
@@ -460,10 +601,10 @@ def parse_moment(text: str, tz: dt.tzinfo, day_end: bool = False) -> dt.datetime
 
 
 @cli.command()
-@click.option("--now", "now_text", help="Run as if it were this moment (ISO 8601). Default: now.")
+@click.option("--now", "now_text", help="按此刻办理，如 2019-06-13T11:05（默认：现在）。")
 @config_option
 def tick(config: Config, now_text: str | None) -> None:
-    """Run every job due now and not run before: reminders, overdue notices, alerts, digests."""
+    """办理已到时间、尚未办理的事：催报提醒、逾期通知、逾期通报、汇总、考核结果。"""
     try:
         with ProcessLock(config.db), open_app(config) as app:
             now = moment(now_text, config) or dt.datetime.now(app.tz)
@@ -471,39 +612,71 @@ def tick(config: Config, now_text: str | None) -> None:
             delivered = app.deliver()
     except AlreadyRunning as exc:
         fail(str(exc))
+    rules = load_rules(config.rules)
     for job in done:
-        units = job.get("units", job.get("missing"))
-        click.echo(f"{job['job']}: {job['outcome']}" + (f" ({len(units)} units)" if units else ""))
+        click.echo(job_line(job, rules))
     click.echo(
-        f"{len(done)} jobs run; messages sent {delivered.sent}, to retry {delivered.retry}, "
-        f"failed {delivered.failed}"
+        f"共办理 {len(done)} 项；邮件已发出 {delivered.sent} 封，待重试 {delivered.retry} 封，"
+        f"发送失败 {delivered.failed} 封"
     )
 
 
+def job_line(job: dict, rules: Rules) -> str:
+    """One job the tick ran: 周报 第2周（6月13日）催报提醒：已发出（5 个单位）."""
+    item = rules.item(job["item"]) if job.get("item") else None
+    what = KIND_WORDS[job["kind"]]
+    if item is not None and job.get("period"):
+        what = f"{deadline_words(item, item.deadline_for(job['period']))}{what}"
+    if job.get("unit"):
+        what = f"{job['unit']} {what}"
+    outcome = JOB_OUTCOME_WORDS.get(job["outcome"], job["outcome"])
+    units = job.get("units", job.get("missing"))
+    if job.get("reason"):
+        outcome += f"：{job['reason']}"
+    elif units:
+        outcome += f"（{len(units)} 个单位）"
+    if job.get("workbook"):
+        outcome += f"，汇总表 {job['workbook']}"
+    return f"{what}：{outcome}"
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="As JSON.")
-@click.option("--now", "now_text", help="Assess as of this moment (ISO 8601). Default: now.")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出。")
+@click.option("--now", "now_text", help="按此刻考核，如 2019-07-05T09:00（默认：现在）。")
 @config_option
 def assess(config: Config, as_json: bool, now_text: str | None) -> None:
-    """The assessment (考核): each unit's record, score and rank; writes the ranked xlsx."""
+    """考核：各单位的报送记录、得分、得分率和名次；写出考核表（Excel）。"""
     rules = load_rules(config.rules)
     result = assess_units(ledger.open_ledger(config.db), rules, moment(now_text, config))
     path = write_assessment(result, rules, config.reports)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
-    for entry in result["units"]:
-        click.echo(
-            f"{entry['rank']:>3}  {entry['unit']:<14} {entry['score']} / {entry['possible']}"
-        )
-    click.echo(str(path))
+    categories = dict(rules.categories)
+    rows = [
+        [
+            str(entry["rank"]),
+            entry["unit"],
+            categories.get(entry["category"], entry["category"]),
+            str(entry["score"]),
+            str(entry["possible"]),
+            "—" if entry["percent"] is None else f"{entry['percent']}%",
+        ]
+        for entry in result["units"]
+    ]
+    show_table(
+        ["名次", "单位", "类别", "得分", "满分", "得分率"],
+        rows,
+        f"考核表已写出：{path}",
+        right=(0, 3, 4, 5),
+    )
 
 
 @cli.command()
-@click.option("--now", "now_text", help="Show the campaign as of this moment (ISO 8601).")
+@click.option("--now", "now_text", help="显示此刻的情况，如 2019-06-13T11:05（默认：现在）。")
 @config_option
 def dashboard(config: Config, now_text: str | None) -> None:
-    """Write reports/index.html: the campaign at a glance, to open in any browser from disk."""
+    """写出 reports/index.html：报送情况一览，用任何浏览器直接打开。"""
     rules = load_rules(config.rules)
     path = write_dashboard(
         ledger.open_ledger(config.db),
@@ -513,7 +686,7 @@ def dashboard(config: Config, now_text: str | None) -> None:
         config.templates,
         moment(now_text, config),
     )
-    click.echo(str(path))
+    click.echo(f"已写出：{path}")
 
 
 def office_action(command: Callable) -> Callable:
@@ -662,14 +835,22 @@ def extend_command(
 
 
 @cli.command("paper")
-@target_options
+@click.option(
+    "--unit",
+    "units",
+    multiple=True,
+    required=True,
+    help="单位：名称、简称或开头几个字；一次登记几个单位就写几次 --unit。",
+)
+@click.option("--item", required=True, help="报送事项：方案、月总结、总结…，或 plan…。")
+@click.option("--period", help="截止日期，如 2019-05-31（只有一个截止日期的事项可省略）。")
 @click.option("--received", "received_text", help="纸质文件收到的日期，如 2019-06-03。")
 @click.option("--waive", is_flag=True, help="该单位免交纸质文件。")
 @click.option("--undo", is_flag=True, help="撤销记录，纸质文件记为未交。")
 @office_action
 def paper_command(
     app: App,
-    unit: str,
+    units: tuple[str, ...],
     item: str,
     period: str | None,
     received_text: str | None,
@@ -679,14 +860,16 @@ def paper_command(
     by: str,
     preview: bool,
 ) -> Done:
-    """登记方案、总结的纸质文件已收到或免交（方案、总结均需报正式纸质文件）。"""
+    """登记方案、总结的纸质文件已收到或免交；几个单位的可一次登记（--unit 写几次）。"""
     day = None
     if received_text is not None:
         try:
             day = parse_day(received_text)
         except ValueError as exc:
             raise OfficeError(str(exc)) from None
-    return actions.paper(app, unit, item, period, day, waive, note, by, undo, preview=preview)
+    return actions.paper(
+        app, list(units), item, period, day, waive, note, by, undo, preview=preview
+    )
 
 
 @cli.command("confirm")
@@ -736,35 +919,40 @@ def resend_command(app: App, outbox_id: int, note: str | None, by: str, preview:
 
 
 @cli.command("inbox")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="每件一行 JSON。")
 @config_option
 def inbox_command(config: Config, as_json: bool) -> None:
-    """What needs a person, each with the command that settles it."""
+    """需要办公室处理的邮件，每件附上办理的命令。"""
     with open_app(config) as app:
         entries = actions.inbox(app.db)
         owed = paper_owed(app.db, app.rules, dt.datetime.now(app.tz))
-    for entry in entries:
-        if as_json:
+    if as_json:
+        for entry in entries:
             click.echo(json_text(entry))
-        else:
-            click.echo(
-                f"{entry['received_at'][:16].replace('T', ' ')}  {entry['what']}  "
-                f"{printable(entry['unit'] or entry['sender']) or '（发件人不明）'}："
-                f"{printable(entry['subject']) or '（无主题）'}\n"
-                f"    → {printable(entry['command'])}"
-            )
-    if not as_json:
-        click.echo(
-            f"{len(entries)} to settle; paper copies still owed: {len(owed)} "
-            "(mailproc status lists them)"
-        )
+        return
+    rows = [
+        [
+            entry["label"],
+            entry["received_at"][:16].replace("T", " "),
+            printable(entry["unit"]) or "—",
+            printable(entry["sender"]) or "（发件人不明）",
+            printable(entry["subject"]) or "（无主题）",
+        ]
+        for entry in entries
+    ]
+    if rows:
+        header, *lines = table(["编号", "收到时间", "单位", "发件人", "主题"], rows)
+        click.echo(header)
+        for line, entry in zip(lines, entries, strict=True):
+            click.echo(f"{line}\n    {entry['what']}\n    → {printable(entry['command'])}")
+    click.echo(f"待办 {len(entries)} 件；纸质文件未交 {len(owed)} 份（mailproc status 列出）")
 
 
 @cli.command("history")
-@click.argument("message_id")
+@click.argument("message_id", metavar="邮件")
 @config_option
 def history_command(config: Config, message_id: str) -> None:
-    """The whole story of one mail: receipt, readings, the office's actions, replies."""
+    """一封邮件的全部经过：收到、判读、办公室的办理、回复（邮件写 #编号 或 Message-ID）。"""
     with open_app(config) as app:
         try:
             lines = actions.history(app, message_id)
@@ -774,49 +962,65 @@ def history_command(config: Config, message_id: str) -> None:
 
 
 @cli.command("replay")
-@click.option("--dry-run", is_flag=True, help="Only list what would change.")
-@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="只列出将发生的变化，不作任何更改。")
+@click.option("--yes", "-y", is_flag=True, help="不再询问，直接办理。")
 @config_option
 def replay_command(config: Config, dry_run: bool, yes: bool) -> None:
-    """Read every stored mail again with the current rules/; show, then apply, what changes."""
+    """按现行的 rules/ 重新判读存档的每封邮件；先列出变化，确认后再更改。"""
     try:
         with ProcessLock(config.db), open_app(config) as app:
             pipeline = Pipeline(app)
             rereads = replay.reread_all(pipeline)
             changed = replay.changes(rereads)
             for reread in changed:
-                old = " ".join(str(v) for v in reread.old)
-                new = " ".join(str(v) for v in reread.new)
-                click.echo(f"{printable(reread.row['message_id'])}: {old} → {new}")
-            click.echo(f"{len(changed)} of {len(rereads)} mails would change")
+                old, new = (reading_words(app.rules, v) for v in (reread.old, reread.new))
+                click.echo(f"#{reread.row['id']}：{old} → {new}")
+            click.echo(f"共 {len(rereads)} 封邮件，判读有变化的 {len(changed)} 封")
             if dry_run or not changed:
+                if dry_run and changed:
+                    click.echo("（预览，未作任何更改）")
                 return
-            if not yes and not click.confirm("apply these changes?", default=False):
-                click.echo("nothing changed")
+            if not yes and not click.confirm("确认按新的判读更改？", default=False):
+                click.echo("未作任何更改")
                 return
             queued = replay.apply(pipeline, rereads)
             delivered = app.deliver()
     except AlreadyRunning as exc:
         fail(str(exc))
-    click.echo(f"applied; {queued} replies newly due, sent {delivered.sent}")
+    click.echo(f"已更改；新发出回复 {delivered.sent} 封（共 {queued} 封待发）")
+
+
+def reading_words(rules: Rules, reading: tuple) -> str:
+    """(unit, item, period, status) as a clerk reads it: 东风镇 周报 2019-06-13 按时, or
+    未识别 for a mail read as no unit's."""
+    unit, item, period, status = reading
+    if unit is None and item is None:
+        return "未识别"
+    words = [
+        unit or "（单位不明）",
+        rules.item(item).label if item else "（事项不明）",
+        period or "",
+        STATE_WORDS.get(status, "") if status else "",
+    ]
+    return " ".join(word for word in words if word)
 
 
 @cli.command("check-rules")
 @config_option
 def check_rules(config: Config) -> None:
-    """Validate the rules files; name file, key and problem on any error."""
+    """检查 rules/ 中的规则文件；有错时写明文件、键和问题。"""
     rules = load_rules(config.rules)
     missing = [
-        kind
+        f"{kind}.txt.j2"
         for kind in ("ack", "missing", "unrecognized")
         if not (config.templates / f"{kind}.txt.j2").is_file()
     ]
     if missing:
-        fail(f"{config.templates}: template missing for {', '.join(missing)}")
+        fail(f"{config.templates}：缺少模板 {'、'.join(missing)}")
     deadlines = sum(len(i.deadlines) for i in rules.items)
     click.echo(
-        f"rules OK ({rules.folder}): {len(rules.units)} units, {len(rules.items)} items, "
-        f"{deadlines} deadlines, {len(rules.columns)} statistics columns"
+        f"规则无误（{rules.folder}）：{len(rules.units)} 个单位，{len(rules.items)} 个报送事项，"
+        f"{deadlines} 个截止时间，附件1 统计 {len(rules.columns)} 列"
     )
     for year in rules.calendar_gaps():
         click.echo(calendar_gap_warning(year, rules.folder / CALENDAR_FILE), err=True)
@@ -843,6 +1047,11 @@ reports = "reports"
 
 [delivery]
 transport = "dir"
+
+# Example addresses, so that `mailproc tick` writes the 逾期通报 into outbox/ as it would send
+# it; in a real config, the office's director and 督查室.
+[recipients]
+supervisors = ["局长 <director@example.gov.cn>", "督查室 <ducha@example.gov.cn>"]
 """
 
 
@@ -854,23 +1063,31 @@ def copy_private(source: Path, target: Path) -> None:
 
 
 @cli.command()
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="mailproc-demo")
+@click.argument(
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="mailproc-demo",
+    metavar="[文件夹]",
+)
 def demo(folder: Path) -> None:
-    """Run the main job on the bundled sample: a fresh folder, its ledger, archive and replies."""
+    """用附带的样例邮件演示：在一个新文件夹里建立台账、存档和回复（默认 mailproc-demo）。"""
+    if folder.exists() and any(folder.iterdir()):
+        fail(
+            f"{folder} 已存在且不是空文件夹。演示每次从新文件夹开始，以免与以前的台账混在一起："
+            f"请另写一个文件夹名（mailproc demo 新文件夹名），或先删除 {folder}"
+        )
     private.make_folder(folder)
     for name in ("rules", "templates"):
-        if not (folder / name).exists():
-            copy_private(resources.bundled(name), folder / name)
+        copy_private(resources.bundled(name), folder / name)
     config_file = folder / "config.toml"
-    if not config_file.exists():
-        private.write_private(config_file, DEMO_CONFIG.encode("utf-8"))
+    private.write_private(config_file, DEMO_CONFIG.encode("utf-8"))
     try:
         config = load_config(config_file)
         app = open_app(config)
     except (ConfigError, RulesError) as exc:
         fail(str(exc))
     sample = resources.bundled("sample")
-    click.echo(f"ingesting the bundled sample ({sample}) ...")
+    click.echo(f"正在处理附带的样例邮件（{sample}）……")
     with app:
         counts = run_ingest(Pipeline(app), [str(sample)], quiet=True)
         matrix = status_matrix(app.db, app.rules)
@@ -878,12 +1095,14 @@ def demo(folder: Path) -> None:
         add_user(app.db, app.tz, DEMO_USER, "clerk", demo_password)
     click.echo(summary_line(counts))
     click.echo(
-        f"\nconfig   {config.file}\nledger   {config.db}\narchive  {config.archive}\n"
-        f"replies  {config.outbox}\n"
+        f"\n配置  {config.file}\n台账  {config.db}\n存档  {config.archive}\n回复  {config.outbox}\n"
     )
     click.echo(matrix.render(color=sys.stdout.isatty()))
-    click.echo(f"\nnext: mailproc --help;  MAILPROC_CONFIG={config.file} mailproc messages")
+    click.echo(f"\n下一步：mailproc --help；MAILPROC_CONFIG={config.file} mailproc messages")
     click.echo(
-        f"console: MAILPROC_CONFIG={config.file} mailproc serve, then log in at "
-        f"http://{config.console.host}:{config.console.port}/ as {DEMO_USER} / {demo_password}"
+        f"控制台：MAILPROC_CONFIG={config.file} mailproc serve，然后在 "
+        f"http://{config.console.host}:{config.console.port}/ 以 {DEMO_USER} / {demo_password} 登录"
     )
+
+
+click_words.localize(cli)

@@ -10,6 +10,8 @@ characters go, and the line breaks and tabs a one-line field must not hold becom
 
 import json
 import re
+import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 import markupsafe
@@ -56,3 +58,39 @@ def json_text(record: object, indent: int | None = None) -> str:
     terminal: the characters a terminal acts on are written as \\u escapes."""
     text = json.dumps(record, ensure_ascii=False, indent=indent)
     return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: CJK characters and full-width forms are two wide,
+    combining marks none."""
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` filled with spaces to `width` terminal columns (on the left when `right`)."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> list[str]:
+    """Lines of aligned columns under a header row, by display width, so Chinese names keep
+    their columns straight; the columns at `right` (numbers) are aligned to the right. The
+    last column is not padded unless it is one of those (a subject may be long)."""
+    widths = [
+        max(display_width(str(line[i])) for line in [headers, *rows]) for i in range(len(headers))
+    ]
+    lines = []
+    for line in [headers, *rows]:
+        cells = [
+            pad(str(value), widths[i], i in right)
+            if i < len(headers) - 1 or i in right
+            else str(value)
+            for i, value in enumerate(line)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines

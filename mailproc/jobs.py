@@ -146,7 +146,15 @@ class Ticker:
                     },
                 )
             log.info("job %s: %s", job.key, outcome["outcome"])
-            done.append({"job": job.key, **outcome})
+            done.append(
+                {
+                    "job": job.key,
+                    "kind": job.kind,
+                    "item": job.item.id if job.item else None,
+                    "period": job.period,
+                    **outcome,
+                }
+            )
         return done
 
     # -- the ledger as of a moment ----------------------------------------------------------
@@ -233,9 +241,10 @@ class Ticker:
 
     def _run(self, job: Job, now: dt.datetime) -> dict:
         if job.kind == "reminder" and now > job.deadline:
-            return {"outcome": "dropped", "reason": "deadline passed before the reminder ran"}
+            return {"outcome": "dropped", "reason": "提醒未及在截止时间前发出"}
         if now - job.due > self.rules.jobs.drop_after:
-            return {"outcome": "dropped", "reason": f"{now - job.due} overdue: too late to help"}
+            hours = (now - job.due) // dt.timedelta(hours=1)
+            return {"outcome": "dropped", "reason": f"已过应发时间 {hours} 小时，发出已无意义"}
         return getattr(self, f"_{job.kind}")(job, now)
 
     def _reminder(self, job: Job, now: dt.datetime) -> dict:

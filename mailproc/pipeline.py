@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import traceback
 from collections.abc import Iterable, Iterator
 
 import sqlite_utils
@@ -20,6 +19,7 @@ from mailproc import ledger
 from mailproc.app import App
 from mailproc.classify import Classifier, History
 from mailproc.classify.files import OpenFile
+from mailproc.labels import in_chinese
 from mailproc.ledger import write
 from mailproc.outgoing.render import outbox_message_id, reply_context
 from mailproc.read.mail import ParseError, unparsed, without_trace
@@ -112,16 +112,17 @@ class Pipeline:
         try:
             mail = reading.parse(raw)
         except ParseError as exc:
-            return self._quarantine(raw, sha256, source, received_at, f"无法解析: {exc}")
+            why = in_chinese(str(exc), "内容不是可以读取的邮件")
+            return self._quarantine(raw, sha256, source, received_at, f"无法解析：{why}")
         mail.sha256 = sha256  # hashed once: the cached property is given the digest above
         try:
             return self._handle(mail, source, received_at, reading.open_file)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # a bug (or a library's panic) costs one mail, not the run
+        except BaseException:  # a bug (or a library's panic) costs one mail, not the run
             log.exception("internal error on %s", source)
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            return self._quarantine(raw, sha256, source, received_at, f"内部错误: {detail}", mail)
+            why = "处理时出现内部错误（详情见日志），请办公室查看原邮件"
+            return self._quarantine(raw, sha256, source, received_at, why, mail)
 
     def _receipt_time(
         self, mail: ParsedMail | None, given: dt.datetime | None

@@ -54,7 +54,7 @@ def test_bad_transport_value(tmp_path):
 def test_check_rules_ok(config_file):
     result = run(config_file, "check-rules")
     assert result.exit_code == 0
-    assert "34 units, 5 items, 7 deadlines, 17 statistics columns" in result.output
+    assert "34 个单位，5 个报送事项，7 个截止时间，附件1 统计 17 列" in result.output
 
 
 @pytest.mark.parametrize(
@@ -114,8 +114,10 @@ def test_bad_input_is_recorded_and_does_not_stop_the_run(config_file, tmp_path):
         (tmp_path / name).write_bytes(data)
     result = run(config_file, "ingest", *(str(tmp_path / n) for n in files))
     assert result.exit_code == 0
-    assert "quarantined" in result.output and "empty file" in result.output
-    assert "4 mails" in result.output.splitlines()[-1]
+    assert (
+        "无法处理，已隔离" in result.output and "无法解析：内容不是可以读取的邮件" in result.output
+    )
+    assert result.output.splitlines()[-1].startswith("共 4 封：")
     records = [
         json.loads(line) for line in run(config_file, "messages", "--json").output.splitlines()
     ]
@@ -162,7 +164,7 @@ def test_ingest_names_the_files_of_a_folder_it_skips(config_file, tmp_path):
         f"已跳过 {folder / 'sub' / 'b.msg'}：不是 .eml 邮件文件",
         f"已跳过 {folder / '说明.txt'}：不是 .eml 邮件文件",
     ]
-    assert result.stdout.startswith("1 mails: submission 1;")
+    assert result.stdout.startswith("共 1 封：报送 1 封；")
     for number in range(6):
         (folder / f"{number}.txt").write_text("", encoding="utf-8")
     again = run(config_file, "ingest", str(folder))
@@ -203,10 +205,21 @@ def test_demo_in_a_fresh_folder(tmp_path):
     folder = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", str(folder)], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "272 mails" in result.output and "replies delivered 259" in result.output
+    assert "共 272 封" in result.output and "回复已发出 259 封" in result.output
     for name in ("config.toml", "mailproc.db", "rules", "templates", "archive", "outbox"):
         assert (folder / name).exists(), name
     assert len(list((folder / "outbox").glob("*.eml"))) == 259
+    # issue 13, point 15: an existing folder is refused in Chinese and left as it was
+    before = sorted(p.name for p in folder.iterdir())
     again = CliRunner().invoke(cli, ["demo", str(folder)], catch_exceptions=False)
-    assert "known 272" in again.output and "replies delivered 0" in again.output
+    assert again.exit_code == 2
+    assert f"{folder} 已存在且不是空文件夹" in again.output
+    assert sorted(p.name for p in folder.iterdir()) == before
+    # the demo's config names example supervisors: its tick writes the 逾期通报
+    config = folder / "config.toml"
+    tick = CliRunner().invoke(
+        cli, ["tick", "--now", "2019-06-13T16:00", "--config", str(config)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert "逾期通报：已发出" in tick.output, tick.output
     shutil.rmtree(folder)

@@ -172,15 +172,17 @@ def test_terminal_commands_show_no_control_character(hostile_config):
         unsafe = [c for c in output if c in "\x1b\x07\x9b\u202e\r"]
         assert unsafe == [], command
     inbox = shown["inbox"].splitlines()
-    assert inbox[0] == f"2019-06-12 09:30  无法识别  someone@evil.example：{SHOWN_SUBJECT}"
-    assert shown["messages"].rstrip("\n").endswith(f"  {SHOWN_SUBJECT}")
+    assert inbox[1] == f"#1    2019-06-12 09:30  —     someone@evil.example  {SHOWN_SUBJECT}"
+    assert inbox[2] == "    无法识别"
+    assert shown["messages"].splitlines()[1].endswith(f"  {SHOWN_SUBJECT}")
     assert f"收到 someone@evil.example：{SHOWN_SUBJECT}（" in shown["history"]
     record = json.loads(run(hostile_config, "messages", "--json").output)
     assert record["subject"] == HOSTILE_SUBJECT  # exact in JSON, as \u escapes
 
 
 def test_dashboard_shows_no_control_character(hostile_config):
-    path = Path(run(hostile_config, "dashboard", "--now", "2019-06-12T12:00:00").output.strip())
+    shown = run(hostile_config, "dashboard", "--now", "2019-06-12T12:00:00").output
+    path = Path(shown.strip().removeprefix("已写出："))
     page = path.read_text(encoding="utf-8")
     assert "报gpj.exe安全生产月活动统计表\n完" in page  # a line break is whitespace in a page
     assert [c for c in page if c in "\x1b\x07\x9b\u202e\r"] == []

@@ -233,7 +233,7 @@ def test_together_workbooks_hold_no_formula(together):
     books = sorted((campaign.folder / "reports").glob("*.xlsx"))
     assert len(books) == 2
     assert [p for book in books for p in workbook_problems(book)] == []
-    weekly = Path(report.stdout.strip().splitlines()[-1])
+    weekly = Path(written(report.stdout))
     assert hostile.FORMULA_SUBJECT in texts_in(campaign.folder / weekly)
 
 
@@ -242,7 +242,7 @@ def test_together_dashboard_and_digest_escape_markup(together):
     assert together["run"].returncode == 0, together["run"].stderr[-2000:]
     dashboard = campaign.mailproc("dashboard", "--now", AFTER_ALL)
     assert dashboard.returncode == 0, dashboard.stderr
-    page = (campaign.folder / dashboard.stdout.strip().splitlines()[-1]).read_text("utf-8")
+    page = (campaign.folder / written(dashboard.stdout)).read_text("utf-8")
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert "<script>alert(1)" not in page
     assert escaped in page
@@ -258,6 +258,11 @@ def test_together_dashboard_and_digest_escape_markup(together):
 
 
 # -- each case on its own ------------------------------------------------------------------------
+
+
+def written(stdout: str) -> str:
+    """The file a report command names on its last line (已写出：PATH)."""
+    return stdout.strip().splitlines()[-1].removeprefix("已写出：")
 
 
 def alone(tmp_path: Path, *builders, timeout: float = 120) -> tuple[Campaign, Run, list[bytes]]:
@@ -397,7 +402,7 @@ def test_formula_text_stays_text_in_workbooks(tmp_path):
     assert (row["unit"], row["period"]) == ("新开镇", "2019-06-27")
     report = campaign.mailproc("report", "weekly", "--period", "2019-06-27")
     assert report.returncode == 0, report.stderr
-    weekly = campaign.folder / report.stdout.strip().splitlines()[-1]
+    weekly = campaign.folder / written(report.stdout)
     assert workbook_problems(weekly) == []
     assert hostile.FORMULA_SUBJECT in texts_in(weekly)
 
@@ -480,7 +485,7 @@ def test_poll_goes_past_the_poison_mail(tmp_path, mailbox: Mailbox, smtp_server:
     env = {PASSWORD_ENV: mailbox.password, f"{PASSWORD_ENV}_SMTP": SMTP_AUTH[1]}
     run = campaign.mailproc("poll", "--once", timeout=120, env=env)
     assert_clean_exit(run, 120)
-    assert run.stdout.startswith("fetched 5 mails (5 new)"), run.stdout
+    assert run.stdout.startswith("收取邮件 5 封（新邮件 5 封）"), run.stdout
     answered = {
         email.message_from_bytes(m.data, policy=email.policy.default)["In-Reply-To"]
         for m in smtp_server.messages

@@ -121,7 +121,7 @@ def test_alert_and_overdue_after_the_deadline(office):
 
     again = last_id(office)
     result = tick(office, "2019-06-13T11:05:00+08:00")
-    assert result.stdout.strip() == "0 jobs run; messages sent 0, to retry 0, failed 0"
+    assert result.stdout.strip() == "共办理 0 项；邮件已发出 0 封，待重试 0 封，发送失败 0 封"
     assert last_id(office) == again
 
 
@@ -140,7 +140,7 @@ def test_reminders_only_to_units_without_a_receipt(office):
 
 def test_reminder_after_its_deadline_is_dropped(office):
     result = tick(office, "2019-06-14T09:00:00+08:00")
-    assert "reminder:weekly:2019-06-13: dropped" in result.stdout
+    assert "周报 第2周（6月13日）催报提醒：未发出：提醒未及在截止时间前发出" in result.stdout
     assert outbox(office, "reminder") == []
 
 
@@ -154,7 +154,7 @@ def test_digest_with_workbook_equal_to_stats(office):
     assert message["X-Mailproc-Kind"] == "digest"
     assert message.get_body(("html",)) is not None
     (attachment,) = list(message.iter_attachments())
-    assert attachment.get_filename() == "安全生产月_周报_2019-06-13.xlsx"
+    assert attachment.get_filename() == "安全生产月_周报_2019-06-13_截至0613-1105.xlsx"
     book = CalamineWorkbook.from_filelike(io.BytesIO(attachment.get_content()))
     table = book.get_sheet_by_name("本期汇总").to_python()
     totals = next(row for row in table if row[1] == "合计")[2:19]
@@ -163,7 +163,7 @@ def test_digest_with_workbook_equal_to_stats(office):
     )
     expected = json.loads(stats.stdout)["totals"]
     assert [int(v) for v in totals] == list(expected.values())
-    assert "sent late" not in tick(office, now).stdout
+    assert "因停机延迟" not in tick(office, now).stdout
     # issue 13, point 4: the counts add up to the units, agree with `status`, and the 代报
     # the dashboard lists are in the digest too
     text = message.get_body(("plain",)).get_content()
@@ -184,7 +184,7 @@ def test_digest_with_workbook_equal_to_stats(office):
 
 def test_missed_digest_goes_out_once_saying_so(office):
     result = tick(office, "2019-06-13T15:00:00+08:00")
-    assert "digest:weekly:2019-06-13: sent late" in result.stdout
+    assert "周报 第2周（6月13日）周汇总：已发出（因停机延迟）" in result.stdout
     digests = outbox(office, "digest")
     assert [r["subject"].count("6月13日") for r in digests][-1] == 1
     latest = email.message_from_string(digests[-1]["eml"], policy=policy.default)
@@ -229,7 +229,7 @@ def test_assessment_matches_a_hand_computation(office):
     assert {u["unit"] for u in got["units"] if u["rank"] == 1} == {
         u for u, s in scores.items() if s == best
     }
-    assert (office.parent / "reports" / "安全生产月_考核.xlsx").is_file()
+    assert len(list((office.parent / "reports").glob("安全生产月_考核_截至*.xlsx"))) == 1
 
 
 def test_holiday_deadlines_roll_forward_when_the_rules_say_so(tmp_path):

@@ -67,12 +67,10 @@ def test_assign_sends_one_ack_and_unassign_sends_nothing(office):
     expected = [
         "收到 user8302@qq.com",
         "系统判读",
-        "办公室 assign（王明欣）",
-        "电话确认",
-        "回复 ack",
-        "撤销 assign",
-        "弄错了",
-        "当前判读：disposition=unrecognized",
+        "办公室登记（王明欣）：东风镇 周报 电话确认",
+        "回复回执",
+        "撤销登记（office）：弄错了",
+        "当前判读：无法识别 无法识别通知",
     ]
     for words in expected:
         assert words in story, words
@@ -240,7 +238,7 @@ def test_inbox_lists_work_with_its_command(office):
     entries = [json.loads(line) for line in lines]
     stranger = next(e for e in entries if e["message_id"] == STRANGER)
     assert stranger["what"] == "无法识别" and stranger["command"].startswith("mailproc assign")
-    assert any(e["what"] == "代报待确认" for e in entries)
+    assert any(e["what"].startswith("代报待确认（") for e in entries)
     run(office, "assign", STRANGER, "--unit", "东风镇", "--item", "weekly")
     entries = [json.loads(line) for line in run(office, "inbox", "--json").stdout.splitlines()]
     assert STRANGER not in {e["message_id"] for e in entries}
@@ -262,12 +260,13 @@ def test_replay_after_a_unit_comes_back(tmp_path):
 
     dry = run(config, "replay", "--dry-run").stdout.splitlines()
     dongfeng = [e["message_id"] for e in expected_entries() if e["unit"] == "东风镇"]
-    assert sorted(line.split(":")[0] for line in dry[:-1]) == sorted(dongfeng)
-    assert dry[-1] == f"{len(dongfeng)} of 272 mails would change"
+    numbers = {r["message_id"]: f"#{r['id']}" for r in ledger(config)["messages"].rows}
+    assert sorted(line.split("：")[0] for line in dry[:-2]) == sorted(numbers[m] for m in dongfeng)
+    assert dry[-2:] == [f"共 272 封邮件，判读有变化的 {len(dongfeng)} 封", "（预览，未作任何更改）"]
     assert outbox_count(config) == sent_before
 
     applied = run(config, "replay", "--yes").stdout
-    assert f"applied; {len(dongfeng)} replies newly due" in applied
+    assert f"（共 {len(dongfeng)} 封待发）" in applied
     new = list(ledger(config)["outbox"].rows_where("id > ?", [sent_before]))
     assert {r["unit"] for r in new} == {"东风镇"}
     by_id = {e["message_id"]: e for e in expected_entries()}
@@ -288,7 +287,7 @@ def test_replay_after_a_unit_comes_back(tmp_path):
             want["status"],
         ), record["message_id"]
     again = run(config, "replay", "--yes").stdout
-    assert again.strip() == "0 of 272 mails would change"
+    assert again.strip() == "共 272 封邮件，判读有变化的 0 封"
     assert outbox_count(config) == sent_before + len(dongfeng)
 
 
@@ -300,7 +299,8 @@ def test_unparseable_mail_is_booked_by_its_number(tmp_path):
     junk.write_bytes(b"\x00\x01binary, not a mail\xff")
     run(config, "ingest", str(junk))
     inbox = run(config, "inbox").stdout
-    assert "无法处理（无法解析: binary data" in inbox and "（发件人不明）：（无主题）" in inbox
+    assert "无法处理（无法解析：内容不是可以读取的邮件）" in inbox
+    assert "（发件人不明）  （无主题）" in inbox
     assert "mailproc assign '#1' --unit 单位 --item 项目" in inbox
     done = run(config, "assign", "#1", "--unit", "东风镇", "--item", "weekly",
                "--period", "2019-06-13", "--note", "电话确认")  # fmt: skip
@@ -311,8 +311,8 @@ def test_unparseable_mail_is_booked_by_its_number(tmp_path):
         "东风镇", "weekly", "submission", "none")  # fmt: skip
     assert db["receipts"].count_where("message = 1") == 1
     assert db["outbox"].count == 0  # nobody to answer
-    assert "系统判读：无（无法解析: binary data" in run(config, "history", "#1").stdout
-    assert run(config, "inbox").stdout.startswith("0 to settle")
+    assert "系统判读：无（无法解析：内容不是可以读取的邮件）" in run(config, "history", "#1").stdout
+    assert run(config, "inbox").stdout.startswith("待办 0 件")
 
 
 def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
@@ -333,8 +333,10 @@ def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
     (tmp_path / "forged.eml").write_bytes(forged)
     run(config, "ingest", str(tmp_path / "forged.eml"))
     text = "发件地址验证未通过（SPF/DMARC）：dongfeng_aj@163.com（东风镇的登记地址）可能被冒用"
-    assert run(config, "inbox").stdout.splitlines()[:2] == [
-        f"2019-06-12 09:30  {text}  东风镇：东风镇第2周周报",
+    assert run(config, "inbox").stdout.splitlines()[:4] == [
+        "编号  收到时间          单位    发件人               主题",
+        "#1    2019-06-12 09:30  东风镇  dongfeng_aj@163.com  东风镇第2周周报",
+        f"    {text}",
         "    → mailproc confirm '#1' --note 说明  或  mailproc assign '#1' --unit ...",
     ]
     assert ledger(config)["outbox"].count == 0  # no automatic reply to a forged address
@@ -349,7 +351,7 @@ def test_a_unit_address_that_failed_spf_and_dmarc_waits_in_the_inbox(tmp_path):
         "主题：东风镇第2周周报\n"
     ) in body.get_body(("plain",)).get_content()
     run(config, "confirm", "<f@x>", "--note", "电话核实，确为东风镇所发")
-    assert run(config, "inbox").stdout.startswith("0 to settle")
+    assert run(config, "inbox").stdout.startswith("待办 0 件")
     kinds = [row["kind"] for row in ledger(config)["outbox"].rows if row["message"]]
     assert kinds == ["ack"]  # the office vouched for the sender: the 回执 goes out
 
@@ -371,10 +373,10 @@ def test_replay_recovers_mail_an_internal_error_quarantined(tmp_path, monkeypatc
 
     monkeypatch.setattr(Classifier, "classify", real)  # the fixed version
     dry = run(config, "replay", "--dry-run").stdout.splitlines()
-    assert dry == [
-        "<20190604082400.36.42369140@163.com>: None None None None → "
-        "二界沟街道 weekly 2019-06-06 on_time",
-        "1 of 1 mails would change",
+    assert dry == [  # issue 13, point 9: no None, no codes
+        "#1：未识别 → 二界沟街道 周报 2019-06-06 按时",
+        "共 1 封邮件，判读有变化的 1 封",
+        "（预览，未作任何更改）",
     ]
     run(config, "replay", "--yes")
     db = ledger(config)
@@ -446,14 +448,15 @@ def test_a_guessed_unit_waits_in_the_inbox_and_on_the_dashboard_until_confirmed(
     (tmp_path / "guess.eml").write_bytes(raw)
     run(config, "ingest", str(tmp_path / "guess.eml"))
     text = "单位名称疑似笔误：“东凤镇”按东风镇登记，请核对"
-    assert run(config, "inbox").stdout.splitlines()[:2] == [
-        f"2019-06-12 09:30  {text}  东风镇：东凤镇第2周周报",
+    assert run(config, "inbox").stdout.splitlines()[1:4] == [
+        "#1    2019-06-12 09:30  东风镇  clerk@qq.com  东凤镇第2周周报",
+        f"    {text}",
         "    → mailproc confirm '#1' --note 说明  或  mailproc assign '#1' --unit ...",
     ]
     run(config, "dashboard", "--now", "2019-06-12T10:00:00+08:00")
     assert text in (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
-    run(config, "confirm", "<g@x>", "--note", "电话核实，确为东风镇所发")
-    assert run(config, "inbox").stdout.startswith("0 to settle")
+    run(config, "confirm", "<g@x>", "--note", "电话核实，确为东风镇所发", "--yes")
+    assert run(config, "inbox").stdout.startswith("待办 0 件")
 
 
 def ledger_dump(config) -> list:
@@ -530,3 +533,35 @@ def test_a_booking_waits_for_the_clerk(office):
     assert not list((archive / "_quarantine").glob(f"{row['archive_path'].split('/')[-1]}"))
     for attachment in ledger(office)["attachments"].rows_where("message = ?", [row["id"]]):
         assert (archive / attachment["archive_path"]).is_file()
+
+
+def test_inbox_leaves_out_what_a_later_version_settled_and_names_who_sent(tmp_path):
+    # issue 13, point 5: a file that could not be opened is settled by a complete later
+    # version of the same unit's week; a 代报 shows the address it really came from
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    mails = {
+        "broken.eml": make_mail("东风镇第2周周报", files=[("附件1.xlsx", b"PK\x03\x04cut", XLSX)],
+                                received=dt.datetime(2019, 6, 12, 9, 30, tzinfo=TZ)),
+        "behalf.eml": make_mail("新兴镇第2周周报", files=[("附件1.xlsx", stats_xlsx("新兴镇"),
+                                XLSX)], received=dt.datetime(2019, 6, 12, 9, 40, tzinfo=TZ)),
+        "cut.eml": make_mail("清水镇第2周周报", sender="qingshui_aj@163.com",
+                             files=[("附件1.xlsx", b"PK\x03\x04cut", XLSX)],
+                             received=dt.datetime(2019, 6, 12, 9, 50, tzinfo=TZ)),
+    }  # fmt: skip
+    for name, data in mails.items():
+        (tmp_path / name).write_bytes(data)
+    run(config, "ingest", *(str(tmp_path / name) for name in mails))
+    before = run(config, "inbox").stdout
+    assert before.count("文件无法打开") == 2
+    good = make_mail("东风镇第2周周报（更正）", files=[("附件1.xlsx", stats_xlsx(), XLSX)],
+                     received=dt.datetime(2019, 6, 12, 10, 30, tzinfo=TZ))  # fmt: skip
+    (tmp_path / "good.eml").write_bytes(good)
+    run(config, "ingest", str(tmp_path / "good.eml"))
+    after = run(config, "inbox").stdout
+    assert after.count("文件无法打开") == 1  # 清水镇's still waits; 东风镇's is settled
+    assert "qingshui_aj@163.com" in after
+    behalf = next(line for line in after.splitlines() if "新兴镇第2周周报" in line)
+    assert "新兴镇" in behalf and "dongfeng_aj@163.com" in behalf
+    assert "代报待确认（东风镇 的邮箱为 新兴镇 报送）" in after

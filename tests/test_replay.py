@@ -130,10 +130,12 @@ def test_dry_run_lists_the_changes_and_leaves_the_ledger_alone(ledger):
     before = snapshot(ledger)
     result = CliRunner().invoke(cli, ["replay", "--dry-run", "--config", str(config_file)])
     assert result.exit_code == 0, result.output
+    numbers = {r["message_id"]: r["id"] for r in ledger.db["messages"].rows}
     assert result.output.splitlines() == [
-        "<nickname@qq.com>: None None None None → 东风镇 weekly 2019-06-13 on_time",
-        "<late@163.com>: 东风镇 weekly 2019-06-13 late → 东风镇 weekly 2019-06-13 on_time",
-        "2 of 3 mails would change",
+        f"#{numbers['<nickname@qq.com>']}：未识别 → 东风镇 周报 2019-06-13 按时",
+        f"#{numbers['<late@163.com>']}：东风镇 周报 2019-06-13 逾期 → 东风镇 周报 2019-06-13 按时",
+        "共 3 封邮件，判读有变化的 2 封",
+        "（预览，未作任何更改）",
     ]
     assert snapshot(ledger) == before
 
@@ -217,5 +219,5 @@ def test_a_mail_that_still_cannot_be_parsed_stays_quarantined(ledger):
     finally:
         renewed.app.close()
     assert kept[:3] == ("quarantined", None, "none")
-    assert kept[3].startswith('["无法解析: ')
+    assert kept[3].startswith('["无法解析：')
     assert receipts == 0

@@ -172,3 +172,22 @@ def test_a_further_version_says_what_decides_the_record(tmp_path):
         in (second)
     )
     assert "本次报送按时" not in second
+
+
+def test_the_receipt_lists_every_column_of_the_table(tmp_path):
+    # issue 13, point 16: all 17 columns, 0 and blank too, so the unit can check each was read
+    with open_app(make_config(tmp_path)) as app:
+        raw = make_mail("东风镇第2周周报", files=[("附件1.xlsx", stats_xlsx(lectures=0), XLSX)])
+        Pipeline(app).ingest(raw, source="test")
+        (row,) = sent(app)
+        text = email.message_from_string(row["eml"], policy=policy.default).get_content()
+        columns = app.rules.columns
+    assert f"附件1 统计数据已读取（共 {len(columns)} 项，请核对）：" in text
+    listed = [line for line in text.splitlines() if line.startswith("  · ") and "：" in line]
+    assert [line.split("：")[0] for line in listed] == [
+        f"  · {c.group} {c.header}" for c in columns
+    ]
+    assert "  · 宣讲活动 场次：0 场" in listed
+    assert "  · 宣讲活动 参加人次：120 人次" in listed
+    assert "  · 应急演练 场次：2 场" in listed
+    assert sum("（按 0 计）" in line for line in listed) == len(columns) - 6

@@ -155,7 +155,7 @@ def test_the_matrix_as_text(campaign):
         "报送情况 截至 2019-06-09 09:00   ✔ 按时  迟 逾期  ✘ 未报  · 未到期  免 免报  ! 缺项未补齐",
         "                        方案     周报     周报     周报     周报     月总结   大洼行总结",
         "单位                    05-31    06-06    06-13    06-20    06-27    07-03    12-25    ",
-        "[街道]",
+        "【街道】",
     ]
     rows = {line.split()[0]: line for line in lines[4:]}
     assert {unit: rows[unit] for unit in ("东风镇", "清水镇", "新兴镇", "唐家镇", "平安镇")} == {
@@ -165,11 +165,12 @@ def test_the_matrix_as_text(campaign):
         "唐家镇": "唐家镇                  ✘        免       ·        ·        ·        ·        ·",
         "平安镇": "平安镇                  ✘        ✘        ·        ·        ·        ·        ·",
     }  # fmt: skip
-    assert [line for line in lines if line.startswith("[")] == [
-        "[街道]",
-        "[镇]",
-        "[园区]",
-        "[部门]",
+    # issue 13, point 17: the groups named as the dashboard and the workbooks name them
+    assert [line for line in lines if line.startswith("【")] == [
+        "【街道】",
+        "【镇】",
+        "【重点园区】",
+        "【区安委会成员单位】",
     ]
     assert lines[-1] == (
         "按时/逾期/未报          0/0/34   3/1/29   0/0/0    0/0/0    0/0/0    0/0/0    0/0/0"
@@ -203,7 +204,7 @@ def test_the_workbook_of_a_week(campaign, tmp_path):
     path, stats = write_workbook(
         campaign.db, campaign.rules, "2019-06-06", tmp_path / "reports", "weekly", at(9, 9)
     )
-    assert path == tmp_path / "reports" / "安全生产月_周报_2019-06-06.xlsx"
+    assert path == tmp_path / "reports" / "安全生产月_周报_2019-06-06_截至0609-0900.xlsx"
     assert (stats["units"]["新兴镇"]["lectures"], stats["totals"]["lectures"]) == (6, 11)
     assert (stats["excused"], stats["extended"], len(stats["missing"])) == (["唐家镇"], {}, 30)
     book = openpyxl.load_workbook(path)
@@ -220,7 +221,8 @@ def test_the_workbook_of_a_week(campaign, tmp_path):
     assert [summary.cell(3, c).value for c in (1, 2, 3, 20, 21, 22)] == [
         "序号", "单位", "宣讲活动", "报送情况", "首次接收", "版本数",
     ]  # fmt: skip
-    assert [summary.cell(4, c).value for c in (3, 4)] == ["场次（场）", "参加人次（人次）"]
+    # issue 13, point 18: the unit on a line of its own, never 参加人次（人\n次）
+    assert [summary.cell(4, c).value for c in (3, 4)] == ["场次\n（场）", "参加人次\n（人次）"]
     rows = rows_by_unit(summary)
     assert rows["东风镇"][:4] == (10, "东风镇", 3, 120)
     assert rows["东风镇"][-3:] == ("按时", "06-05 09:00", 1)
@@ -245,7 +247,7 @@ def test_the_workbook_of_a_week(campaign, tmp_path):
     log = list(book["报送记录"].iter_rows(min_row=3, values_only=True))
     assert [row[:7] for row in log] == [
         ("东风镇", "镇", 1, "2019-06-05 09:00:00", "按时", "完整", None),
-        ("清水镇", "镇", 1, "2019-06-06 10:00:00", "按时", "缺项", "no_stats"),
+        ("清水镇", "镇", 1, "2019-06-06 10:00:00", "按时", "缺项", "缺少附件1统计表"),
         ("新兴镇", "镇", 1, "2019-06-06 15:00:00", "逾期", "完整", None),
         ("新兴镇", "镇", 2, "2019-06-06 16:00:00", "逾期", "完整", None),
         ("赵圈河镇", "镇", 1, "2019-06-07 15:00:00", "按时", "完整", None),
@@ -304,8 +306,8 @@ def test_mailproc_report_writes_the_workbook(config_file):
          "--config", str(config_file)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    path = config_file.parent / "reports" / "安全生产月_周报_2019-06-06.xlsx"
-    assert result.output == f"{path}\n"
+    path = config_file.parent / "reports" / "安全生产月_周报_2019-06-06_截至0609-0900.xlsx"
+    assert result.output == f"已写出：{path}\n"
     summary = openpyxl.load_workbook(path)["本期汇总"]
     assert rows_by_unit(summary)["合计"][2:4] == (11, 360)
 
@@ -315,7 +317,9 @@ def test_mailproc_report_of_a_period_without_statistics_is_one_line(config_file)
         cli, ["report", "weekly", "--period", "2019-06-07", "--config", str(config_file)]
     )
     assert result.exit_code == 2
-    assert result.output.startswith("mailproc: no statistics for period '2019-06-07' (periods")
+    assert result.output.startswith(
+        "mailproc: 2019-06-07 不是报送附件1统计表的截止日期（可选：周报 2019-06-06、"
+    )
 
 
 def test_mailproc_status_json_holds_the_matrix_and_the_decisions(config_file):
@@ -334,3 +338,53 @@ def test_mailproc_status_json_holds_the_matrix_and_the_decisions(config_file):
         ("extend", "平安镇"),
         ("extend", "赵圈河镇"),
     ]
+
+
+def test_a_report_is_never_overwritten_by_a_later_one(campaign, tmp_path):
+    # issue 13, point 7: the office's report and the tick's, of the same period at two
+    # moments, are two files; the same moment twice is two files too
+    folder = tmp_path / "reports"
+    early, _ = write_workbook(campaign.db, campaign.rules, "2019-06-06", folder, "weekly",
+                              at(6, 11, 5))  # fmt: skip
+    kept = early.read_bytes()
+    later, _ = write_workbook(campaign.db, campaign.rules, "2019-06-06", folder, "weekly",
+                              at(9, 9))  # fmt: skip
+    again, _ = write_workbook(campaign.db, campaign.rules, "2019-06-06", folder, "weekly",
+                              at(6, 11, 5))  # fmt: skip
+    assert len({early, later, again}) == 3
+    assert early.name == "安全生产月_周报_2019-06-06_截至0606-1105.xlsx"
+    assert again.name == "安全生产月_周报_2019-06-06_截至0606-1105_2.xlsx"
+    assert early.read_bytes() == kept
+    assert rows_by_unit(openpyxl.load_workbook(early)["本期汇总"])["合计"][2] == 3
+    assert rows_by_unit(openpyxl.load_workbook(later)["本期汇总"])["合计"][2] == 11
+
+
+def test_workbooks_print_readably(campaign, tmp_path):
+    # issue 13, point 18: landscape A4; the 17 columns go across two pages at full size,
+    # each page repeating the unit names and the header rows, rather than shrunk to 6 pt
+    path, _ = write_workbook(
+        campaign.db, campaign.rules, "2019-06-06", tmp_path, "weekly", at(9, 9)
+    )
+    assessment = write_assessment(assess(campaign.db, campaign.rules, at(9, 9)),
+                                  campaign.rules, tmp_path)  # fmt: skip
+    book = openpyxl.load_workbook(path)
+    sheets = {**{s.title: s for s in book.worksheets}, "考核": openpyxl.load_workbook(
+        assessment)["考核"]}  # fmt: skip
+    for sheet in sheets.values():
+        assert (sheet.page_setup.orientation, sheet.page_setup.paperSize) == ("landscape", 9)
+        assert sheet.page_setup.fitToWidth in (1, 2)
+    summary = sheets["本期汇总"]
+    assert summary.page_setup.fitToWidth == 2
+    assert (summary.print_title_rows, summary.print_title_cols) == ("$3:$4", "$A:$B")
+    assert sheets["报送记录"].print_title_rows == "$2:$2"
+    assert sheets["考核"].print_title_rows == "$3:$3"
+    assert sheets["报送记录"].column_dimensions["B"].width >= 2 * len("区安委会成员单位")
+
+
+def test_stats_of_a_day_that_does_not_exist_says_so(config_file):
+    # issue 13, point 13: 2019-06-31 is no date, not a period without statistics
+    for command in (["stats"], ["report", "周报"]):
+        result = CliRunner().invoke(
+            cli, [*command, "--period", "2019-06-31", "--config", str(config_file)]
+        )
+        assert (result.exit_code, result.output) == (2, "mailproc: “2019-06-31”不是有效日期\n")

@@ -244,7 +244,7 @@ def test_a_rules_folder_without_a_calendar_file_loads(folder):
 
 def test_shipped_rules_pass(folder):
     code, lines = check_rules(folder)
-    assert code == 0 and len(lines) == 1 and lines[0].startswith("rules OK")
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("规则无误")
 
 
 def test_config_blank_text_means_unset(tmp_path):

@@ -485,7 +485,7 @@ def test_csv_in_utf16_as_excel_exports_unicode_text(encoding, bom) -> None:
 def test_csv_in_unknown_encoding_is_unreadable() -> None:
     rng = random.Random(7)
     noise = bytes(rng.randrange(0x80, 0x100) for _ in range(2000))
-    with pytest.raises(UnreadableFile, match="encoding"):
+    with pytest.raises(UnreadableFile, match="编码"):
         read_stats(noise, "统计表.csv", "csv", RULES)
 
 
@@ -495,7 +495,7 @@ def test_csv_in_unknown_encoding_is_unreadable() -> None:
 
 def test_truncated_and_corrupt_files() -> None:
     good = template([["东风镇", *FIGURES]])
-    with pytest.raises(UnreadableFile, match="corrupt zip"):
+    with pytest.raises(UnreadableFile, match="文件已损坏或不完整"):
         read_stats(good[: len(good) // 2], "附件1.xlsx", "xlsx", RULES)
     with pytest.raises(UnreadableFile):
         read_stats(b"PK\x03\x04" + bytes(3000), "附件1.xlsx", "xlsx", RULES)
@@ -507,13 +507,13 @@ def test_truncated_and_corrupt_files() -> None:
 
 
 def test_file_over_50_mb() -> None:
-    with pytest.raises(UnreadableFile, match="too large"):
+    with pytest.raises(UnreadableFile, match="文件过大"):
         read_stats(b"PK" + bytes(50 * 1024 * 1024), "附件1.xlsx", "xlsx", RULES)
 
 
 def test_too_many_columns() -> None:
     data = xlsx({"Sheet1": [["单位", *(f"列{n}" for n in range(250))]]})
-    with pytest.raises(UnreadableFile, match="sheet too large"):
+    with pytest.raises(UnreadableFile, match="表格过大"):
         read_stats(data, "附件1.xlsx", "xlsx", RULES)
 
 
@@ -544,7 +544,7 @@ def test_huge_sheet_fails_fast_in_bounded_memory(huge_xlsx: bytes) -> None:
 
 def test_huge_csv() -> None:
     rows = [["单位", "宣讲场次", "演练场次", "媒体报道篇数"]] + [["x", "1", "1", "1"]] * 10_000
-    with pytest.raises(UnreadableFile, match="sheet too large"):
+    with pytest.raises(UnreadableFile, match="表格过大"):
         read_stats(csv_bytes(rows, "utf-8"), "a.csv", "csv", RULES)
 
 

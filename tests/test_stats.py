@@ -60,7 +60,7 @@ def test_unknown_period_is_one_line(corpus_run):
         cli, ["stats", "--period", "2019-06-14", "--config", config_file(corpus_run)]
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("mailproc: no statistics for period '2019-06-14'")
+    assert result.stderr.startswith("mailproc: 2019-06-14 不是报送附件1统计表的截止日期")
 
 
 def read_with_calamine(path) -> dict[str, list[list]]:
@@ -72,7 +72,7 @@ def test_workbook_totals_equal_stats_and_marks_units(corpus_run, tmp_path):
     db = open_ledger(corpus_run["config"].db)
     rules = load_rules(corpus_run["config"].rules)
     path, stats = write_workbook(db, rules, "2019-06-13", tmp_path)
-    assert path.name == "安全生产月_周报_2019-06-13.xlsx"
+    assert path.name.startswith("安全生产月_周报_2019-06-13_截至")
     sheets = read_with_calamine(path)
     assert list(sheets) == ["本期汇总", "累计", "报送记录"]
     table = sheets["本期汇总"]
@@ -96,7 +96,7 @@ def test_workbook_totals_equal_stats_and_marks_units(corpus_run, tmp_path):
     assert sheet.page_setup.orientation == "landscape"
     assert int(sheet.page_setup.paperSize) == 9  # A4
     assert sheet["A3"].value == "序号" and sheet["C3"].value == "宣讲活动"
-    assert sheet["C4"].value == "场次（场）"
+    assert sheet["C4"].value == "场次\n（场）"
     assert sheet["C4"].font.name == "宋体"
 
     cumulative = sheets["累计"]

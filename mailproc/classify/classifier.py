@@ -10,6 +10,7 @@ from mailproc.classify.history import History
 from mailproc.classify.periods import Periods
 from mailproc.classify.problems import Problems
 from mailproc.classify.units import Guess, UnitNames
+from mailproc.labels import GATE_WORDS
 from mailproc.read.text import own_words
 from mailproc.rules import Item, Rules, Unit
 from mailproc.values import Booking, Classification, FileCheck, Flag, GateReason, ParsedMail
@@ -114,7 +115,7 @@ class Classifier:
             item, mail, files, seen.bodies, earlier, corrected=correction is not None
         )
         if gate is not None:
-            notes.append(f"不回复：{gate}")
+            notes.append(f"不回复：{GATE_WORDS[gate]}")
         return Classification(
             disposition="submission",
             unit=unit.name,

@@ -10,6 +10,7 @@ from pathlib import PurePath
 
 from mailproc.classify.periods import week_number
 from mailproc.classify.units import UnitNames
+from mailproc.labels import in_chinese
 from mailproc.read.containers import why_unopened
 from mailproc.read.kinds import (
     CONTAINER_KINDS,
@@ -119,7 +120,7 @@ class Files:
             except UnreadableFile as exc:
                 # a PDF or .doc that is no 附件1 is judged as a document (document_problem)
                 if is_sheet or not (is_pdf or old_word) or named_stats:
-                    check.error = str(exc)
+                    check.error = in_chinese(str(exc), "文件已损坏，无法打开")
             if check.table is not None:
                 check.role = "stats"
             elif old_word and not tables_read:  # no program here could read its tables

@@ -30,6 +30,7 @@ from mailproc.app import App, open_app
 from mailproc.config import Config
 from mailproc.console import forms, users
 from mailproc.display import printable
+from mailproc.labels import DISPOSITION_WORDS, REPLY_WORDS
 from mailproc.office import actions
 from mailproc.office.actions import OfficeError
 from mailproc.read.mail import ParseError
@@ -243,8 +244,8 @@ class Console:
             mails=mails,
             sent=sent,
             decisions=decided,
-            reply_text=mail_list.REPLY_TEXT,
-            disposition_text=mail_list.DISPOSITION_TEXT,
+            reply_text=REPLY_WORDS,
+            disposition_text=DISPOSITION_WORDS,
         )
 
     def _file_link(self, app: App) -> Callable[[str | None], str | None]:
@@ -293,8 +294,8 @@ class Console:
             periods=periods,
             query=query,
             item_labels=labels,
-            reply_text=mail_list.REPLY_TEXT,
-            disposition_text=mail_list.DISPOSITION_TEXT,
+            reply_text=REPLY_WORDS,
+            disposition_text=DISPOSITION_WORDS,
         )
 
     def _message(self, app: App, number: str) -> dict | None:
@@ -335,8 +336,8 @@ class Console:
             text=text,
             headers=headers,
             label=actions.mail_label(row),
-            reply_text=mail_list.REPLY_TEXT,
-            disposition_text=mail_list.DISPOSITION_TEXT,
+            reply_text=REPLY_WORDS,
+            disposition_text=DISPOSITION_WORDS,
         )
 
     def original(self, request: Request) -> Response:

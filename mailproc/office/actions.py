@@ -18,11 +18,19 @@ import sqlite_utils
 from mailproc import ledger
 from mailproc.app import App
 from mailproc.display import printable
+from mailproc.labels import (
+    DECISION_WORDS,
+    DISPOSITION_WORDS,
+    KIND_WORDS,
+    OUTBOX_WORDS,
+    REPLY_WORDS,
+    STATE_WORDS,
+    problem_words,
+)
 from mailproc.ledger import write
 from mailproc.office import changes
 from mailproc.pipeline import Pipeline
 from mailproc.read.text import normalize
-from mailproc.reports.status import STATE_WORDS
 from mailproc.rules import Item, Rules
 from mailproc.values import Booking
 
@@ -388,7 +396,7 @@ def extend(
 
 def paper(
     app: App,
-    unit: str,
+    units: str | list[str],
     item: str,
     period: str | None,
     received: dt.date | None,
@@ -398,40 +406,65 @@ def paper(
     undo: bool = False,
     preview: bool = False,
 ) -> Done:
-    """Record a paper copy received (or waived) for a plan or summary."""
-    unit, item, period = check_target(app.rules, unit, item, period)
-    if not app.rules.item(item).needs_paper:
-        raise OfficeError(f"{app.rules.item(item).label}不需要报送纸质文件")
-    target = changes.target_words(app.rules, unit, item, period)
-    active = ledger.active_decision(app.db, "paper", unit, item, period)
-    if undo:
-        if active is None:
-            return _unchanged(f"{target} 没有纸质文件的记录")
-    else:
-        if waive == (received is not None):
-            raise OfficeError("请写明 --received 收到日期，或 --waive 免交，二者选一")
-        today = dt.datetime.now(app.tz).date()
-        if received is not None and received > today:
-            raise OfficeError(f"收到日期 {received.isoformat()} 晚于今天（{today.isoformat()}）")
-        value = (
-            {"state": "waived"} if waive else {"state": "received", "date": received.isoformat()}
-        )
-        if active and json.loads(active["value"]) == value:
-            return _unchanged(f"{target} 的纸质文件已记录")
+    """Record paper copies received (or waived) for a plan or summary: one unit's, or a pile
+    of envelopes at once. Every unit is checked before any is recorded, so one mistyped name
+    records nothing; a unit already recorded so is left as it is."""
+    if waive == (received is not None) and not undo:
+        raise OfficeError("请写明 --received 收到日期，或 --waive 免交，二者选一")
+    today = dt.datetime.now(app.tz).date()
+    if received is not None and received > today:
+        raise OfficeError(f"收到日期 {received.isoformat()} 晚于今天（{today.isoformat()}）")
+    targets = [check_target(app.rules, unit, item, period) for unit in _listed(units)]
+    if not app.rules.item(targets[0][1]).needs_paper:
+        raise OfficeError(f"{app.rules.item(targets[0][1]).label}不需要报送纸质文件")
+    value = None
+    if not undo:
+        value = {"state": "waived"} if waive else {"state": "received", "date": str(received)}
+    steps = [_paper_step(app, target, value, note, by) for target in dict.fromkeys(targets)]
+    pending = [step for step in steps if not isinstance(step, Done)]
+    if not pending:
+        return Done("；".join(step.summary for step in steps))
 
     def work() -> Done:
-        if undo:
+        return Done("；".join(step.summary if isinstance(step, Done) else step() for step in steps))
+
+    return _carry_out(app, preview, work)
+
+
+def _listed(units: str | list[str]) -> list[str]:
+    """One unit, or several, as given; none is a refusal."""
+    listed = [units] if isinstance(units, str) else list(units)
+    if not listed:
+        raise OfficeError("请用 --unit 写明单位（可写多次）")
+    return listed
+
+
+def _paper_step(
+    app: App, target: tuple[str, str, str | None], value: dict | None, note: str | None, by: str
+) -> Done | Callable[[], str]:
+    """One unit's paper record: what to write (called in the action's transaction, it says
+    what it did), or, when it already stands so, a Done that records nothing."""
+    unit, item, period = target
+    words = changes.target_words(app.rules, unit, item, period)
+    active = ledger.active_decision(app.db, "paper", unit, item, period)
+    if value is None and active is None:
+        return _unchanged(f"{words} 没有纸质文件的记录")
+    if value is not None and active and json.loads(active["value"]) == value:
+        return _unchanged(f"{words} 的纸质文件已记录")
+
+    def step() -> str:
+        if value is None:
             write.undo_decision(app.db, app.tz, active["id"], by, note)
-            return Done(f"{target} 纸质文件记为未交")
+            return f"{words} 纸质文件记为未交"
         if active:
             write.undo_decision(app.db, app.tz, active["id"], by, "改为新的记录")
         write.record_decision(
             app.db, app.tz, "paper", by, note, unit=unit, item=item, period=period, value=value
         )
-        words = "免交" if waive else f"已收（{received.isoformat()}）"
-        return Done(f"{target} 纸质文件{words}")
+        state = "免交" if value["state"] == "waived" else f"已收（{value['date']}）"
+        return f"{words} 纸质文件{state}"
 
-    return _carry_out(app, preview, work)
+    return step
 
 
 def confirm(app: App, message_id: str, note: str | None, by: str, preview: bool = False) -> Done:
@@ -542,6 +575,7 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         )
     }
     registered = ledger.registrations(db)
+    made_good = _latest_complete_versions(db)
     entries = []
     for row in db.query("select * from messages order by received_at, id"):
         if row["id"] in settled:
@@ -581,21 +615,24 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
             command = (
                 f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
             )
-        elif ledger.flag_texts(row, "on_behalf"):
-            what = "代报待确认"
+        elif on_behalf := ledger.flag_texts(row, "on_behalf"):
+            what = f"代报待确认（{on_behalf[0].removeprefix('代报：')}）"
             command = (
                 f"mailproc confirm '{mid}' --note 说明  或  mailproc assign '{mid}' --unit ..."
             )
         elif correction := ledger.flag_texts(row, "correction"):
             what = correction[0]
             command = f"mailproc confirm '{mid}' --note 说明（已通知单位补发更正后的附件1）"
-        elif "unreadable_file" in json.loads(row["problems"] or "[]"):
+        elif "unreadable_file" in json.loads(row["problems"] or "[]") and (
+            made_good.get((row["unit"], row["item"], row["period"]), 0) <= (row["version"] or 0)
+        ):
             what = "文件无法打开（已通知单位重发）"
             command = f"mailproc confirm '{mid}' --note 说明"
         if what:
             entries.append(
                 {
                     "id": row["id"],
+                    "label": mid,
                     "what": what,
                     "received_at": row["received_at"],
                     "message_id": row["message_id"],
@@ -609,7 +646,8 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
         entries.append(
             {
                 "outbox": row["id"],
-                "what": "发送失败",
+                "label": "—",
+                "what": f"发送失败（发件箱第 {row['id']} 封）",
                 "received_at": row["created_at"],
                 "message_id": row["message_id"],
                 "sender": row["to_addrs"],
@@ -619,6 +657,17 @@ def inbox(db: sqlite_utils.Database) -> list[dict]:
             }
         )
     return entries
+
+
+def _latest_complete_versions(db: sqlite_utils.Database) -> dict[tuple, int]:
+    """(unit, item, period) → the latest version that lacked nothing: a file that could not be
+    opened in an earlier version is settled once the unit sent a complete one."""
+    rows = db.query(
+        "select unit, item, period, max(version) as version from messages "
+        "where disposition = 'submission' and version is not null "
+        "and coalesce(problems, '[]') = '[]' group by unit, item, period"
+    )
+    return {(r["unit"], r["item"], r["period"]): r["version"] for r in rows}
 
 
 def history(app: App, message_id: str) -> list[str]:
@@ -635,36 +684,35 @@ def history(app: App, message_id: str) -> list[str]:
     ]
     machine = json.loads(row["machine_reading"] or "{}")
     why = (json.loads(row["notes"] or "[]") or ["未能读取"])[0]
-    machine_text = _reading_text(machine) or f"无（{why}）"
+    machine_text = _reading_text(app.rules, machine) or f"无（{why}）"
     events.append((row["ingested_at"], f"系统判读：{machine_text}"))
     for decision in db["decisions"].rows_where("message = ?", [row["id"]], order_by="id"):
+        kind = DECISION_WORDS.get(decision["kind"], "办理")
+        target = changes.target_words(
+            app.rules, decision["unit"], decision["item"], decision["period"]
+        )
         events.append(
-            (
-                decision["at"],
-                f"办公室 {decision['kind']}（{decision['by']}）："
-                f"{decision['unit'] or ''} {decision['item'] or ''} {decision['period'] or ''}"
-                f" {decision['note'] or ''}",
-            )
+            (decision["at"], f"办公室{kind}（{decision['by']}）：{target} {decision['note'] or ''}")
         )
         if decision["undone_at"]:
             events.append(
                 (
                     decision["undone_at"],
-                    f"撤销 {decision['kind']}（{decision['undone_by']}）："
-                    f"{decision['undone_note'] or ''}",
+                    f"撤销{kind}（{decision['undone_by']}）：{decision['undone_note'] or ''}",
                 )
             )
-    for entry in db["log"].rows_where("message = ?", [row["id"]], order_by="id"):
-        events.append((entry["at"], f"记录 {entry['action']}：{entry['detail']}"))
+    for entry in db["log"].rows_where(
+        "message = ? and action in ('ingested', 'quarantined')", [row["id"]], order_by="id"
+    ):  # the office's own actions are told by their decisions above
+        events.append((entry["at"], _log_text(entry)))
     for sent in db["outbox"].rows_where("message = ?", [row["id"]], order_by="id"):
+        kind = KIND_WORDS.get(sent["kind"], sent["kind"])
+        state = OUTBOX_WORDS.get(sent["status"], sent["status"])
         events.append(
-            (
-                sent["created_at"],
-                f"回复 {sent['kind']} → {sent['to_addrs']}：{sent['subject']}（{sent['status']}）",
-            )
+            (sent["created_at"], f"回复{kind} → {sent['to_addrs']}：{sent['subject']}（{state}）")
         )
     current = {k: row[k] for k in reading_keys()}
-    events.append(("", f"当前判读：{_reading_text(current)}"))
+    events.append(("", f"当前判读：{_reading_text(app.rules, current)}"))
     return [
         f"{at[:19].replace('T', ' '):<19}  {printable(text)}"  # sender's words: no escapes
         for at, text in sorted(events, key=lambda e: e[0] or "9")
@@ -675,5 +723,40 @@ def reading_keys() -> list[str]:
     return ["disposition", "unit", "item", "period", "status", "version", "reply", "problems"]
 
 
-def _reading_text(values: dict) -> str:
-    return " ".join(f"{k}={values.get(k)}" for k in reading_keys() if k in values)
+def _reading_text(rules: Rules, values: dict) -> str:
+    """A reading as the office says it: 报送 东风镇 周报 2019-06-13 按时 第2版 回执."""
+    if not values:
+        return ""
+    item = rules.item(values["item"]) if values.get("item") else None
+    problems = values.get("problems") or "[]"
+    words = [
+        DISPOSITION_WORDS.get(values.get("disposition"), ""),
+        values.get("unit") or "",
+        item.label if item else "",
+        values.get("period") or "",
+        STATE_WORDS.get(values.get("status"), ""),
+        f"第{values['version']}版" if values.get("version") else "",
+        REPLY_WORDS.get(values.get("reply"), ""),
+        problem_words(json.loads(problems) if isinstance(problems, str) else problems),
+    ]
+    return " ".join(word for word in words if word)
+
+
+LOG_WORDS = {"ingested": "入账", "quarantined": "隔离"}
+LOG_DETAIL_WORDS = {"source": "来源", "reason": "原因"}
+
+
+def _log_text(entry: dict) -> str:
+    """One log line of the mail: what happened, and the details a clerk can use."""
+    detail = json.loads(entry["detail"] or "{}")
+    details = [
+        f"{LOG_DETAIL_WORDS[key]} {value}"
+        for key, value in detail.items()
+        if key in LOG_DETAIL_WORDS and value
+    ]
+    if "disposition" in detail:
+        details.append(DISPOSITION_WORDS.get(detail["disposition"], ""))
+    if "reply" in detail:
+        details.append(REPLY_WORDS.get(detail["reply"], ""))
+    what = LOG_WORDS[entry["action"]]
+    return f"{what}：{'，'.join(d for d in details if d)}" if details else what

@@ -11,38 +11,9 @@ from dataclasses import dataclass
 
 from mailproc.app import App
 from mailproc.display import printable
-from mailproc.reports.status import STATE_WORDS, deadline_words, status_matrix
+from mailproc.labels import DISPOSITION_WORDS, KIND_WORDS, OUTBOX_WORDS, REPLY_WORDS, STATE_WORDS
+from mailproc.reports.status import deadline_words, status_matrix
 from mailproc.rules import Rules
-
-DISPOSITION_WORDS = {
-    "submission": "报送",
-    "unrecognized": "无法识别",
-    "unrelated": "与本次活动无关",
-    "answer_to_us": "对本系统邮件的回复",
-    "auto_reply": "自动回复",
-    "bounce": "退信",
-    "bulk": "群发邮件",
-    "own": "本系统或办公室发出的邮件",
-    "duplicate": "重复的邮件编号",
-    "quarantined": "无法处理",
-}
-REPLY_WORDS = {
-    "ack": "回执",
-    "missing": "缺项通知",
-    "unrecognized": "无法识别通知",
-    "none": "不回复",
-}
-OUTBOX_WORDS = {"queued": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
-KIND_WORDS = {
-    "ack": "回执",
-    "missing": "缺项通知",
-    "unrecognized": "无法识别通知",
-    "reminder": "催报提醒",
-    "overdue": "逾期通知",
-    "alert": "逾期通报",
-    "digest": "周汇总",
-    "assessment": "考核结果",
-}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from mailproc.display import without_controls
+from mailproc.labels import PROBLEM_LABELS
 from mailproc.rules import Rules
 from mailproc.values import Classification, TableUnread
 
@@ -67,6 +68,7 @@ class Renderer:
             autoescape=jinja2.select_autoescape(["html.j2"]),
             finalize=without_controls,
         )
+        self.env.globals["problem_labels"] = PROBLEM_LABELS
         self.rules = rules
         self.from_address = from_address
         self.from_name = from_name
@@ -163,11 +165,16 @@ def reply_context(
     ]
     table = result.table
     figures = []
-    if table and not table.bad_cells:
+    if table and not table.bad_cells:  # every column, 0 too: the unit checks all were read
         figures = [
-            {"group": c.group, "header": c.header, "unit": c.unit, "value": table.values[c.id]}
+            {
+                "group": c.group,
+                "header": c.header,
+                "unit": c.unit,
+                "value": table.values.get(c.id),
+                "found": c.id in table.columns_found,
+            }
             for c in rules.columns
-            if c.id in table.values
         ]
     return {
         "unit": result.unit,

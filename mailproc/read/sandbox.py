@@ -116,8 +116,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             status, value = "memory", None
         except RecursionError:
             status, value = "refused", "结构嵌套过深，无法读取"
-        except Exception as bug:  # a reader's bug costs this piece of work, not the worker
-            status, value = "refused", f"读取出错 ({type(bug).__name__}: {bug})"
+        except Exception:  # a reader's bug costs this piece of work, not the worker
+            status, value = "refused", "读取时出错，文件可能已损坏"
         _send_reply(conn, (status, value, args[-1], _cpu_time() - start))
         # not held while the next piece of work arrives: a large mail would be twice in memory
         del args, value
@@ -193,12 +193,9 @@ def _death(code: int | None, limits: Limits) -> str:
     if code is not None and code < 0:
         number = -code
         if number == signal.SIGXCPU:
-            return f"读取耗时超过上限（CPU {limits.cpu_seconds:g} 秒）"
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = str(number)
-        return f"读取时程序异常退出（{name}），可能是文件结构异常或所需内存超过上限"
+            return f"读取耗时超过上限（处理器时间 {limits.cpu_seconds:g} 秒）"
+        # the signal by number: its name (SIGABRT) is English, and the office reads this line
+        return f"读取时程序异常退出（系统信号 {number}），可能是文件结构异常或所需内存超过上限"
     return f"读取进程意外结束（退出码 {code}）"
 
 

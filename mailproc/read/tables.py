@@ -238,7 +238,7 @@ class Tables:
 
 def _check_size(data: bytes) -> None:
     if len(data) > MAX_BYTES:
-        raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB (file too large)")
+        raise UnreadableFile(f"文件过大，超过 {MAX_BYTES // 2**20} MB")
 
 
 def _checked_zip(source: Container, budget: Budget) -> zipfile.ZipFile | None:
@@ -252,16 +252,14 @@ def _checked_zip(source: Container, budget: Budget) -> zipfile.ZipFile | None:
         archive = source.zip()
         budget.check_package(archive)
     except OverBudget as over:
-        raise UnreadableFile(f"{over} (file too large when unpacked)") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
-        raise UnreadableFile(f"文件已损坏或不完整，无法打开 (corrupt zip: {exc})") from None
+        raise UnreadableFile(f"{over}，文件过大") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError):
+        raise UnreadableFile("文件已损坏或不完整，无法打开") from None
     return archive
 
 
 def _too_big(rows: int, cols: int) -> UnreadableFile:
-    return UnreadableFile(
-        f"表格过大（{rows} 行 × {cols} 列，上限 {MAX_ROWS} 行 × {MAX_COLS} 列）(sheet too large)"
-    )
+    return UnreadableFile(f"表格过大（{rows} 行 × {cols} 列，上限 {MAX_ROWS} 行 × {MAX_COLS} 列）")
 
 
 def _spreadsheet_grids(data: bytes) -> list[_Grid]:
@@ -276,10 +274,10 @@ def _spreadsheet_grids(data: bytes) -> list[_Grid]:
                 raise _too_big(rows, cols)
             grid = sheet.to_python(skip_empty_area=False, nrows=MAX_ROWS)
             grids.append(_Grid(name, grid, []))
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, UnreadableFile):
         raise
-    except BaseException as exc:  # CalamineError, OverflowError on absurd dates, Rust panics
-        raise UnreadableFile(f"文件已损坏，无法打开 ({type(exc).__name__}: {exc})") from None
+    except BaseException:  # CalamineError, OverflowError on absurd dates, Rust panics
+        raise UnreadableFile("文件已损坏，无法打开") from None
     return grids
 
 
@@ -306,8 +304,8 @@ def _docx_grids(data: bytes) -> list[_Grid]:
             grids.append(_Grid(f"表格{number}", rows, paragraphs))
     except UnreadableFile:
         raise
-    except Exception as exc:  # python-docx raises many types for a broken package
-        raise UnreadableFile(f"文档已损坏，无法打开 ({type(exc).__name__}: {exc})") from None
+    except Exception:  # python-docx raises many types for a broken package
+        raise UnreadableFile("文档已损坏，无法打开") from None
     return grids
 
 
@@ -383,7 +381,7 @@ def _decode_csv(data: bytes) -> str:
         try:
             return data.decode("utf-16-be" if big_endian else "utf-16-le").removeprefix("\ufeff")
         except UnicodeDecodeError:
-            raise UnreadableFile("CSV 文件编码无法识别 (broken UTF-16 text)") from None
+            raise UnreadableFile("CSV 文件编码无法识别（UTF-16 文字不完整）") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -395,7 +393,7 @@ def _decode_csv(data: bytes) -> str:
     wide = [c for c in text if ord(c) >= 0x80]
     rare = sum(1 for c in wide if not _in_gb2312(c))
     if not text or (wide and rare > len(wide) * RARE_CHAR_SHARE):
-        raise UnreadableFile("CSV 文件编码无法识别 (unknown text encoding)")
+        raise UnreadableFile("CSV 文件编码无法识别")
     return text
 
 

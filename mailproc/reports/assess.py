@@ -16,26 +16,21 @@ import sqlite_utils
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from mailproc.archive import safe_name
+from mailproc.labels import STATE_WORDS
 from mailproc.reports.status import Cell, status_matrix
 from mailproc.reports.workbook import (
     FILLS,
     FONT_NAME,
     print_setup,
     put,
+    report_path,
     save_private,
     write,
 )
 from mailproc.rules import Rules
 
-STATE_TEXT = {
-    "on_time": "按时",
-    "late": "逾期",
-    "missing": "未报",
-    "excused": "免报",
-    "not_due": "未到期",  # a unit's extended deadline still ahead
-    "incomplete": "缺项未补",  # on time, but what it lacked never came: scored as late
-}
+# on time, but what it lacked never came: scored as late
+STATE_TEXT = {**STATE_WORDS, "incomplete": "缺项未补"}
 SCORED_AS = {"incomplete": "late"}
 FIRST = 10  # the 【考核结果】 names the first ten, and everyone tied at the tenth place
 
@@ -143,7 +138,8 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
         sheet.column_dimensions[get_column_letter(column)].width = 9
     sheet.row_dimensions[3].height = 32
     sheet.freeze_panes = "D4"
-    print_setup(sheet)
-    path = folder / safe_name(f"{rules.campaign.get('short', '考核')}_考核.xlsx")
+    print_setup(sheet, header_rows="3:3", name_columns="A:C")
+    as_of = dt.datetime.fromisoformat(result["as_of"])
+    path = report_path(folder, f"{rules.campaign.get('short', '考核')}_考核", as_of)
     save_private(book, path)
     return path

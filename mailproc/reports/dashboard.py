@@ -18,6 +18,7 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.display import without_controls
+from mailproc.labels import PROBLEM_LABELS, STATE_WORDS
 from mailproc.private import write_private
 from mailproc.reports.status import (
     SYMBOLS,
@@ -29,13 +30,7 @@ from mailproc.reports.status import (
 )
 from mailproc.rules import CALENDAR_FILE, Rules
 
-STATE_TEXT = {
-    "on_time": "按时",
-    "late": "逾期",
-    "missing": "未报",
-    "not_due": "未到期",
-    "excused": "免报",
-}
+STATE_TEXT = STATE_WORDS
 CHART_BAR_WIDTH = 680  # px of the chart's bars: every unit gets the same share of it
 
 
@@ -234,6 +229,7 @@ def write_dashboard(
         undefined=jinja2.StrictUndefined,
         finalize=without_controls,
     )
+    env.globals["problem_labels"] = PROBLEM_LABELS
     html = env.get_template("dashboard.html.j2").render(
         campaign=rules.campaign,
         office=rules.office,

@@ -10,26 +10,13 @@ import openpyxl
 import sqlite_utils
 
 from mailproc.display import printable
-from mailproc.reports.dashboard import STATE_TEXT
+from mailproc.labels import DISPOSITION_WORDS, REPLY_WORDS, STATE_WORDS, problem_words
 from mailproc.reports.workbook import FORMULA_STARTS, write
 
 FIELDS = (
     "message_id", "received_at", "sender", "unit", "item", "period", "status", "version",
     "reply", "problems",
 )  # fmt: skip
-REPLY_TEXT = {"ack": "回执", "missing": "缺项通知", "unrecognized": "无法识别", "none": "不回复"}
-DISPOSITION_TEXT = {
-    "submission": "报送",
-    "unrecognized": "无法识别",
-    "unrelated": "与本次报送无关",
-    "answer_to_us": "对本办邮件的答复",
-    "auto_reply": "自动回复",
-    "bounce": "退信",
-    "bulk": "群发邮件",
-    "own": "本办邮件",
-    "duplicate": "重复邮件",
-    "quarantined": "已隔离",
-}
 FILTERS = ("unit", "item", "period", "status", "reply", "q")
 # The columns of an export: (record key, heading)
 COLUMNS = (
@@ -53,6 +40,7 @@ def message_records(db: sqlite_utils.Database) -> list[dict]:
             sender_name=row["sender_name"],
             source=row["source"],
             notes=json.loads(row["notes"] or "[]"),
+            flags=json.loads(row["flags"] or "[]"),
         )
         records.append(record)
     return records
@@ -81,12 +69,12 @@ def matching(records: Iterable[dict], wanted: dict[str, str]) -> list[dict]:
 def row_values(record: dict, item_labels: dict[str, str]) -> list:
     """One record as the office reads it: Chinese words, the sender's text without controls."""
     words = {
-        "disposition": DISPOSITION_TEXT.get(record["disposition"], record["disposition"]),
-        "status": STATE_TEXT.get(record["status"] or "", ""),
-        "reply": REPLY_TEXT.get(record["reply"], record["reply"]),
+        "disposition": DISPOSITION_WORDS.get(record["disposition"], record["disposition"]),
+        "status": STATE_WORDS.get(record["status"] or "", ""),
+        "reply": REPLY_WORDS.get(record["reply"], record["reply"]),
         "item": item_labels.get(record["item"] or "", record["item"] or ""),
         "received_at": (record["received_at"] or "")[:19].replace("T", " "),
-        "problems": "、".join(record["problems"]),
+        "problems": problem_words(record["problems"]),
     }
     values = []
     for key, _ in COLUMNS:

@@ -8,6 +8,7 @@ and including the given one.
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -56,11 +57,19 @@ def stats_item(rules: Rules, period: str, item_id: str | None = None) -> Item:
         if item.needs_stats and item.deadline_for(period) and item_id in (None, item.id)
     ]
     if not candidates:
-        known = ", ".join(
-            f"{item.id} {item.period_of(d)}" for item in rules.items if item.needs_stats
-            for d in item.deadlines
-        )  # fmt: skip
-        raise StatsError(f"no statistics for period {period!r} (periods with 附件1: {known})")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", period):
+            try:
+                dt.date.fromisoformat(period)
+            except ValueError:
+                raise StatsError(f"“{period}”不是有效日期") from None
+        known = "、".join(
+            f"{item.label} {item.period_of(d)}"
+            for item, d in sorted(
+                ((i, d) for i in rules.items if i.needs_stats for d in i.deadlines),
+                key=lambda pair: pair[1],
+            )
+        )
+        raise StatsError(f"{period} 不是报送附件1统计表的截止日期（可选：{known}）")
     return candidates[0]
 
 

@@ -7,7 +7,6 @@ one passed with no receipt is "missing". Mail received after the moment does not
 import datetime as dt
 import itertools
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,17 +14,11 @@ import click
 import sqlite_utils
 
 from mailproc import ledger
+from mailproc.display import display_width, pad
 from mailproc.ledger import deadline_decisions, received_by
 from mailproc.rules import Item, Rules
 
 WIDTH = 9
-STATE_WORDS = {
-    "on_time": "按时",
-    "late": "逾期",
-    "missing": "未报",
-    "not_due": "未到期",
-    "excused": "免报",
-}
 SYMBOLS = {
     "on_time": ("✔", "green"),
     "late": ("迟", "yellow"),
@@ -43,15 +36,6 @@ def deadline_words(item: Item, deadline: dt.datetime) -> str:
     return f"{item.label}（{day}）"
 
 
-def display_width(text: str) -> int:
-    """Terminal columns `text` takes: CJK characters are two wide."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - display_width(text))
-
-
 @dataclass
 class Cell:
     state: str  # on_time | late | missing | not_due
@@ -67,6 +51,7 @@ class StatusMatrix:
     units: list[tuple[str, str]]  # (unit, category)
     labels: list[str]  # column heading of each deadline (the item's label)
     cells: dict[tuple[str, str, str], Cell] = field(default_factory=dict)
+    category_labels: dict[str, str] = field(default_factory=dict)  # 园区 → 重点园区
 
     def cell(self, unit: str, item: str, period: str) -> Cell:
         return self.cells[(unit, item, period)]
@@ -110,7 +95,7 @@ class StatusMatrix:
         for unit, unit_category in self.units:
             if unit_category != category:
                 category = unit_category
-                lines.append(f"[{category}]")
+                lines.append(f"【{self.category_labels.get(category, category)}】")
             row = pad(unit, name_width)
             for item, period, _ in self.deadlines:
                 cell = self.cell(unit, item, period)
@@ -134,7 +119,13 @@ def status_matrix(
     as_of = (as_of or dt.datetime.now(rules.timezone)).astimezone(rules.timezone)
     deadlines = [(item.id, item.period_of(d), d) for item, d in rules.deadlines()]
     labels = [item.label for item, _ in rules.deadlines()]
-    matrix = StatusMatrix(as_of, deadlines, [(u.name, u.category) for u in rules.units], labels)
+    matrix = StatusMatrix(
+        as_of,
+        deadlines,
+        [(u.name, u.category) for u in rules.units],
+        labels,
+        category_labels=dict(rules.categories),
+    )
     decided = deadline_decisions(db)
     receipts: dict[tuple[str, str, str], list[dict]] = {}
     for row in db.query("select * from receipts order by version"):

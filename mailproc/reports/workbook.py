@@ -8,6 +8,7 @@ Text that came from units is written as text, never as a formula.
 
 import datetime as dt
 import io
+import json
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from mailproc.archive import safe_name
+from mailproc.labels import problem_words
 from mailproc.ledger import received_by
 from mailproc.outgoing.render import long_time
 from mailproc.private import write_private
@@ -45,6 +47,10 @@ FILLS = {
     "total": PatternFill("solid", fgColor="E2EFDA"),
 }
 STATUS_TEXT = {"on_time": "按时", "late": "逾期"}
+FIGURE_WIDTH = 11  # characters: 设置咨询点 and （人次） each fit on one line
+LANDSCAPE_A4_INCHES = 11.69
+# Smallest print scale for one page across: 10-pt text stays 8 pt; below it, two pages
+MIN_PRINT_SCALE = 0.8
 
 
 def write(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
@@ -74,6 +80,19 @@ def save_private(book: openpyxl.Workbook, path: Path) -> None:
     data = io.BytesIO()
     book.save(data)
     write_private(path, data.getvalue())
+
+
+def report_path(folder: Path, stem: str, as_of: dt.datetime) -> Path:
+    """A new file for a report as the ledger stood at `as_of`, named by that moment
+    (安全月_周报_2019-06-13_截至0613-1105.xlsx): a later report, the tick's or the office's,
+    never overwrites it; the same moment twice gets _2, _3."""
+    base = safe_name(f"{stem}_截至{as_of:%m%d-%H%M}")
+    path = folder / f"{base}.xlsx"
+    number = 1
+    while path.exists():
+        number += 1
+        path = folder / f"{base}_{number}.xlsx"
+    return path
 
 
 def _title(sheet: Worksheet, width: int, title: str, subtitle: str) -> None:
@@ -106,7 +125,8 @@ def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
         for offset, member in enumerate(members):
             if offset:
                 put(sheet, 3, column + offset, None, fill=FILLS["header"])
-            put(sheet, 4, column + offset, f"{member.header}（{member.unit}）", font=bold,
+            # the unit on a line of its own: a narrow column never breaks 参加人次 mid-word
+            put(sheet, 4, column + offset, f"{member.header}\n（{member.unit}）", font=bold,
                 fill=FILLS["header"])  # fmt: skip
         column += len(members)
     for label in extra:
@@ -122,25 +142,39 @@ def _layout(sheet: Worksheet, width: int, extra_widths: list[int]) -> None:
     sheet.column_dimensions["A"].width = 5
     sheet.column_dimensions["B"].width = 22
     for column in range(3, width - len(extra_widths) + 1):
-        sheet.column_dimensions[get_column_letter(column)].width = 10
+        sheet.column_dimensions[get_column_letter(column)].width = FIGURE_WIDTH
     for offset, size in enumerate(extra_widths):
         sheet.column_dimensions[
             get_column_letter(width - len(extra_widths) + 1 + offset)
         ].width = size
     sheet.freeze_panes = "C5"
-    sheet.print_title_rows = "3:4"
-    print_setup(sheet)
+    print_setup(sheet, header_rows="3:4", name_columns="A:B")
 
 
-def print_setup(sheet: Worksheet) -> None:
-    """A4 landscape, as wide as the page, as many pages down as needed."""
+def print_setup(sheet: Worksheet, header_rows: str, name_columns: str | None = None) -> None:
+    """A4 landscape, as many pages down as needed, the header rows on every page. One page
+    wide when that keeps the text at MIN_PRINT_SCALE or larger; else two pages across, each
+    repeating the unit names (`name_columns`), rather than 10-pt text shrunk to 6."""
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.print_options.horizontalCentered = True
+    sheet.print_title_rows = header_rows
+    printable = (LANDSCAPE_A4_INCHES - 0.8) * 96  # pixels between the margins at 100%
+    needed = sum(_column_pixels(sheet, column) for column in range(1, sheet.max_column + 1))
+    pages_across = 1 if needed * MIN_PRINT_SCALE <= printable else 2
+    if pages_across > 1 and name_columns:
+        sheet.print_title_cols = name_columns
+    sheet.page_setup.fitToWidth = pages_across
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.print_options.horizontalCentered = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
+
+
+def _column_pixels(sheet: Worksheet, column: int) -> float:
+    """A column's printed width at 100%, as Excel turns a width in characters into pixels."""
+    dimension = sheet.column_dimensions.get(get_column_letter(column))
+    width = dimension.width if dimension is not None and dimension.width else 8.43
+    return width * 7 + 5
 
 
 def _unit_rows(
@@ -307,18 +341,18 @@ def write_workbook(
             received.strftime("%Y-%m-%d %H:%M:%S"),
             "按时" if row["on_time"] else "逾期",
             "完整" if row["complete"] else "缺项",
-            row["problems"].strip("[]").replace('"', ""),
+            problem_words(json.loads(row["problems"] or "[]")),
             row["sender"],
             row["subject"],
         ]
         for column, value in enumerate(values, 1):
             put(sheet, number, column, value, alignment=left if column in (1, 8, 9) else CENTER)
-    for column, size in enumerate([22, 10, 6, 20, 9, 9, 16, 26, 50], 1):
+    # 类别 holds 区安委会成员单位; 问题 may name three problems, wrapped
+    for column, size in enumerate([22, 18, 6, 20, 9, 9, 24, 26, 50], 1):
         sheet.column_dimensions[get_column_letter(column)].width = size
     sheet.freeze_panes = "A3"
-    print_setup(sheet)
+    print_setup(sheet, header_rows="2:2", name_columns="A:A")
 
-    name = safe_name(f"{rules.campaign.get('short', '统计')}_{item.label}_{period}.xlsx")
-    path = folder / name
+    path = report_path(folder, f"{rules.campaign.get('short', '统计')}_{item.label}_{period}", now)
     save_private(book, path)
     return path, stats.as_dict()
