@@ -315,7 +315,7 @@ def test_mailproc_report_of_a_period_without_statistics_is_one_line(config_file)
         cli, ["report", "weekly", "--period", "2019-06-07", "--config", str(config_file)]
     )
     assert result.exit_code == 2
-    assert result.output.startswith("mailproc: no statistics for period '2019-06-07' (periods")
+    assert result.output.startswith("mailproc: 没有 2019-06-07 这一期的统计（可选：周报 ")
 
 
 def test_mailproc_status_json_holds_the_matrix_and_the_decisions(config_file):

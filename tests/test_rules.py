@@ -13,12 +13,13 @@ from mailproc.rules import CALENDAR_FILE, RULE_FILES, RulesError, load_rules
 from mailproc.toml_tables import Table
 
 ITEM_KEYS = (
-    "activity_verbs, activity_words, carries, deadlines, id, label, late_grace_days, name, "
-    "never_late, short, signals, weekly"
+    "activity_verbs, activity_words, cadence, carries, content, deadlines, id, label, "
+    "late_grace_days, name, period_name, period_words, reports_on, short, signals"
 )
 TABLE_KEYS = (
-    "file_words, header_prefixes, header_row_labels, header_suffixes, own_row_labels, "
-    "reporter_labels, total_row_labels, vertical_labels, vertical_value_labels"
+    "file_words, header_prefixes, header_row_labels, header_suffixes, name, own_row_labels, "
+    "reporter_labels, summary_title, title, total_row_labels, vertical_labels, "
+    "vertical_value_labels"
 )
 
 # (file, text in it, the text with an unknown key added, where the error must point, allowed keys)
@@ -29,7 +30,7 @@ UNKNOWN_KEYS = [
         "[campaign]\n",
         '[campaign]\nslogan = "安全"\n',
         "campaign.slogan",
-        "name, roll_holiday_deadlines, short, timezone",
+        "name, roll_holiday_deadlines, short, subject_examples, timezone",
     ),
     (
         "campaign.toml",
@@ -91,7 +92,7 @@ UNKNOWN_KEYS = [
         "all, none",
     ),
     ("columns.toml", "", "stray = 1\n", "stray", "column, table, values"),
-    ("columns.toml", "[table]\n", '[table]\ntitle = "统计表"\n', "table.title", TABLE_KEYS),
+    ("columns.toml", "[table]\n", '[table]\ncaption = "统计表"\n', "table.caption", TABLE_KEYS),
     (
         "columns.toml",
         "[values]\n",
@@ -104,7 +105,7 @@ UNKNOWN_KEYS = [
         '[[column]]\nid = "lectures"\n',
         '[[column]]\nid = "lectures"\nwidth = 8\n',
         "column[0].width",
-        "flat, group, group_synonyms, header, id, synonyms, unit",
+        "approx, flat, group, group_synonyms, header, id, places, synonyms, type, unit",
     ),
     (
         "jobs.toml",

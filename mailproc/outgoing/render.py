@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from mailproc.display import without_controls
-from mailproc.rules import Rules
+from mailproc.rules import Column, Rules
 from mailproc.values import Classification, TableUnread
 
 WEEKDAYS = "一二三四五六日"
@@ -76,6 +76,10 @@ class Renderer:
             "office": self.rules.office,
             "campaign": self.rules.campaign,
             "tags": self.rules.tags,
+            "table": self.rules.table,  # name (附件1) and title (活动情况统计表) of the table
+            "subject_examples": self.rules.subject_examples(),
+            # the periodic items that bring the table: what the 无法识别 reply reminds of
+            "table_items": [i for i in self.rules.items if i.periodic and i.needs_stats],
         }
 
     def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -131,6 +135,11 @@ class Renderer:
         return self.env.get_template(name).render({**self.base_context(), **context})
 
 
+def shown_figure(column: Column, value: float) -> int | float | str:
+    """A figure as a reply writes it: a decimal column's to its places (2.80), else as read."""
+    return f"{value:.{column.places}f}" if column.type == "decimal" else value
+
+
 def outbox_message_id(cause: str, from_address: str) -> str:
     """A Message-ID fixed by the cause, so a re-rendered message keeps its identity."""
     digest = hashlib.sha256(cause.encode("utf-8")).hexdigest()[:24]
@@ -149,10 +158,8 @@ def reply_context(
     """Everything a reply template may show about one classified mail; `first_received`, for a
     further version, is when the version that decides the record came."""
     item = rules.item(result.item) if result.item else None
-    period_label = ""
-    if item and item.weekly and result.deadline:
-        number = item.deadlines.index(result.deadline) + 1
-        period_label = f"第{number}周，{result.deadline.month}月{result.deadline.day}日"
+    period = item.period_at(result.deadline) if item and result.deadline else None
+    period_label = period.titled() if period and item.periodic else ""
     files = [
         {
             "name": check.attachment.filename,
@@ -165,7 +172,13 @@ def reply_context(
     figures = []
     if table and not table.bad_cells:
         figures = [
-            {"group": c.group, "header": c.header, "unit": c.unit, "value": table.values[c.id]}
+            {
+                "group": c.group,
+                "header": c.header,
+                "unit": c.unit,
+                "value": table.values[c.id],
+                "shown": shown_figure(c, table.values[c.id]),
+            }
             for c in rules.columns
             if c.id in table.values
         ]
@@ -174,6 +187,7 @@ def reply_context(
         "item": item,
         "period": result.period,
         "period_label": period_label,
+        "period_name": period.name if period else "",
         "status": result.status,
         "version": result.version,
         "received_long": long_time(received),
