@@ -307,10 +307,51 @@ TAG_KINDS = (
 )  # fmt: skip
 
 
+# Every key each table of the rules files may hold (docs/rules.md describes each; a test
+# checks the two agree). A key not listed is refused by check-rules.
+KEYS: dict[str, frozenset[str]] = {
+    "campaign": frozenset(
+        {"name", "short", "timezone", "roll_holiday_deadlines", "subject_examples"}
+    ),
+    "office": frozenset({"name", "full_name", "contact", "phone", "address"}),
+    "words": frozenset(WORD_LISTS),
+    "tags": frozenset(TAG_KINDS),
+    "category": frozenset({"id", "label"}),
+    "unit": frozenset({"name", "category", "aliases", "addresses"}),
+    "item": frozenset({
+        "id", "name", "short", "label", "content", "cadence", "deadlines", "late_grace_days",
+        "period_name", "period_words", "reports_on", "carries", "signals", "activity_verbs",
+        "activity_words",
+    }),
+    "item.carries": frozenset({"document", "stats", "paper", "body_counts"}),
+    "item.signals": frozenset({"all", "none"}),
+    "table": frozenset({
+        "name", "title", "summary_title", "reporter_labels", "total_row_labels",
+        "header_row_labels", "own_row_labels", "vertical_labels", "vertical_value_labels",
+        "file_words", "header_prefixes", "header_suffixes",
+    }),
+    "values": frozenset({
+        "zero", "approx_prefixes", "approx_suffixes", "unit_suffixes", "multipliers",
+    }),
+    "column": frozenset({
+        "id", "group", "header", "unit", "group_synonyms", "synonyms", "flat", "type", "places",
+        "approx",
+    }),
+    "year": frozenset({"year", "notice", "holidays", "workdays"}),
+    "catch_up": frozenset({"drop_after_days"}),
+    "reminder": frozenset({"working_days_before", "at"}),
+    "overdue": frozenset({"grace_minutes"}),
+    "alert": frozenset({"grace_minutes"}),
+    "digest": frozenset({"items", "grace_minutes", "late_after_minutes"}),
+    "assessment": frozenset({"grace_minutes", "points", "item_weights"}),
+    "assessment.points": frozenset({"on_time", "late", "missing"}),
+}  # fmt: skip
+
+
 def _campaign(top: Table) -> _Campaign:
     top.check_keys({"campaign", "office", "words", "tags"})
     campaign = top.sub("campaign")
-    campaign.check_keys({"name", "short", "timezone", "roll_holiday_deadlines", "subject_examples"})
+    campaign.check_keys(KEYS["campaign"])
     campaign.texts("subject_examples")
     tz_name = campaign.text("timezone", "Asia/Shanghai")
     try:
@@ -320,11 +361,11 @@ def _campaign(top: Table) -> _Campaign:
     campaign.text("name")
     roll = campaign.flag("roll_holiday_deadlines")
     office = top.sub("office")
-    office.check_keys({"name", "full_name", "contact", "phone", "address"})
+    office.check_keys(KEYS["office"])
     office.text("name")
     office.text("address")
     words = top.sub("words")
-    words.check_keys(WORD_LISTS)
+    words.check_keys(KEYS["words"])
     for key in WORD_LISTS:
         words.texts(key)
     for pattern in words.texts("cloud_link_patterns"):
@@ -333,7 +374,7 @@ def _campaign(top: Table) -> _Campaign:
         except re.error as exc:
             raise words.fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
     tags = top.sub("tags")
-    tags.check_keys(TAG_KINDS)
+    tags.check_keys(KEYS["tags"])
     for kind in TAG_KINDS:
         tags.text(kind)
     return _Campaign(campaign, office, words, tags, tz, roll)
@@ -344,14 +385,14 @@ def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
     top.check_keys({"category", "unit"})
     categories = []
     for cat in top.tables("category"):
-        cat.check_keys({"id", "label"})
+        cat.check_keys(KEYS["category"])
         categories.append((cat.text("id"), cat.text("label", cat.data.get("id"))))
     category_ids = {c for c, _ in categories}
     units: list[Unit] = []
     seen_names: dict[str, str] = {}
     owners: dict[str, str] = {}
     for reader in top.tables("unit"):
-        reader.check_keys({"name", "category", "aliases", "addresses"})
+        reader.check_keys(KEYS["unit"])
         unit = Unit(
             name=reader.text("name"),
             category=reader.text("category"),
@@ -375,11 +416,6 @@ def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
     return tuple(categories), tuple(units)
 
 
-ITEM_KEYS = {
-    "id", "name", "short", "label", "content", "cadence", "deadlines", "late_grace_days",
-    "period_name", "period_words", "reports_on", "carries", "signals", "activity_verbs",
-    "activity_words",
-}  # fmt: skip
 # The placeholders a period word may hold: a period's number, or the month it reports on.
 PERIOD_WORD_FIELDS = ("n", "month")
 
@@ -388,12 +424,12 @@ def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tupl
     top.check_keys({"item"})
     items: list[Item] = []
     for reader in top.tables("item"):
-        reader.check_keys(ITEM_KEYS)
+        reader.check_keys(KEYS["item"])
         carries = reader.sub("carries")
-        carries.check_keys({"document", "stats", "paper", "body_counts"})
+        carries.check_keys(KEYS["item.carries"])
         signals = []
         for sig in reader.tables("signals"):
-            sig.check_keys({"all", "none"})
+            sig.check_keys(KEYS["item.signals"])
             words_all = tuple(normalize(w) for w in sig.texts("all"))
             if not words_all:
                 raise sig.fail("all", "needs at least one word")
@@ -500,24 +536,11 @@ def _period_words(reader: Table, cadence: str) -> tuple[str, ...]:
     return words
 
 
-# [table]: the word lists sheets.py and classify.py read; [values]: those sheets.py reads.
-TABLE_KEYS = {
-    "name", "title", "summary_title", "reporter_labels", "total_row_labels", "header_row_labels",
-    "own_row_labels", "vertical_labels", "vertical_value_labels", "file_words", "header_prefixes",
-    "header_suffixes",
-}  # fmt: skip
-VALUE_KEYS = {"zero", "approx_prefixes", "approx_suffixes", "unit_suffixes", "multipliers"}
-COLUMN_KEYS = {
-    "id", "group", "header", "unit", "group_synonyms", "synonyms", "flat", "type", "places",
-    "approx",
-}  # fmt: skip
-
-
 def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
     """[table] and [values], handed on as read, and the [[column]]s with unique ids."""
     top.check_keys({"table", "values", "column"})
     table = top.sub("table")
-    table.check_keys(TABLE_KEYS)
+    table.check_keys(KEYS["table"])
     for key in ("name", "title"):
         if key not in table.data:
             raise table.fail(key, "缺少此项：表格的称呼（如 附件1）和表名（如 活动情况统计表）")
@@ -532,12 +555,12 @@ def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
     ):
         table.texts(key)
     values = top.sub("values")
-    values.check_keys(VALUE_KEYS)
+    values.check_keys(KEYS["values"])
     for key in ("zero", "approx_prefixes", "approx_suffixes"):
         values.texts(key)
     columns: list[Column] = []
     for reader in top.tables("column"):
-        reader.check_keys(COLUMN_KEYS)
+        reader.check_keys(KEYS["column"])
         column = _column(reader)
         if any(c.id == column.id for c in columns):
             raise reader.fail("id", f"{column.id!r} appears twice")
@@ -595,7 +618,7 @@ def _calendar(path: Path) -> WorkCalendar:
     holidays: set[dt.date] = set()
     workdays: set[dt.date] = set()
     for reader in top.tables("year"):
-        reader.check_keys({"year", "notice", "holidays", "workdays"})
+        reader.check_keys(KEYS["year"])
         year = reader.whole("year", minimum=1)
         if year in years:
             raise reader.fail("year", f"{year} appears twice")
@@ -643,26 +666,26 @@ POINT_STATES = ("on_time", "late", "missing")
 def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
     top.check_keys({"catch_up", "reminder", "overdue", "alert", "digest", "assessment"})
     catch_up = top.sub("catch_up")
-    catch_up.check_keys({"drop_after_days"})
+    catch_up.check_keys(KEYS["catch_up"])
     reminder = top.sub("reminder")
-    reminder.check_keys({"working_days_before", "at"})
+    reminder.check_keys(KEYS["reminder"])
     at = reminder.text("at", "09:00")
     try:
         reminder_at = dt.time.fromisoformat(at)
     except ValueError:
         raise reminder.fail("at", f"{at!r} is not a time like 09:00") from None
     overdue, alert = top.sub("overdue"), top.sub("alert")
-    overdue.check_keys({"grace_minutes"})
-    alert.check_keys({"grace_minutes"})
+    overdue.check_keys(KEYS["overdue"])
+    alert.check_keys(KEYS["alert"])
     digest = top.sub("digest")
-    digest.check_keys({"items", "grace_minutes", "late_after_minutes"})
+    digest.check_keys(KEYS["digest"])
     for item in digest.texts("items"):
         if item not in item_ids:
             raise digest.fail("items", f"{item!r} is not an item id")
     assessment = top.sub("assessment")
-    assessment.check_keys({"grace_minutes", "points", "item_weights"})
+    assessment.check_keys(KEYS["assessment"])
     points = assessment.sub("points")
-    points.check_keys(POINT_STATES)
+    points.check_keys(KEYS["assessment.points"])
     weights = assessment.sub("item_weights", required=False)
     for item in weights.data:
         if item not in item_ids:
