@@ -107,9 +107,8 @@ def scheduled_jobs(db: sqlite_utils.Database, rules: Rules) -> list[Job]:
 
 
 def period_label(item: Item, deadline: dt.datetime) -> str:
-    if item.weekly:
-        return f"第{item.deadlines.index(deadline) + 1}周，{deadline.month}月{deadline.day}日"
-    return f"{deadline.month}月{deadline.day}日"
+    """第3周，6月20日 or 6月20日: the period by its own name and date (rules' period_name)."""
+    return item.period_at(deadline).titled()
 
 
 class Ticker:
@@ -234,6 +233,9 @@ class Ticker:
             "campaign_deadline_long": deadline_text(job.deadline) if job.deadline else "",
             "extended_unit": job.unit if job.extended_to else None,
             "period_label": period_label(job.item, job.deadline) if job.item else "",
+            "period_name": job.item.period_at(job.deadline).name
+            if job.item and job.deadline
+            else "",
             "now_long": long_time(now),
         }
 

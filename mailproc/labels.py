@@ -12,14 +12,15 @@ STATE_WORDS = {
     "not_due": "未到期",
     "excused": "免报",
 }
-# What a submission lacks, as the office names it (the 缺项通知's subject words it as a request
-# in templates/_labels.j2 where the two differ)
+# What a submission lacks, as the office names it, in words that fit any campaign (templates name
+# the rules' table instead, 缺少附件1统计表, and word the 缺项通知's subject as a request:
+# templates/_labels.j2)
 PROBLEM_LABELS = {
     "cloud_link": "用网盘链接代替附件",
     "no_attachment": "缺少电子文档",
-    "no_stats": "缺少附件1统计表",
+    "no_stats": "缺少统计表",
     "unreadable_file": "文件无法打开",
-    "bad_cells": "附件1有无法识别的数字",
+    "bad_cells": "统计表有无法识别的数字",
 }
 REPLY_WORDS = {
     "ack": "回执",
@@ -79,7 +80,7 @@ OUTBOX_WORDS = {"queued": "待发送", "sending": "发送中", "sent": "已发�
 
 
 def problem_words(problems: list[str]) -> str:
-    """A submission's problems as one line: 缺少附件1统计表、文件无法打开."""
+    """A submission's problems as one line: 缺少统计表、文件无法打开."""
     return "、".join(PROBLEM_LABELS.get(p, p) for p in problems)
 
 

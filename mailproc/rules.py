@@ -6,6 +6,7 @@ problem, so an office clerk editing a file sees exactly what to fix.
 """
 
 import datetime as dt
+import itertools
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -48,40 +49,109 @@ class Signal:
         )
 
 
+# How often an item is due. A periodic one has numbered periods and the grace rule; "any" is
+# logged and acknowledged whenever it comes, with no deadline (an event, an emergency).
+CADENCES = ("once", "weekly", "biweekly", "monthly", "any")
+PERIODIC = ("weekly", "biweekly", "monthly")
+# What a period reports on, when not the days up to its deadline.
+REPORTS_ON = ("previous_month",)
+# The fields a period's name (period_name) may use.
+NAME_FIELDS = ("n", "year", "month", "day")
+
+
+@dataclass(frozen=True)
+class Period:
+    """One deadline of an item. `key` is the date the rules wrote, the period's name in the
+    ledger and on the command line: it stays when a holiday rolls the deadline forward."""
+
+    key: str
+    deadline: dt.datetime
+    number: int
+    name: str  # 第3周, 第2期, 8月份 (the rules' period_name), or ""
+    covers: tuple[dt.date, dt.date] | None = None  # the days it reports on (reports_on)
+
+    @property
+    def date(self) -> dt.date:
+        return dt.date.fromisoformat(self.key)
+
+    @property
+    def day(self) -> str:
+        return f"{self.date.month}月{self.date.day}日"
+
+    def titled(self, brackets: bool = False) -> str:
+        """第3周，6月20日 (or 第3周（6月20日）); the date alone for a period with no name."""
+        if not self.name:
+            return self.day
+        return f"{self.name}（{self.day}）" if brackets else f"{self.name}，{self.day}"
+
+
 @dataclass(frozen=True)
 class Item:
     id: str
     name: str
     short: str
     label: str
-    deadlines: tuple[dt.datetime, ...]
+    periods: tuple[Period, ...]
     signals: tuple[Signal, ...]
     needs_document: bool
     needs_stats: bool
     needs_paper: bool
     body_counts: bool
-    weekly: bool = False
-    never_late: bool = False
+    cadence: str = "once"
     late_grace_days: int = 1
+    period_words: tuple[str, ...] = ()
+    content: str = ""  # what a report tells, as the reminder asks for it: 本周活动开展情况
     activity_verbs: tuple[str, ...] = ()
     activity_words: tuple[str, ...] = ()
 
+    @property
+    def never_late(self) -> bool:
+        return self.cadence == "any"
+
+    @property
+    def periodic(self) -> bool:
+        """Numbered periods, the grace rule after each deadline and the period words apply."""
+        return self.cadence in PERIODIC
+
+    @property
+    def deadlines(self) -> tuple[dt.datetime, ...]:
+        return tuple(p.deadline for p in self.periods)
+
+    def period(self, key: str) -> Period | None:
+        return next((p for p in self.periods if p.key == key), None)
+
+    def period_at(self, deadline: dt.datetime) -> Period:
+        """The period whose (possibly rolled) deadline this is."""
+        return next(p for p in self.periods if p.deadline == deadline)
+
     def period_of(self, deadline: dt.datetime) -> str:
-        return deadline.date().isoformat()
+        return self.period_at(deadline).key
 
     def deadline_for(self, period: str) -> dt.datetime | None:
-        return next((d for d in self.deadlines if self.period_of(d) == period), None)
+        found = self.period(period)
+        return found.deadline if found else None
+
+
+NUMBER_TYPES = ("integer", "decimal")
 
 
 @dataclass(frozen=True)
 class Column:
     id: str
-    group: str
+    group: str  # "" for a one-level header
     header: str
     unit: str
     group_synonyms: tuple[str, ...]
     synonyms: tuple[str, ...]
     flat: tuple[str, ...]
+    type: str = "integer"
+    places: int = 0  # decimal places kept (a decimal column)
+    approx: bool = True  # 约500, 300余 count (marked approximate); false: such a cell is bad
+
+    @property
+    def title(self) -> str:
+        """The header as the office's tables print it: 宣讲活动场次, 投入资金."""
+        return f"{self.group}{self.header}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +189,19 @@ class Rules:
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     _by_address: dict[str, Unit] = field(default_factory=dict, repr=False)
 
+    def subject_examples(self) -> list[str]:
+        """Subjects the 无法识别 reply shows as examples: the rules' own, else one per item with
+        a deadline, its second period named (第2周) when it has names."""
+        written = self.campaign.get("subject_examples")
+        if written:
+            return list(written)
+        return [
+            f"【单位名称】{item.short}"
+            + (f"（{item.periods[min(1, len(item.periods) - 1)].name}）" if item.periodic else "")
+            for item in self.items
+            if item.periods
+        ]
+
     def unit(self, name: str) -> Unit | None:
         return next((u for u in self.units if u.name == name), None)
 
@@ -151,11 +234,8 @@ class Rules:
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _deadline(
-    reader: Table, text: str, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None
-) -> dt.datetime:
-    """A deadline as written (a date alone: 23:59:59 that day); with `roll`, one that falls on
-    a public holiday or weekend moves to the same time of the next working day."""
+def _deadline(reader: Table, text: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A deadline as written (a date alone: 23:59:59 that day)."""
     try:
         if _DATE_ONLY.match(text):
             moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(23, 59, 59), tz)
@@ -163,10 +243,15 @@ def _deadline(
             moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise reader.fail("deadlines", f"{text!r} is not a date or date-time") from None
-    moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-    if roll is not None:
-        moment = dt.datetime.combine(roll.next_working_day(moment.date()), moment.timetz())
-    return moment
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+
+
+def _rolled(moment: dt.datetime, roll: WorkCalendar | None) -> dt.datetime:
+    """With `roll`, a deadline on a public holiday or weekend moves to the same time of the
+    next working day."""
+    if roll is None:
+        return moment
+    return dt.datetime.combine(roll.next_working_day(moment.date()), moment.timetz())
 
 
 def load_rules(folder: str | Path) -> Rules:
@@ -222,10 +307,52 @@ TAG_KINDS = (
 )  # fmt: skip
 
 
+# Every key each table of the rules files may hold (docs/rules.md describes each; a test
+# checks the two agree). A key not listed is refused by check-rules.
+KEYS: dict[str, frozenset[str]] = {
+    "campaign": frozenset(
+        {"name", "short", "timezone", "roll_holiday_deadlines", "subject_examples"}
+    ),
+    "office": frozenset({"name", "full_name", "contact", "phone", "address"}),
+    "words": frozenset(WORD_LISTS),
+    "tags": frozenset(TAG_KINDS),
+    "category": frozenset({"id", "label"}),
+    "unit": frozenset({"name", "category", "aliases", "addresses"}),
+    "item": frozenset({
+        "id", "name", "short", "label", "content", "cadence", "deadlines", "late_grace_days",
+        "period_name", "period_words", "reports_on", "carries", "signals", "activity_verbs",
+        "activity_words",
+    }),
+    "item.carries": frozenset({"document", "stats", "paper", "body_counts"}),
+    "item.signals": frozenset({"all", "none"}),
+    "table": frozenset({
+        "name", "title", "summary_title", "reporter_labels", "total_row_labels",
+        "header_row_labels", "own_row_labels", "vertical_labels", "vertical_value_labels",
+        "file_words", "header_prefixes", "header_suffixes",
+    }),
+    "values": frozenset({
+        "zero", "approx_prefixes", "approx_suffixes", "unit_suffixes", "multipliers",
+    }),
+    "column": frozenset({
+        "id", "group", "header", "unit", "group_synonyms", "synonyms", "flat", "type", "places",
+        "approx",
+    }),
+    "year": frozenset({"year", "notice", "holidays", "workdays"}),
+    "catch_up": frozenset({"drop_after_days"}),
+    "reminder": frozenset({"working_days_before", "at"}),
+    "overdue": frozenset({"grace_minutes"}),
+    "alert": frozenset({"grace_minutes"}),
+    "digest": frozenset({"items", "grace_minutes", "late_after_minutes"}),
+    "assessment": frozenset({"grace_minutes", "points", "item_weights"}),
+    "assessment.points": frozenset({"on_time", "late", "missing"}),
+}  # fmt: skip
+
+
 def _campaign(top: Table) -> _Campaign:
     top.check_keys({"campaign", "office", "words", "tags"})
     campaign = top.sub("campaign")
-    campaign.check_keys({"name", "short", "timezone", "roll_holiday_deadlines"})
+    campaign.check_keys(KEYS["campaign"])
+    campaign.texts("subject_examples")
     tz_name = campaign.text("timezone", "Asia/Shanghai")
     try:
         tz = zoneinfo.ZoneInfo(tz_name)
@@ -234,11 +361,11 @@ def _campaign(top: Table) -> _Campaign:
     campaign.text("name")
     roll = campaign.flag("roll_holiday_deadlines")
     office = top.sub("office")
-    office.check_keys({"name", "full_name", "contact", "phone", "address"})
+    office.check_keys(KEYS["office"])
     office.text("name")
     office.text("address")
     words = top.sub("words")
-    words.check_keys(WORD_LISTS)
+    words.check_keys(KEYS["words"])
     for key in WORD_LISTS:
         words.texts(key)
     for pattern in words.texts("cloud_link_patterns"):
@@ -247,7 +374,7 @@ def _campaign(top: Table) -> _Campaign:
         except re.error as exc:
             raise words.fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
     tags = top.sub("tags")
-    tags.check_keys(TAG_KINDS)
+    tags.check_keys(KEYS["tags"])
     for kind in TAG_KINDS:
         tags.text(kind)
     return _Campaign(campaign, office, words, tags, tz, roll)
@@ -258,14 +385,14 @@ def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
     top.check_keys({"category", "unit"})
     categories = []
     for cat in top.tables("category"):
-        cat.check_keys({"id", "label"})
+        cat.check_keys(KEYS["category"])
         categories.append((cat.text("id"), cat.text("label", cat.data.get("id"))))
     category_ids = {c for c, _ in categories}
     units: list[Unit] = []
     seen_names: dict[str, str] = {}
     owners: dict[str, str] = {}
     for reader in top.tables("unit"):
-        reader.check_keys({"name", "category", "aliases", "addresses"})
+        reader.check_keys(KEYS["unit"])
         unit = Unit(
             name=reader.text("name"),
             category=reader.text("category"),
@@ -289,44 +416,46 @@ def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
     return tuple(categories), tuple(units)
 
 
-ITEM_KEYS = {
-    "id", "name", "short", "label", "deadlines", "weekly", "late_grace_days", "never_late",
-    "carries", "signals", "activity_verbs", "activity_words",
-}  # fmt: skip
+# The placeholders a period word may hold: a period's number, or the month it reports on.
+PERIOD_WORD_FIELDS = ("n", "month")
 
 
 def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tuple[Item, ...]:
     top.check_keys({"item"})
     items: list[Item] = []
     for reader in top.tables("item"):
-        reader.check_keys(ITEM_KEYS)
+        reader.check_keys(KEYS["item"])
         carries = reader.sub("carries")
-        carries.check_keys({"document", "stats", "paper", "body_counts"})
+        carries.check_keys(KEYS["item.carries"])
         signals = []
         for sig in reader.tables("signals"):
-            sig.check_keys({"all", "none"})
+            sig.check_keys(KEYS["item.signals"])
             words_all = tuple(normalize(w) for w in sig.texts("all"))
             if not words_all:
                 raise sig.fail("all", "needs at least one word")
             signals.append(Signal(words_all, tuple(normalize(w) for w in sig.texts("none"))))
-        never_late = reader.flag("never_late")
-        deadline_texts = reader.texts("deadlines")
-        if not never_late and not deadline_texts:
-            raise reader.fail("deadlines", "missing (or set never_late = true)")
+        cadence = reader.data.get("cadence", "once")
+        if cadence not in CADENCES:
+            raise reader.fail(
+                "cadence",
+                f"应为 {'、'.join(CADENCES)} 之一（一次、每周、每两周、每月、随时），"
+                f"不是 {cadence!r}",
+            )
         item = Item(
             id=reader.text("id"),
             name=reader.text("name"),
             short=reader.text("short", reader.data.get("name")),
             label=reader.text("label", reader.data.get("short") or reader.data.get("name")),
-            deadlines=tuple(sorted(_deadline(reader, t, tz, roll) for t in deadline_texts)),
+            periods=_periods(reader, cadence, tz, roll),
             signals=tuple(signals),
             needs_document=carries.flag("document"),
             needs_stats=carries.flag("stats"),
             needs_paper=carries.flag("paper"),
             body_counts=carries.flag("body_counts"),
-            weekly=reader.flag("weekly"),
-            never_late=never_late,
+            cadence=cadence,
             late_grace_days=reader.whole("late_grace_days", 1),
+            period_words=_period_words(reader, cadence),
+            content=reader.optional_text("content") or "",
             activity_verbs=tuple(normalize(w) for w in reader.texts("activity_verbs")),
             activity_words=tuple(normalize(w) for w in reader.texts("activity_words")),
         )
@@ -336,20 +465,87 @@ def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tupl
     return tuple(items)
 
 
-# [table]: the word lists sheets.py and classify.py read; [values]: those sheets.py reads.
-TABLE_KEYS = {
-    "reporter_labels", "total_row_labels", "header_row_labels", "own_row_labels",
-    "vertical_labels", "vertical_value_labels", "file_words", "header_prefixes", "header_suffixes",
-}  # fmt: skip
-VALUE_KEYS = {"zero", "approx_prefixes", "approx_suffixes", "unit_suffixes", "multipliers"}
-COLUMN_KEYS = {"id", "group", "header", "unit", "group_synonyms", "synonyms", "flat"}
+def _periods(
+    reader: Table, cadence: str, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None
+) -> tuple[Period, ...]:
+    """The item's deadlines as periods, checked against its cadence, each named by
+    `period_name` and covering what `reports_on` says."""
+    written = sorted(_deadline(reader, t, tz) for t in reader.texts("deadlines"))
+    if cadence == "any":
+        if written:
+            raise reader.fail("deadlines", '随时报送的事项（cadence = "any"）不设截止时间')
+        for key in ("period_name", "reports_on"):
+            if key in reader.data:
+                raise reader.fail(key, "随时报送的事项没有报送期次，不用此项")
+        return ()
+    if not written:
+        raise reader.fail("deadlines", '缺少截止时间（随时报送的事项请写 cadence = "any"）')
+    if cadence == "once" and len(written) > 1:
+        raise reader.fail("deadlines", '一次性报送（cadence = "once"）只能有一个截止时间')
+    for before, after in itertools.pairwise(written):
+        gap = (after.date() - before.date()).days
+        months = (after.year - before.year) * 12 + after.month - before.month
+        wrong = {
+            "weekly": gap != 7 and "每周报送的截止日期应相隔 7 天",
+            "biweekly": gap != 14 and "每两周报送的截止日期应相隔 14 天",
+            "monthly": months != 1 and "每月报送的截止日期应每月一个",
+        }.get(cadence)
+        if wrong:
+            raise reader.fail("deadlines", f"{wrong}：{before.date()} 与 {after.date()} 不符")
+    reports_on = reader.data.get("reports_on")
+    if reports_on is not None and reports_on not in REPORTS_ON:
+        raise reader.fail(
+            "reports_on", f"应为 {'、'.join(REPORTS_ON)}（上一个月），不是 {reports_on!r}"
+        )
+    name_format = reader.data.get("period_name", "")
+    if not isinstance(name_format, str):
+        raise reader.fail("period_name", '应为文字，如 "第{n}周"、"{month}月份"')
+    periods = []
+    for number, moment in enumerate(written, start=1):
+        covers = _previous_month(moment.date()) if reports_on == "previous_month" else None
+        shown = covers[0] if covers else moment.date()
+        fields = {"n": number, "year": shown.year, "month": shown.month, "day": moment.day}
+        try:
+            name = name_format.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            allowed = "、".join(f"{{{f}}}" for f in NAME_FIELDS)
+            raise reader.fail(
+                "period_name", f"只能使用 {allowed}，不能是 {name_format!r}"
+            ) from None
+        key = moment.date().isoformat()
+        periods.append(Period(key, _rolled(moment, roll), number, name, covers))
+    return tuple(periods)
+
+
+def _previous_month(day: dt.date) -> tuple[dt.date, dt.date]:
+    last = day.replace(day=1) - dt.timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def _period_words(reader: Table, cadence: str) -> tuple[str, ...]:
+    """Ways a mail names a period (第{n}期, {month}月份): each holds {n} or {month}."""
+    words = reader.texts("period_words")
+    if words and cadence not in PERIODIC:
+        raise reader.fail("period_words", "只有每周、每两周、每月报送的事项有期次，不用此项")
+    for word in words:
+        fields = set(re.findall(r"\{(\w*)\}", word))
+        if len(fields) != 1 or not fields <= set(PERIOD_WORD_FIELDS):
+            raise reader.fail(
+                "period_words", f"{word!r} 应含且只含一个 {{n}}（第几期）或 {{month}}（几月份）"
+            )
+    return words
 
 
 def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
     """[table] and [values], handed on as read, and the [[column]]s with unique ids."""
     top.check_keys({"table", "values", "column"})
     table = top.sub("table")
-    table.check_keys(TABLE_KEYS)
+    table.check_keys(KEYS["table"])
+    for key in ("name", "title"):
+        if key not in table.data:
+            raise table.fail(key, "缺少此项：表格的称呼（如 附件1）和表名（如 活动情况统计表）")
+        table.text(key)
+    table.optional_text("summary_title")
     for key in (
         "reporter_labels",
         "total_row_labels",
@@ -359,25 +555,54 @@ def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
     ):
         table.texts(key)
     values = top.sub("values")
-    values.check_keys(VALUE_KEYS)
+    values.check_keys(KEYS["values"])
     for key in ("zero", "approx_prefixes", "approx_suffixes"):
         values.texts(key)
     columns: list[Column] = []
     for reader in top.tables("column"):
-        reader.check_keys(COLUMN_KEYS)
-        column = Column(
-            id=reader.text("id"),
-            group=reader.text("group"),
-            header=reader.text("header"),
-            unit=reader.text("unit"),
-            group_synonyms=reader.texts("group_synonyms"),
-            synonyms=reader.texts("synonyms"),
-            flat=reader.texts("flat"),
-        )
+        reader.check_keys(KEYS["column"])
+        column = _column(reader)
         if any(c.id == column.id for c in columns):
             raise reader.fail("id", f"{column.id!r} appears twice")
         columns.append(column)
     return table, values, tuple(columns)
+
+
+def _column(reader: Table) -> Column:
+    """One [[column]]: its header (one level, or group over header), number type and places,
+    and whether approximations count."""
+    kind = reader.data.get("type", "integer")
+    if kind not in NUMBER_TYPES:
+        raise reader.fail("type", f"应为 integer（整数）或 decimal（小数），不是 {kind!r}")
+    places = reader.data.get("places", 2 if kind == "decimal" else 0)
+    if kind == "integer" and places:
+        raise reader.fail("places", '整数列没有小数位；要填小数请写 type = "decimal"')
+    if kind == "decimal" and (
+        not isinstance(places, int) or isinstance(places, bool) or not 0 < places <= 6
+    ):
+        raise reader.fail("places", f"小数位数应为 1 到 6 的整数，不是 {places!r}")
+    approx = reader.data.get("approx", True)
+    if not isinstance(approx, bool):
+        raise reader.fail(
+            "approx", f"应为 true（约数计入并标注）或 false（约数不计入），不是 {approx!r}"
+        )
+    group = reader.data.get("group", "")
+    if not isinstance(group, str):
+        raise reader.fail("group", "应为文字（两级表头的上一级）；一级表头不写此项")
+    if not group and reader.texts("group_synonyms"):
+        raise reader.fail("group_synonyms", "一级表头（没有 group）的列不用此项")
+    return Column(
+        id=reader.text("id"),
+        group=group,
+        header=reader.text("header"),
+        unit=reader.text("unit"),
+        group_synonyms=reader.texts("group_synonyms"),
+        synonyms=reader.texts("synonyms"),
+        flat=reader.texts("flat"),
+        type=kind,
+        places=places,
+        approx=approx,
+    )
 
 
 def _calendar(path: Path) -> WorkCalendar:
@@ -393,7 +618,7 @@ def _calendar(path: Path) -> WorkCalendar:
     holidays: set[dt.date] = set()
     workdays: set[dt.date] = set()
     for reader in top.tables("year"):
-        reader.check_keys({"year", "notice", "holidays", "workdays"})
+        reader.check_keys(KEYS["year"])
         year = reader.whole("year", minimum=1)
         if year in years:
             raise reader.fail("year", f"{year} appears twice")
@@ -441,26 +666,26 @@ POINT_STATES = ("on_time", "late", "missing")
 def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
     top.check_keys({"catch_up", "reminder", "overdue", "alert", "digest", "assessment"})
     catch_up = top.sub("catch_up")
-    catch_up.check_keys({"drop_after_days"})
+    catch_up.check_keys(KEYS["catch_up"])
     reminder = top.sub("reminder")
-    reminder.check_keys({"working_days_before", "at"})
+    reminder.check_keys(KEYS["reminder"])
     at = reminder.text("at", "09:00")
     try:
         reminder_at = dt.time.fromisoformat(at)
     except ValueError:
         raise reminder.fail("at", f"{at!r} is not a time like 09:00") from None
     overdue, alert = top.sub("overdue"), top.sub("alert")
-    overdue.check_keys({"grace_minutes"})
-    alert.check_keys({"grace_minutes"})
+    overdue.check_keys(KEYS["overdue"])
+    alert.check_keys(KEYS["alert"])
     digest = top.sub("digest")
-    digest.check_keys({"items", "grace_minutes", "late_after_minutes"})
+    digest.check_keys(KEYS["digest"])
     for item in digest.texts("items"):
         if item not in item_ids:
             raise digest.fail("items", f"{item!r} is not an item id")
     assessment = top.sub("assessment")
-    assessment.check_keys({"grace_minutes", "points", "item_weights"})
+    assessment.check_keys(KEYS["assessment"])
     points = assessment.sub("points")
-    points.check_keys(POINT_STATES)
+    points.check_keys(KEYS["assessment.points"])
     weights = assessment.sub("item_weights", required=False)
     for item in weights.data:
         if item not in item_ids:

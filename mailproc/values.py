@@ -133,7 +133,7 @@ class StatsTable:
     filename: str
     sheet: str
     reporter: str | None
-    values: dict[str, int] = field(default_factory=dict)
+    values: dict[str, int | float] = field(default_factory=dict)  # a decimal column: float
     columns_found: list[str] = field(default_factory=list)
     bad_cells: list[BadCell] = field(default_factory=list)
     approximations: list[BadCell] = field(default_factory=list)

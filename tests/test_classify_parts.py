@@ -188,7 +188,7 @@ def test_bulk_mail_from_a_unit_counts_but_gets_no_reply():
     raw = make_mail("东风镇第3周周报", files=STATS, headers={"Precedence": "bulk"})
     result = classify(raw, at(18, 9))
     assert decided(result) == weekly(period="2019-06-20", reply="none")
-    assert list(result.notes) == ["周次：主题: 第3周", "不回复：群发邮件"]
+    assert list(result.notes) == ["期次：主题: 第3周", "不回复：群发邮件"]
 
 
 def test_a_thank_you_to_our_acknowledgement_is_an_answer_to_us():
@@ -224,7 +224,7 @@ def test_a_unit_address_failing_spf_and_dmarc_is_booked_flagged_and_not_answered
     result = OUR_SERVER.classify(parse_message(raw), at(18, 9), MemoryHistory())
     assert decided(result) == weekly(period="2019-06-20", reply="none")
     assert [(f.kind, f.text) for f in result.flags] == [("spoofed", SPOOFED)]
-    assert list(result.notes) == [SPOOFED, "周次：主题: 第3周", "不回复：发件地址验证未通过"]
+    assert list(result.notes) == [SPOOFED, "期次：主题: 第3周", "不回复：发件地址验证未通过"]
     assert not CLASSIFIER.classify(parse_message(raw), at(18, 9), MemoryHistory()).flags
 
 
@@ -274,7 +274,7 @@ def test_unit_named_in_the_subject_wins_over_the_senders_and_the_office_sees_it(
     assert list(result.notes) == [
         "代报：区住房和城乡建设局 的邮箱为 平安镇 报送",
         "填报单位不符：附件1：东风镇活动情况统计表.xlsx 写的是 东风镇",
-        "周次：主题: 第3周",
+        "期次：主题: 第3周",
     ]
 
 
@@ -409,18 +409,18 @@ def test_the_deadline_instant_is_on_time_the_second_after_late(received, status)
     result = classify(make_mail("东风镇第2周周报", files=STATS), received)
     assert decided(result) == weekly(status=status)
     assert (result.deadline, result.unit_deadline) == (at(13, 11), at(13, 11))
-    assert list(result.notes) == ["周次：主题: 第2周"]
+    assert list(result.notes) == ["期次：主题: 第2周"]
 
 
 @pytest.mark.parametrize(
     ("subject", "filename", "received", "period", "status", "why"),
     [
         ("东风镇6.17-6.20安全生产月活动信息", "附件1.xlsx", at(15, 9),
-         "2019-06-20", "on_time", "周次：主题: 6.17-6.20"),
+         "2019-06-20", "on_time", "期次：主题: 6.17-6.20"),
         ("东风镇安全生产月周报", "东风镇统计表20190613.xlsx", at(17, 9),
-         "2019-06-13", "late", "周次：附件名: 20190613"),
+         "2019-06-13", "late", "期次：附件名: 20190613"),
         ("东风镇安全生产月周报", "东风镇第二周统计表.xlsx", at(17, 9),
-         "2019-06-13", "late", "周次：附件名: 第2周"),
+         "2019-06-13", "late", "期次：附件名: 第2周"),
     ],
     ids=["range-in-subject", "date-in-file-name", "week-in-file-name"],
 )  # fmt: skip
@@ -496,7 +496,7 @@ def test_a_dated_activity_report_with_weekly_words_stays_weekly():
     raw = make_mail("东风镇6月13日开展应急演练活动情况", body="本周开展演练一场。")
     result = classify(raw, at(13, 9))
     assert decided(result) == weekly(reply="missing", problems=["no_stats"])
-    assert list(result.notes) == ["周次：主题: 6月13日"]
+    assert list(result.notes) == ["期次：主题: 6月13日"]
 
 
 def test_an_answer_to_a_reminder_counts_for_the_reminders_unit_item_and_week():
@@ -517,7 +517,7 @@ def test_an_answer_to_a_reminder_counts_for_the_reminders_unit_item_and_week():
     assert decided(result) == expected
     assert list(result.notes) == [
         "未登记地址：lina@qq.com 不是任何单位的登记邮箱，已记入东风镇",
-        "周次：回复所针对的通知",
+        "期次：回复所针对的通知",
     ]
 
 
@@ -662,7 +662,7 @@ def test_the_offices_booking_stands_for_unit_item_and_period():
     raw = make_mail("周报", sender="lina@qq.com", files=[("统计表.xlsx", stats_xlsx(""), XLSX)])
     result = classify(raw, at(14, 9), booking=Booking("东风镇", "weekly", "2019-06-20"))
     assert decided(result) == weekly(unit_source="office", period="2019-06-20")
-    assert list(result.notes) == ["周次：办公室指定"]
+    assert list(result.notes) == ["期次：办公室指定"]
 
 
 # -- problems ---------------------------------------------------------------------------------
@@ -820,7 +820,7 @@ def test_the_units_own_row_counts_not_its_villages():
         "东风镇",
         {"lectures": 5, "drills": 3, "media_reports": 4},
     )
-    assert list(result.notes) == ["周次：主题: 第3周"]
+    assert list(result.notes) == ["期次：主题: 第3周"]
 
 
 def test_a_table_without_the_units_row_is_read_from_its_first_row_and_flagged():
@@ -832,7 +832,7 @@ def test_a_table_without_the_units_row_is_read_from_its_first_row_and_flagged():
     assert (result.table.row_label, result.table.values["lectures"]) == ("红旗村", 1)
     assert list(result.notes) == [
         "附件1 有 2 行数据，没有写明东风镇的一行：统计表.xlsx 取第一行（红旗村）",
-        "周次：主题: 第3周",
+        "期次：主题: 第3周",
     ]
 
 
@@ -885,11 +885,17 @@ def test_the_periods_part_reads_items_and_weeks():
     periods = CLASSIFIER.periods
     weekly = periods.rules.item("weekly")
     assert periods.find_item(["东风镇第二周活动总结"], "", [], [], at(12, 9)) is weekly
-    assert periods.explicit_week([("主题", "6.17-6.20活动信息")]) == (
+    assert periods.explicit_period(weekly, [("主题", "6.17-6.20活动信息")]) == (
         weekly.deadlines[2],
         "主题: 6.17-6.20",
     )
-    assert periods.week_number("第五周") is None  # four weekly deadlines
+    assert periods.explicit_period(weekly, [("主题", "第 三 周")]) == (
+        weekly.deadlines[2],
+        "主题: 第3周",
+    )
+    assert periods.numbered("第五周") is None  # four weekly deadlines
+    assert periods.numbered("第十周") is None
+    assert periods.numbered("第四周") is weekly
 
 
 def test_the_files_part_sorts_each_attachment():

@@ -1,4 +1,4 @@
-"""The documentation tells the truth about the ledger and the config."""
+"""The documentation tells the truth about the ledger, the config and the rules format."""
 
 import re
 import tomllib
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mailproc.config import KNOWN, parse_config
 from mailproc.ledger import open_ledger
+from mailproc.rules import KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,3 +35,17 @@ def test_config_example_documents_every_key_and_loads(tmp_path):
     assert (config.smtp.server.host, config.smtp.server.port) == ("smtp.163.com", 465)
     assert config.mailbox.since.isoformat() == "2019-05-01"
     assert config.mailbox.processed_folder is None
+
+
+def documented_rule_keys() -> dict[str, set[str]]:
+    """docs/rules.md: each `### [table]` section's `key` cells."""
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    tables: dict[str, set[str]] = {}
+    for section in re.split(r"^### ", text, flags=re.M)[1:]:
+        name = section.split("\n", 1)[0].strip().strip("[]")
+        tables[name] = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+    return tables
+
+
+def test_rules_doc_describes_every_key_the_code_reads():
+    assert documented_rule_keys() == {name: set(keys) for name, keys in KEYS.items()}

@@ -34,7 +34,6 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from test_sheets import EXPECTED, FIGURES, GROUPS, NOTE, REPORTER_LINE, SUBS, TITLE
 
-from mailproc.classify.files import OLD_WORD_TABLE
 from mailproc.cli import message_records
 from mailproc.read.kinds import Container
 from mailproc.read.mail import sniff_kind
@@ -494,7 +493,10 @@ def test_without_a_program_the_reply_says_the_doc_could_not_be_read(tmp_path) ->
         for _, eml in rows
     ]
     assert [problems for problems, _ in rows] == ['["unreadable_file"]', '["no_stats"]']
-    assert f"· 附件1.doc：{OLD_WORD_TABLE}" in bodies[0]
+    assert (
+        "· 附件1.doc：旧版 Word 格式（.doc/.wps）中的表格在本系统无法读取，请将附件1 另存为"
+        in bodies[0]
+    )
     assert (
         "邮件中没有可以读取的附件1《活动情况统计表》：东风镇第2周情况.doc 是旧版 Word 格式"
         "（.doc/.wps），其中的表格在本系统无法读取。请把附件1 另存为 Excel 或 WPS 表格文件，"

@@ -25,7 +25,7 @@ def as_before_m005(path: Path) -> None:
             "reply": "ack",
             "ingested_at": "2019-06-12T09:00:01+08:00",
             "notes": json.dumps(
-                ["代报：区住房和城乡建设局 的邮箱为 区公安分局 报送", "周次：主题: 第2周"],
+                ["代报：区住房和城乡建设局 的邮箱为 区公安分局 报送", "期次：主题: 第2周"],
                 ensure_ascii=False,
             ),
         }

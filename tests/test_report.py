@@ -247,7 +247,7 @@ def test_the_workbook_of_a_week(campaign, tmp_path):
     log = list(book["报送记录"].iter_rows(min_row=3, values_only=True))
     assert [row[:7] for row in log] == [
         ("东风镇", "镇", 1, "2019-06-05 09:00:00", "按时", "完整", None),
-        ("清水镇", "镇", 1, "2019-06-06 10:00:00", "按时", "缺项", "缺少附件1统计表"),
+        ("清水镇", "镇", 1, "2019-06-06 10:00:00", "按时", "缺项", "缺少统计表"),
         ("新兴镇", "镇", 1, "2019-06-06 15:00:00", "逾期", "完整", None),
         ("新兴镇", "镇", 2, "2019-06-06 16:00:00", "逾期", "完整", None),
         ("赵圈河镇", "镇", 1, "2019-06-07 15:00:00", "按时", "完整", None),
@@ -317,9 +317,7 @@ def test_mailproc_report_of_a_period_without_statistics_is_one_line(config_file)
         cli, ["report", "weekly", "--period", "2019-06-07", "--config", str(config_file)]
     )
     assert result.exit_code == 2
-    assert result.output.startswith(
-        "mailproc: 2019-06-07 不是报送附件1统计表的截止日期（可选：周报 2019-06-06、"
-    )
+    assert result.output.startswith("mailproc: 没有 2019-06-07 这一期的统计（可选：周报 ")
 
 
 def test_mailproc_status_json_holds_the_matrix_and_the_decisions(config_file):

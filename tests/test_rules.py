@@ -13,12 +13,13 @@ from mailproc.rules import CALENDAR_FILE, RULE_FILES, RulesError, load_rules
 from mailproc.toml_tables import Table
 
 ITEM_KEYS = (
-    "activity_verbs, activity_words, carries, deadlines, id, label, late_grace_days, name, "
-    "never_late, short, signals, weekly"
+    "activity_verbs, activity_words, cadence, carries, content, deadlines, id, label, "
+    "late_grace_days, name, period_name, period_words, reports_on, short, signals"
 )
 TABLE_KEYS = (
-    "file_words, header_prefixes, header_row_labels, header_suffixes, own_row_labels, "
-    "reporter_labels, total_row_labels, vertical_labels, vertical_value_labels"
+    "file_words, header_prefixes, header_row_labels, header_suffixes, name, own_row_labels, "
+    "reporter_labels, summary_title, title, total_row_labels, vertical_labels, "
+    "vertical_value_labels"
 )
 
 # (file, text in it, the text with an unknown key added, where the error must point, allowed keys)
@@ -29,7 +30,7 @@ UNKNOWN_KEYS = [
         "[campaign]\n",
         '[campaign]\nslogan = "安全"\n',
         "campaign.slogan",
-        "name, roll_holiday_deadlines, short, timezone",
+        "name, roll_holiday_deadlines, short, subject_examples, timezone",
     ),
     (
         "campaign.toml",
@@ -91,7 +92,7 @@ UNKNOWN_KEYS = [
         "all, none",
     ),
     ("columns.toml", "", "stray = 1\n", "stray", "column, table, values"),
-    ("columns.toml", "[table]\n", '[table]\ntitle = "统计表"\n', "table.title", TABLE_KEYS),
+    ("columns.toml", "[table]\n", '[table]\ncaption = "统计表"\n', "table.caption", TABLE_KEYS),
     (
         "columns.toml",
         "[values]\n",
@@ -104,7 +105,7 @@ UNKNOWN_KEYS = [
         '[[column]]\nid = "lectures"\n',
         '[[column]]\nid = "lectures"\nwidth = 8\n',
         "column[0].width",
-        "flat, group, group_synonyms, header, id, synonyms, unit",
+        "approx, flat, group, group_synonyms, header, id, places, synonyms, type, unit",
     ),
     (
         "jobs.toml",
@@ -410,3 +411,41 @@ def test_password_file_problems_are_one_line_without_the_code(tmp_path, monkeypa
         f"[mailbox] password_file: {path} is readable by every user; chmod o-r it (0600 or 0640)",
         f"[mailbox] password_file: {path} is empty",
     ]
+
+
+# (file, text, its replacement, where the error points, words the one-line explanation holds)
+NEW_KEY_ERRORS = [
+    ("items.toml", 'cadence = "weekly"', 'cadence = "daily"', "item[4].cadence", "每两周"),
+    ("items.toml", '"2019-06-13T11:00:00",', '"2019-06-14T11:00:00",', "item[4].deadlines",
+     "相隔 7 天"),
+    ("items.toml", 'period_words = ["第{n}周"]', 'period_words = ["第几周"]',
+     "item[4].period_words", "{n}"),
+    ("items.toml", 'period_name = "第{n}周"', 'period_name = "第{week}周"',
+     "item[4].period_name", "只能使用"),
+    ("items.toml", 'period_name = "第{n}周"', 'reports_on = "last_month"', "item[4].reports_on",
+     "上一个月"),
+    ("items.toml", 'cadence = "any"', 'cadence = "any"\nperiod_name = "第{n}次"',
+     "item[0].period_name", "随时报送"),
+    ("items.toml", 'label = "方案"\n', 'label = "方案"\ncadence = "any"\n', "item[3].deadlines",
+     "不设截止时间"),
+    ("columns.toml", 'id = "lectures"\n', 'id = "lectures"\ntype = "float"\n', "column[0].type",
+     "decimal（小数）"),
+    ("columns.toml", 'id = "lectures"\n', 'id = "lectures"\nplaces = 2\n', "column[0].places",
+     "整数列"),
+    ("columns.toml", 'id = "lectures"\n', 'id = "lectures"\ntype = "decimal"\nplaces = 9\n',
+     "column[0].places", "1 到 6"),
+    ("columns.toml", 'id = "lectures"\n', 'id = "lectures"\napprox = "yes"\n',
+     "column[0].approx", "约数"),
+    ("columns.toml", 'name = "附件1"\n', "", "table.name", "表格的称呼"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("file", "old", "new", "where", "words"), NEW_KEY_ERRORS)
+def test_each_new_key_s_mistake_is_explained_in_one_chinese_line(
+    folder, file, old, new, where, words
+):
+    path = edit(folder, file, old, new)
+    code, lines = check_rules(folder)
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith(f"mailproc: {path}: {where}: ")
+    assert words in lines[0]

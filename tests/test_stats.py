@@ -60,7 +60,7 @@ def test_unknown_period_is_one_line(corpus_run):
         cli, ["stats", "--period", "2019-06-14", "--config", config_file(corpus_run)]
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("mailproc: 2019-06-14 不是报送附件1统计表的截止日期")
+    assert result.stderr.startswith("mailproc: 没有 2019-06-14 这一期的统计")
 
 
 def read_with_calamine(path) -> dict[str, list[list]]:

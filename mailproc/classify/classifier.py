@@ -102,10 +102,10 @@ class Classifier:
         if not item.never_late:
             timing = self._timing(seen, item, unit, received, history, booking)
             if timing.why:
-                notes.append(f"周次：{timing.why}")
-            if item.weekly:
-                week = item.deadlines.index(timing.deadline) + 1
-                self.files.read_week_sheets(files, week, unit)
+                notes.append(f"期次：{timing.why}")
+            if item.periodic:
+                number = item.period_at(timing.deadline).number
+                self.files.read_period_sheets(files, item, number, unit)
         earlier = timing.earlier if timing else []
         correction = self.problems.correction(item, seen.subjects, seen.bodies, files, earlier)
         if correction:

@@ -8,7 +8,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import PurePath
 
-from mailproc.classify.periods import week_number
+from mailproc.classify.periods import period_named
 from mailproc.classify.units import UnitNames
 from mailproc.labels import in_chinese
 from mailproc.read.containers import why_unopened
@@ -36,17 +36,13 @@ from mailproc.read.tables import (
     tables_of,
 )
 from mailproc.read.text import normalize
-from mailproc.rules import Rules, Unit
+from mailproc.rules import Item, Rules, Unit
 from mailproc.values import Attachment, FileCheck, StatsTable
 
 # Attachment problems (from parse) that mean the file's structure is broken; the others
 # (an odd file name, stray base64 characters) do not stop it from opening.
 DAMAGE_PREFIXES = ("truncated or corrupt", "corrupt zip")
 DAMAGED = "文件不完整或已损坏（可能在传输中被截断）"
-NO_TABLE = "打开后未找到附件1《活动情况统计表》的表头"
-OLD_WORD_TABLE = (
-    "旧版 Word 格式（.doc/.wps）中的表格在本系统无法读取，请将附件1 另存为 Excel/WPS 表格后发送"
-)
 
 # How a file is opened into its tables: here, or in the sandbox (`read.sandbox`); either
 # raises UnreadableFile for a file that cannot be opened within the mail's limits.
@@ -64,9 +60,14 @@ class Files:
     def __init__(self, rules: Rules, units: UnitNames):
         self.rules, self.units = rules, units
         self.stats_file_words = [normalize(w) for w in rules.table["file_words"]]
+        name, title = rules.table["name"], rules.table["title"]
+        self.no_table = f"打开后未找到{name}《{title}》的表头"
+        self.old_word_table = (
+            f"旧版 Word 格式（.doc/.wps）中的表格在本系统无法读取，请将{name} 另存为 Excel/WPS "
+            "表格后发送"
+        )
         # a file named 累计/合计… holds running totals, not the period's figures
         self.cumulative_words = [normalize(w) for w in rules.table.get("total_row_labels", [])]
-        self.weeks = len(next((i.deadlines for i in rules.items if i.weekly), ()))
 
     def check_files(
         self, attachments: list[Attachment], open_file: OpenFile = open_here
@@ -127,10 +128,10 @@ class Files:
                 check.unread_table = "old_word"
                 if named_stats:
                     check.role = "stats_candidate"
-                    check.error = check.error or OLD_WORD_TABLE
+                    check.error = check.error or self.old_word_table
             elif (is_sheet or named_stats) and not picture:
                 check.role = "stats_candidate"
-                check.error = check.error or NO_TABLE
+                check.error = check.error or self.no_table
         if check.error is None and check.role == "document":
             check.error = document_problem(att)
         if locked:
@@ -168,27 +169,30 @@ class Files:
             if own is not None and self.units.names_unit(own.row_label, unit):
                 check.table = own
             elif table.data_rows > 1:
+                table_name = self.rules.table["name"]
                 notes.append(
-                    f"附件1 有 {table.data_rows} 行数据，没有写明{unit.name}的一行："
+                    f"{table_name} 有 {table.data_rows} 行数据，没有写明{unit.name}的一行："
                     f"{check.attachment.filename} 取第一行（{table.row_label or '无名称'}）"
                 )
         return notes
 
-    def read_week_sheets(self, files: list[FileCheck], week: int, unit: Unit) -> None:
-        """A workbook kept with a sheet per week (第一周, 第二周 …): pick the report's week's."""
+    def read_period_sheets(
+        self, files: list[FileCheck], item: Item, number: int, unit: Unit
+    ) -> None:
+        """A workbook with a sheet per period (第一周, 第二期 …): pick the report's period's."""
+
+        def sheet_number(name: str) -> int | None:
+            named = period_named(item, name, numbered_only=True)
+            return named[0].number if named else None
+
         for check in files:
             table = check.table
-            if (
-                table is None
-                or check.pick is None
-                or week_number(table.sheet, self.weeks) in (None, week)
-            ):
+            if table is None or check.pick is None or sheet_number(table.sheet) in (None, number):
                 continue
             own = check.pick(
-                own_row=self.units.own_row_of(unit),
-                sheet=lambda name: week_number(name, self.weeks) == week,
+                own_row=self.units.own_row_of(unit), sheet=lambda name: sheet_number(name) == number
             )
-            if own is not None and week_number(own.sheet, self.weeks) == week:
+            if own is not None and sheet_number(own.sheet) == number:
                 check.table = own
 
     def own_table(self, files: list[FileCheck], unit: Unit | None) -> StatsTable | None:

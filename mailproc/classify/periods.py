@@ -1,17 +1,19 @@
-"""Items and periods: what a mail reports (its signal words, 第N周, a 附件1 alone) and for
-which deadline (a named week or date, the grace day after a weekly deadline, the notice it
-answers). See docs/campaign.md#items-and-periods."""
+"""Items and periods: what a mail reports (its signal words, a numbered period, the table
+alone) and for which deadline (a period word or date, the grace days after a periodic deadline,
+the notice it answers). See docs/campaign.md#items-and-periods."""
 
 import datetime as dt
+import functools
 import re
 
 from mailproc.classify.history import History
 from mailproc.read.text import normalize, simplify
-from mailproc.rules import Item, Rules, Unit
+from mailproc.rules import Item, Period, Rules, Unit
 from mailproc.values import FileCheck
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_WEEK_NUMBER = re.compile(r"第\s*([0-9一二三四五六七八九]{1,2})\s*周")
+_NUMBER = r"[0-9一二三四五六七八九十]{1,3}"
+_MONTH = r"1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九]"
 _DATE = re.compile(
     r"(?<![0-9])(?:(?P<m>1[0-2]|0?[1-9])\s*(?:月|[.．/\-])\s*(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]?"
     r"|(?:20[0-9]{2})?(?P<m4>0[1-9]|1[0-2])(?P<d4>0[1-9]|[12][0-9]|3[01]))(?![0-9])"
@@ -20,27 +22,74 @@ _DAY_ONLY = re.compile(r"(?<![0-9])(?P<d>3[01]|[12][0-9]|0?[1-9])\s*[日号]")
 _RANGE_JOINER = re.compile(r"^\s*(?:-|－|—|–|~|～|至|到)\s*")
 
 
-def week_number(text: str, weeks: int) -> int | None:
-    """The week a text names as 第N周, when it is one of `weeks` weekly deadlines; else None."""
-    for match in _WEEK_NUMBER.finditer(simplify(text)):
-        raw = match.group(1)
-        number = int(raw) if raw.isdigit() else _CN_DIGITS.get(raw, 0)
-        if 1 <= number <= weeks:
-            return number
+def _as_number(raw: str) -> int:
+    """3, 03, 三, 十二, 二十 as a number (0 when it is none)."""
+    if raw.isdigit():
+        return int(raw)
+    tens, _, ones = raw.rpartition("十")
+    if "十" not in raw:
+        return _CN_DIGITS.get(raw, 0) if len(raw) == 1 else 0
+    high = _CN_DIGITS.get(tens, 0) if tens else 1
+    low = _CN_DIGITS.get(ones, 0) if ones else 0
+    return high * 10 + low if (not tens or high) and (not ones or low) else 0
+
+
+@functools.cache
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """A period word of the rules (第{n}期, {month}月份) as a pattern; white space between its
+    parts is allowed, as people type it."""
+    parts = re.split(r"(\{n\}|\{month\})", word)
+    pattern = ""
+    for part in parts:
+        if part == "{n}":
+            pattern += rf"\s*(?<![0-9])(?P<n>{_NUMBER})\s*"
+        elif part == "{month}":
+            pattern += rf"\s*(?<![0-9])(?P<month>{_MONTH})(?![0-9])\s*"
+        else:
+            pattern += re.escape(simplify(part))
+    return re.compile(pattern)
+
+
+def period_named(item: Item, text: str, numbered_only: bool = False) -> tuple[Period, str] | None:
+    """The period of `item` a text names by one of its period words (第3周, 第二期, 8月份), with
+    the words as written; `numbered_only`: only words with a number count."""
+    plain = simplify(text)
+    for word in item.period_words:
+        if numbered_only and "{n}" not in word:
+            continue
+        for match in _word_pattern(word).finditer(plain):
+            groups = match.groupdict()
+            if groups.get("n"):
+                number = _as_number(groups["n"])
+                if 1 <= number <= len(item.periods):
+                    return item.periods[number - 1], match.group(0).strip()
+            elif groups.get("month"):
+                month = _as_number(groups["month"])
+                hit = next((p for p in item.periods if _month_of(p) == month), None)
+                if hit:
+                    return hit, match.group(0).strip()
     return None
 
 
+def _month_of(period: Period) -> int:
+    """The month a period is called by: the one it reports on, else its deadline's."""
+    return (period.covers[0] if period.covers else period.date).month
+
+
 class Periods:
-    """The rules' items, with the weekly item and its deadlines by date, found once."""
+    """The rules' items, with each periodic item's periods by date, found once."""
 
     def __init__(self, rules: Rules):
         self.rules = rules
-        self.weekly = next((i for i in rules.items if i.weekly), None)
-        self.weekly_dates: dict[tuple[int, int], tuple[Item, dt.datetime]] = {
-            (d.month, d.day): (item, d)
-            for item in rules.items
-            if item.weekly
-            for d in item.deadlines
+        self.periodic = [i for i in rules.items if i.periodic]
+        # (month, day) of each period's own date and of its deadline → the period
+        self.dates: dict[str, dict[tuple[int, int], Period]] = {
+            item.id: {
+                (day.month, day.day): period
+                for period in item.periods
+                for day in (period.deadline.date(), period.date)
+            }
+            for item in self.periodic
         }
 
     def item_candidates(self, text: str) -> list[tuple[int, Item]]:
@@ -80,30 +129,31 @@ class Periods:
                 return item
         return None
 
-    def week_number(self, text: str) -> int | None:
-        """The week a text names as 第N周 (1 to the number of weekly deadlines), or None."""
-        return week_number(text, len(self.weekly.deadlines) if self.weekly else 0)
+    def numbered(self, text: str) -> Item | None:
+        """The periodic item whose numbered period a text names (第3周, 第2期)."""
+        return next((i for i in self.periodic if period_named(i, text, numbered_only=True)), None)
 
-    def explicit_week(self, texts: list[tuple[str, str]]) -> tuple[dt.datetime, str] | None:
-        """The weekly deadline a report names (第N周, a deadline's date, a range ending on one)."""
-        if self.weekly is None:
-            return None
+    def explicit_period(
+        self, item: Item, texts: list[tuple[str, str]]
+    ) -> tuple[dt.datetime, str] | None:
+        """The deadline a report names: by a period word (第N周, 8月份), a deadline's date, or
+        a range ending on one."""
         for source, text in texts:
-            plain = simplify(text)
-            number = self.week_number(plain)
-            if number:
-                return self.weekly.deadlines[number - 1], f"{source}: 第{number}周"
-            for month, day, shown in _dates_named(plain):
-                hit = self.weekly_dates.get((month, day))
+            named = period_named(item, text)
+            if named:
+                period, written = named
+                return period.deadline, f"{source}: {period.name or written}"
+            for month, day, shown in _dates_named(simplify(text)):
+                hit = self.dates[item.id].get((month, day))
                 if hit:
-                    return hit[1], f"{source}: {shown}"
+                    return hit.deadline, f"{source}: {shown}"
         return None
 
-    def weekly_period(
+    def grace_period(
         self, item: Item, unit: str, received: dt.datetime, history: History
     ) -> dt.datetime:
-        """The deadline a report naming no week counts against: the one just passed while its
-        grace day lasts and nothing came for it, else the next (docs/campaign.md#items-and-periods).
+        """The deadline a report naming no period counts against: the one just passed while its
+        grace days last and nothing came for it, else the next (docs/campaign.md#items-and-periods).
         """
         previous = [d for d in item.deadlines if d < received]
         if previous:
@@ -127,13 +177,14 @@ class Periods:
         has_stats = any(c.role in {"stats", "stats_candidate"} for c in files)
         subject = " ".join(subjects)
         sources = [subject, names, *bodies]
-        if self.weekly and (self.week_number(subject) or self.week_number(names)):
-            return self.weekly  # only a weekly report has a 第N周, whatever else its subject says
+        numbered = self.numbered(subject) or self.numbered(names)
+        if numbered:
+            return numbered  # only a periodic report has a 第N周, whatever else its subject says
         first = self.item_candidates(subject)
         if not any(item.never_late for _, item in first):
             activity = self.is_activity_report(subject)
-            dated_report = any(i.weekly for _, i in first) and self.explicit_week(
-                [("subject", subject)]
+            dated_report = any(
+                i.periodic and self.explicit_period(i, [("subject", subject)]) for _, i in first
             )
             if activity and not has_stats and not dated_report:
                 return activity  # a date in its subject is the activity's date
@@ -156,20 +207,20 @@ class Periods:
         history: History,
         answered: dict | None,
     ) -> tuple[dt.datetime, str | None]:
-        if item.weekly:
+        if item.periodic:
             texts = (
                 [("主题", s) for s in subjects]
                 + [("附件名", names)]
                 + [("正文", b) for b in bodies]
             )
-            explicit = self.explicit_week(texts)
+            explicit = self.explicit_period(item, texts)
             if explicit:
                 return explicit
             if answered and answered.get("item") == item.id and answered.get("period"):
                 deadline = item.deadline_for(answered["period"])
                 if deadline:
                     return deadline, "回复所针对的通知"
-            return self.weekly_period(item, unit.name, received, history), None
+            return self.grace_period(item, unit.name, received, history), None
         upcoming = [d for d in item.deadlines if d >= received]
         return (upcoming[0] if upcoming else item.deadlines[-1]), None
 
@@ -206,4 +257,25 @@ def _dates_named(text: str) -> list[tuple[int, int, str]]:
                 )
                 continue
         found.append((month, day, match.group(0)))
+    return found
+
+
+def periods_named(item: Item, text: str) -> list[Period]:
+    """The periods of `item` a clerk's words name: a period's own date or its deadline's
+    (2019-10-03, 10月3日: a rolled deadline keeps both), its name or number (第3期, 3, 9月份).
+    More than one when the words fit several (a rolled deadline on another period's date)."""
+    wanted = re.sub(r"\s+", "", simplify(text))
+    named = period_named(item, wanted) if item.periods else None
+    number = re.fullmatch(r"第?([0-9]{1,2})", wanted)
+    found = []
+    for period in item.periods:
+        days = {period.date, period.deadline.date()}
+        spelled = {d.isoformat() for d in days} | {f"{d.month}月{d.day}日" for d in days}
+        if (
+            wanted in spelled
+            or (period.name and wanted == simplify(period.name))
+            or (named and named[0] == period and named[1] == wanted)
+            or (number and item.periodic and int(number.group(1)) == period.number)
+        ):
+            found.append(period)
     return found

@@ -29,6 +29,7 @@ class Problems:
 
     def __init__(self, rules: Rules):
         self.campaign_words = [normalize(w) for w in rules.words["campaign"]]
+        self.table_name = rules.table["name"]
         self.cloud_links = [re.compile(p, re.I) for p in rules.words["cloud_link_patterns"]]
         self.correction_words = [normalize(w) for w in rules.words.get("correction_words", [])]
         self.column_words = {
@@ -68,7 +69,7 @@ class Problems:
         shown = "；".join(dict.fromkeys(said))
         if len(shown) > CORRECTION_SHOWN:
             shown = shown[:CORRECTION_SHOWN] + "…"
-        return Flag("correction", f"文字更正（未附附件1）：{shown}")
+        return Flag("correction", f"文字更正（未附{self.table_name}）：{shown}")
 
     def looks_like_submission(
         self, subjects: list[str], names: str, bodies: list[str], files: list[FileCheck]

@@ -139,6 +139,7 @@ class Console:
         html = self.env.get_template(template).render(
             campaign=self.rules.campaign,
             office=self.rules.office,
+            table=self.rules.table,
             user=session,
             csrf_token=session.csrf_token if session else "",
             path=request.url.path,

@@ -17,6 +17,7 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.app import App
+from mailproc.classify.periods import periods_named
 from mailproc.display import printable
 from mailproc.labels import (
     DECISION_WORDS,
@@ -147,7 +148,8 @@ def resolve_item(rules: Rules, text: str) -> Item:
 
 
 def resolve_period(item: Item, text: str | None) -> str | None:
-    """The period a clerk names: the deadline's date (2019-06-13, 6月13日) or 第N周; none for an
+    """The period a clerk names: its date or its deadline's (2019-06-13, 6月13日), its name or
+    number (第N周, 第N期, 9月份); none for an
     item with no deadline, and the only one of an item with one."""
     if item.never_late:
         return None
@@ -156,15 +158,13 @@ def resolve_period(item: Item, text: str | None) -> str | None:
             return item.period_of(item.deadlines[0])
         return None
     wanted = text.strip()
-    if week := re.fullmatch(r"第?(\d)周?", wanted):
-        number = int(week.group(1))
-        if item.weekly and 1 <= number <= len(item.deadlines):
-            return item.period_of(item.deadlines[number - 1])
-    for deadline in item.deadlines:
-        spelled = {item.period_of(deadline), f"{deadline.month}月{deadline.day}日"}
-        if wanted in spelled:
-            return item.period_of(deadline)
-    periods = "、".join(item.period_of(d) for d in item.deadlines)
+    found = periods_named(item, wanted)
+    if len(found) == 1:
+        return found[0].key
+    if found:
+        both = "、".join(f"{p.titled()}（{p.key}）" for p in found)
+        raise OfficeError(f"“{wanted}”可指{item.label}的多个报送期次：{both}，请写明其中一个的日期")
+    periods = "、".join(p.key for p in item.periods)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", wanted):
         try:
             dt.date.fromisoformat(wanted)

@@ -17,7 +17,7 @@ import jinja2
 
 from mailproc.display import without_controls
 from mailproc.labels import PROBLEM_LABELS
-from mailproc.rules import Rules
+from mailproc.rules import Column, Rules
 from mailproc.values import Classification, TableUnread
 
 WEEKDAYS = "一二三四五六日"
@@ -78,6 +78,10 @@ class Renderer:
             "office": self.rules.office,
             "campaign": self.rules.campaign,
             "tags": self.rules.tags,
+            "table": self.rules.table,  # name (附件1) and title (活动情况统计表) of the table
+            "subject_examples": self.rules.subject_examples(),
+            # the periodic items that bring the table: what the 无法识别 reply reminds of
+            "table_items": [i for i in self.rules.items if i.periodic and i.needs_stats],
         }
 
     def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -133,6 +137,11 @@ class Renderer:
         return self.env.get_template(name).render({**self.base_context(), **context})
 
 
+def shown_figure(column: Column, value: float) -> int | float | str:
+    """A figure as a reply writes it: a decimal column's to its places (2.80), else as read."""
+    return f"{value:.{column.places}f}" if column.type == "decimal" else value
+
+
 def outbox_message_id(cause: str, from_address: str) -> str:
     """A Message-ID fixed by the cause, so a re-rendered message keeps its identity."""
     digest = hashlib.sha256(cause.encode("utf-8")).hexdigest()[:24]
@@ -151,10 +160,8 @@ def reply_context(
     """Everything a reply template may show about one classified mail; `first_received`, for a
     further version, is when the version that decides the record came."""
     item = rules.item(result.item) if result.item else None
-    period_label = ""
-    if item and item.weekly and result.deadline:
-        number = item.deadlines.index(result.deadline) + 1
-        period_label = f"第{number}周，{result.deadline.month}月{result.deadline.day}日"
+    period = item.period_at(result.deadline) if item and result.deadline else None
+    period_label = period.titled() if period and item.periodic else ""
     files = [
         {
             "name": check.attachment.filename,
@@ -173,6 +180,7 @@ def reply_context(
                 "unit": c.unit,
                 "value": table.values.get(c.id),
                 "found": c.id in table.columns_found,
+                "shown": shown_figure(c, table.values[c.id]) if c.id in table.values else None,
             }
             for c in rules.columns
         ]
@@ -181,6 +189,7 @@ def reply_context(
         "item": item,
         "period": result.period,
         "period_label": period_label,
+        "period_name": period.name if period else "",
         "status": result.status,
         "version": result.version,
         "received_long": long_time(received),

@@ -18,6 +18,7 @@ import codecs
 import csv
 import functools
 import io
+import math
 import re
 import time
 import zipfile
@@ -459,9 +460,11 @@ class _Matcher:
         self.derived: dict[str, set[str]] = {}
         self.pairs: dict[tuple[str, str], set[str]] = {}
         for column in rules.columns:
-            groups = [column.group, *column.group_synonyms]
+            # a one-level header has no group: its header and synonyms name it alone
+            groups = [column.group, *column.group_synonyms] if column.group else []
             headers = [column.header, *column.synonyms]
-            _lookup((*column.flat, column.group + column.header), column.id, self.listed)
+            one_level = () if groups else headers
+            _lookup((*column.flat, column.title, *one_level), column.id, self.listed)
             _lookup((g + h for g in groups for h in headers), column.id, self.derived)
             _lookup((g + column.unit for g in groups), column.id, self.derived)
             for g in groups:
@@ -772,9 +775,10 @@ class _ValueWords:
     suffixes: list[str]
     units: list[str]
     multipliers: dict[str, int]
+    columns: dict[str, Any] = field(default_factory=dict)  # id → the rules' Column
     # figures of cells already read, by (type, value): units write the same few figures and
     # texts ("3场", "约500") everywhere; the type keeps True apart from 1
-    read: dict[tuple[type, Cell], tuple[int, bool] | None] = field(
+    read: dict[tuple[type, Cell], tuple[Decimal, bool] | None] = field(
         init=False, repr=False, compare=False
     )
     unit_forms: set[str] = field(init=False, repr=False, compare=False)  # 场, 人次 … normalised
@@ -783,9 +787,31 @@ class _ValueWords:
         self.read = _Memo(lambda key: _figure(key[1], self))
         self.unit_forms = {normalize(unit) for unit in self.units}
 
-    def figures(self, values: list[Cell]) -> list[tuple[int, bool] | None]:
+    def figures(self, values: list[Cell]) -> list[tuple[Decimal, bool] | None]:
         """`_figure` of each value, looked up a row at a time."""
         return list(map(self.read.__getitem__, zip(map(type, values), values, strict=True)))
+
+    def fit(
+        self, column_id: str, figure: tuple[Decimal, bool] | None
+    ) -> tuple[int | float, bool] | None:
+        """A figure as its column takes it: a whole number, or a decimal kept to the column's
+        places (more places are rounded and marked approximate); None when the column refuses
+        it (a fraction in a whole-number column, an approximation where `approx` is false)."""
+        if figure is None:
+            return None
+        number, approx = figure
+        column = self.columns.get(column_id)
+        if column is not None and column.type == "decimal":
+            kept = round(number, column.places)
+            value: int | float = float(kept)
+            approx = approx or kept != number
+        elif number != number.to_integral_value():
+            return None
+        else:
+            value = int(number)
+        if approx and column is not None and not column.approx:
+            return None
+        return value, approx
 
     @classmethod
     def of(cls, rules: Any) -> "_ValueWords":
@@ -797,31 +823,35 @@ class _ValueWords:
             suffixes=_longest_first(values.get("approx_suffixes", [])),
             units=_longest_first(units),
             multipliers={simplify(k): int(v) for k, v in values.get("multipliers", {}).items()},
+            columns={c.id: c for c in rules.columns},
         )
 
 
-def _figure(value: Cell, words: _ValueWords) -> tuple[int, bool] | None:
-    """(figure, approximate?) for one cell, or None when the cell is not a readable number."""
+def _figure(value: Cell, words: _ValueWords) -> tuple[Decimal, bool] | None:
+    """(figure, approximate?) for one cell, or None when the cell is not a readable number;
+    a fraction is kept for the column to take or refuse (`_ValueWords.fit`)."""
     if value is None or value == "":
-        return 0, False
+        return Decimal(0), False
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return (value, False) if value >= 0 else None
+        return (Decimal(value), False) if value >= 0 else None
     if isinstance(value, float):
-        return (int(value), False) if value.is_integer() and value >= 0 else None
+        if not math.isfinite(value) or value < 0:
+            return None
+        return Decimal(repr(value)), False
     if not isinstance(value, str):
         return None  # dates and times
     return _text_figure(value, words)
 
 
-def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
+def _text_figure(value: str, words: _ValueWords) -> tuple[Decimal, bool] | None:
     text = re.sub(r"\s+", "", simplify(value))
     bracketed = _BRACKETED_UNIT.match(text)  # 5（场） reads as 5场; (5) stays unreadable
     if bracketed and bracketed.group(2) in words.units:
         text = bracketed.group(1) + bracketed.group(2)
     if _normalize(text) in words.zero:
-        return 0, False
+        return Decimal(0), False
     if _NEGATIVE.match(text):
         return None
     approx = False
@@ -847,10 +877,7 @@ def _text_figure(value: str, words: _ValueWords) -> tuple[int, bool] | None:
         text = text.replace(",", "")
     if not _NUMBER.match(text):
         return None
-    number = Decimal(text) * factor
-    if number != number.to_integral_value():
-        return None
-    return int(number), approx
+    return Decimal(text) * factor, approx
 
 
 def _may_hold_errors(archive: zipfile.ZipFile) -> bool:
@@ -1068,6 +1095,7 @@ def _read_table(
         data_rows=data_rows,
     )
     figures = words.figures([cell[4] for cell in cells])
+    figures = [words.fit(cell[0], figure) for cell, figure in zip(cells, figures, strict=True)]
     for (cid, r, j, header, value), figure in zip(cells, figures, strict=True):
         if figure is not None:
             table.values[cid] = figure[0]

@@ -233,6 +233,7 @@ def write_dashboard(
     html = env.get_template("dashboard.html.j2").render(
         campaign=rules.campaign,
         office=rules.office,
+        table=rules.table,
         as_of=f"{matrix.as_of:%Y-%m-%d %H:%M}",
         units=len(matrix.units),
         state_text=STATE_TEXT,

@@ -9,12 +9,16 @@ and including the given one.
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from mailproc.classify.periods import periods_named
 from mailproc.ledger import deadline_decisions, flag_texts, received_by, registered_unit
 from mailproc.rules import Item, Rules
+
+Figure = int | float  # a whole number, or a decimal column's figure
 
 
 class StatsError(Exception):
@@ -25,9 +29,9 @@ class StatsError(Exception):
 class PeriodStats:
     item: Item
     period: str
-    units: dict[str, dict[str, int]]  # unit → column id → figure, in rules order
+    units: dict[str, dict[str, Figure]]  # unit → column id → figure, in rules order
     versions: dict[str, int]  # unit → the version whose figures count
-    totals: dict[str, int]
+    totals: dict[str, Figure]
     missing: list[str]  # no readable 附件1, and neither excused nor before its extended deadline
     approximate: dict[str, list[str]] = field(default_factory=dict)  # unit → columns
     excused: list[str] = field(default_factory=list)
@@ -49,28 +53,31 @@ class PeriodStats:
         }
 
 
-def stats_item(rules: Rules, period: str, item_id: str | None = None) -> Item:
-    """The item whose deadline `period` is and whose submissions carry 附件1."""
-    candidates = [
-        item
+def stats_item(rules: Rules, period: str, item_id: str | None = None) -> tuple[Item, str]:
+    """The item carrying the statistics table whose period `period` names (its own date, its
+    deadline's, its name), and that period's key; refused when it names several."""
+    found = [
+        (item, named)
         for item in rules.items
-        if item.needs_stats and item.deadline_for(period) and item_id in (None, item.id)
+        if item.needs_stats and item_id in (None, item.id)
+        for named in periods_named(item, period)
     ]
-    if not candidates:
+    if not found:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", period):
             try:
                 dt.date.fromisoformat(period)
             except ValueError:
                 raise StatsError(f"“{period}”不是有效日期") from None
         known = "、".join(
-            f"{item.label} {item.period_of(d)}"
-            for item, d in sorted(
-                ((i, d) for i in rules.items if i.needs_stats for d in i.deadlines),
-                key=lambda pair: pair[1],
-            )
-        )
-        raise StatsError(f"{period} 不是报送附件1统计表的截止日期（可选：{known}）")
-    return candidates[0]
+            f"{item.label} {p.key}" for item in rules.items
+            if item.needs_stats and item_id in (None, item.id) for p in item.periods
+        )  # fmt: skip
+        raise StatsError(f"没有 {period} 这一期的统计（可选：{known}）")
+    if len(found) > 1:
+        both = "、".join(f"{item.label} {named.titled()}（{named.key}）" for item, named in found)
+        raise StatsError(f"“{period}”可指多个报送期次：{both}，请用 --item 或日期指明其中一个")
+    item, named = found[0]
+    return item, named.key
 
 
 # Figures of one period with the receipt time of the version they came in.
@@ -89,13 +96,13 @@ def period_stats(
     as_of: dt.datetime | None = None,
 ) -> PeriodStats:
     """The period's figures as the ledger held them at `as_of` (default: everything)."""
-    item = stats_item(rules, period, item_id)
+    item, period = stats_item(rules, period, item_id)
     columns = [c.id for c in rules.columns]
     rows = [row for row in db.query(_FIGURES, [item.id, period]) if received_by(row, as_of)]
     latest: dict[str, int] = {}
     for row in rows:
         latest[row["unit"]] = max(latest.get(row["unit"], 0), row["version"])
-    figures: dict[str, dict[str, int]] = {}
+    figures: dict[str, dict[str, Figure]] = {}
     approximate: dict[str, list[str]] = {}
     counted: dict[str, int] = {}  # unit → the message its figures came in
     for row in rows:
@@ -110,7 +117,7 @@ def period_stats(
         for unit in rules.units
         if unit.name in figures
     }
-    totals = {c: sum(values.get(c, 0) for values in units.values()) for c in columns}
+    totals = _totals(rules, units.values())
     excused, extended = [], {}
     moment = as_of or dt.datetime.now(rules.timezone)
     decided = deadline_decisions(db)
@@ -153,15 +160,26 @@ def cumulative_stats(
 ) -> dict:
     """Each unit's figures added up over `item`'s periods up to `period`, and their totals."""
     columns = [c.id for c in rules.columns]
-    units: dict[str, dict[str, int]] = {}
-    for deadline in item.deadlines:
-        current = item.period_of(deadline)
-        if current > period:
+    units: dict[str, list[dict[str, Figure]]] = {}
+    for named in item.periods:
+        if named.key > period:
             break
-        for unit, values in period_stats(db, rules, current, item.id, as_of).units.items():
-            sums = units.setdefault(unit, dict.fromkeys(columns, 0))
-            for column, value in values.items():
-                sums[column] += value
-    ordered = {u.name: units[u.name] for u in rules.units if u.name in units}
-    totals = {c: sum(values[c] for values in ordered.values()) for c in columns}
-    return {"units": ordered, "totals": totals}
+        for unit, values in period_stats(db, rules, named.key, item.id, as_of).units.items():
+            units.setdefault(unit, []).append(values)
+    ordered = {
+        u.name: {c: v for c, v in _totals(rules, units[u.name]).items() if c in columns}
+        for u in rules.units
+        if u.name in units
+    }
+    return {"units": ordered, "totals": _totals(rules, ordered.values())}
+
+
+def _totals(rules: Rules, rows: Iterable[dict[str, Figure]]) -> dict[str, Figure]:
+    """Each column added up over `rows`; a decimal column's sum kept to its places (0.1 + 0.2
+    is 0.3 in a 万元 column, not 0.30000000000000004)."""
+    rows = list(rows)
+    totals: dict[str, Figure] = {}
+    for column in rules.columns:
+        total = sum(values.get(column.id, 0) for values in rows)
+        totals[column.id] = round(total, column.places) if column.type == "decimal" else total
+    return totals

@@ -30,10 +30,10 @@ SYMBOLS = {
 
 def deadline_words(item: Item, deadline: dt.datetime) -> str:
     """周报 第3周（6月20日）, 方案（5月31日）: one deadline of an item as the office names it."""
-    day = f"{deadline.month}月{deadline.day}日"
-    if item.weekly:
-        return f"{item.label} 第{item.deadlines.index(deadline) + 1}周（{day}）"
-    return f"{item.label}（{day}）"
+    period = item.period_at(deadline)
+    if period.name:
+        return f"{item.label} {period.titled(brackets=True)}"
+    return f"{item.label}（{period.day}）"
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The consolidated workbook: the table the office sends upward, instead of retyping 34 sheets.
 
-Three sheets: the period's figures (units in rules order, grouped by category, the two-level
-headers of 附件1, a 合计 row, missing and late units marked), the figures added up to date,
-and the receipt log. Laid out to print on A4 landscape and to open the same in WPS and Excel.
-Text that came from units is written as text, never as a formula.
+Three sheets: the period's figures (units in rules order, grouped by category, the one- or
+two-level headers of the rules' table, a 合计 row, missing and late units marked), the figures
+added up to date, and the receipt log. Laid out to print on A4 landscape and to open the same
+in WPS and Excel. Text that came from units is written as text, never as a formula.
 """
 
 import datetime as dt
@@ -26,7 +26,7 @@ from mailproc.ledger import received_by
 from mailproc.outgoing.render import long_time
 from mailproc.private import write_private
 from mailproc.reports.stats import cumulative_stats, period_stats
-from mailproc.rules import Rules
+from mailproc.rules import Column, Rules
 
 FONT_NAME = (
     "宋体"  # SimSun: present in every Chinese Windows/WPS; LibreOffice maps it to a CJK font
@@ -117,6 +117,13 @@ def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
     column = 3
     for group, members in groupby(rules.columns, key=lambda c: c.group):
         members = list(members)
+        if not group:  # one-level headers: each column's header over both rows
+            for member in members:
+                sheet.merge_cells(start_row=3, start_column=column, end_row=4, end_column=column)
+                put(sheet, 3, column, _with_unit(member), font=bold, fill=FILLS["header"])
+                put(sheet, 4, column, None, fill=FILLS["header"])
+                column += 1
+            continue
         if len(members) > 1:
             sheet.merge_cells(
                 start_row=3, start_column=column, end_row=3, end_column=column + len(members) - 1
@@ -126,8 +133,7 @@ def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
             if offset:
                 put(sheet, 3, column + offset, None, fill=FILLS["header"])
             # the unit on a line of its own: a narrow column never breaks 参加人次 mid-word
-            put(sheet, 4, column + offset, f"{member.header}\n（{member.unit}）", font=bold,
-                fill=FILLS["header"])  # fmt: skip
+            put(sheet, 4, column + offset, _with_unit(member), font=bold, fill=FILLS["header"])
         column += len(members)
     for label in extra:
         sheet.merge_cells(start_row=3, start_column=column, end_row=4, end_column=column)
@@ -136,6 +142,18 @@ def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
         column += 1
     sheet.row_dimensions[4].height = 42
     return column - 1
+
+
+def _with_unit(column: Column) -> str:
+    """场次 over （场）, the unit on a line of its own; a header that already names its unit
+    (投入资金（万元）) as it is."""
+    shown = f"（{column.unit}）"
+    return column.header if column.header.endswith(shown) else f"{column.header}\n{shown}"
+
+
+def _number_format(column: Column) -> str:
+    """Whole numbers as General (as typed); a decimal column with its places: 0.00."""
+    return f"0.{'0' * column.places}" if column.type == "decimal" else "General"
 
 
 def _layout(sheet: Worksheet, width: int, extra_widths: list[int]) -> None:
@@ -200,7 +218,8 @@ def _unit_rows(
             put(sheet, row, 1, number)
             put(sheet, row, 2, unit.name, alignment=Alignment(horizontal="left", vertical="center"))
             for offset, column in enumerate(rules.columns):
-                put(sheet, row, 3 + offset, values.get(column.id) if values else None)
+                put(sheet, row, 3 + offset, values.get(column.id) if values else None,
+                    number_format=_number_format(column))  # fmt: skip
             if status is not None:
                 text, fill, first_received, versions = status[unit.name]
                 put(sheet, row, width - 2, text, fill=FILLS[fill] if fill else PatternFill())
@@ -211,7 +230,8 @@ def _unit_rows(
     put(sheet, row, 1, None, fill=FILLS["total"])
     put(sheet, row, 2, "合计", font=bold, fill=FILLS["total"])
     for offset, column in enumerate(rules.columns):
-        put(sheet, row, 3 + offset, totals[column.id], font=bold, fill=FILLS["total"])
+        put(sheet, row, 3 + offset, totals[column.id], font=bold, fill=FILLS["total"],
+            number_format=_number_format(column))  # fmt: skip
     for column in range(3 + len(rules.columns), width + 1):
         put(sheet, row, column, None, fill=FILLS["total"])
     return row
@@ -230,7 +250,12 @@ def _receipts(
 
 
 def _statuses(
-    db: sqlite_utils.Database, item: str, period: str, counted: dict, as_of: dt.datetime | None
+    db: sqlite_utils.Database,
+    item: str,
+    period: str,
+    counted: dict,
+    as_of: dt.datetime | None,
+    table_name: str,
 ) -> dict:
     """Per unit: (报送情况, fill, first receipt time, versions) for the period's table."""
     receipts: dict[str, list[dict]] = {}
@@ -242,7 +267,7 @@ def _statuses(
         text = STATUS_TEXT.get(first["status"], first["status"])
         fill = "late" if first["status"] == "late" else None
         if unit not in counted:
-            text, fill = f"{text}，附件1待更正", "incomplete"
+            text, fill = f"{text}，{table_name}待更正", "incomplete"
         when = dt.datetime.fromisoformat(first["received_at"]).strftime("%m-%d %H:%M")
         result[unit] = (text, fill, when, len(rows))
     return result
@@ -259,13 +284,13 @@ def write_workbook(
     """Write the consolidated workbook of one period as the ledger stood at `as_of` (default:
     everything in it); returns its path and the period's stats."""
     stats = period_stats(db, rules, period, item_id, as_of)
-    item = stats.item
+    item, period = stats.item, stats.period
     now = as_of or dt.datetime.now(rules.timezone)
     deadline = item.deadline_for(period)
-    label = item.label
-    if item.weekly:
-        label = f"第{item.deadlines.index(deadline) + 1}周（{deadline.month}月{deadline.day}日）"
-    campaign = rules.campaign["name"]
+    named = item.period(period)
+    label = named.titled(brackets=True) if item.periodic else item.label
+    title = rules.table.get("summary_title") or f"{rules.campaign['name']}{rules.table['title']}"
+    table_name = rules.table["name"]
     book = openpyxl.Workbook()
 
     sheet = book.active
@@ -274,7 +299,7 @@ def write_workbook(
     _title(
         sheet,
         width,
-        f"{campaign}情况统计表 · {label}",
+        f"{title} · {label}",
         f"{rules.office['name']}汇总  截止时间：{long_time(deadline)}  已计入 "
         f"{len(stats.units)} 个单位，未计入 {len(stats.missing)} 个  生成：{now:%Y-%m-%d %H:%M}",
     )
@@ -286,10 +311,10 @@ def write_workbook(
             for unit, when in stats.extended.items()
         }
     )
-    status.update(_statuses(db, item.id, period, stats.units, as_of))
+    status.update(_statuses(db, item.id, period, stats.units, as_of, table_name))
     last = _unit_rows(sheet, rules, stats.units, stats.totals, status)
     notes = [
-        f"{unit}：{'、'.join(c.group + c.header for c in rules.columns if c.id in columns)}为约数"
+        f"{unit}：{'、'.join(c.title for c in rules.columns if c.id in columns)}为约数"
         for unit, columns in stats.approximate.items()
     ]
     if stats.unconfirmed:
@@ -297,17 +322,17 @@ def write_workbook(
             f"{'、'.join(stats.unconfirmed)}：数据来自未登记或未通过验证的发件地址，待办公室核实"
         )
     for offset, note in enumerate(
-        ["注：同一单位多次报送的，以最新一版可读取的附件1为准。", *notes]
+        [f"注：同一单位多次报送的，以最新一版可读取的{table_name}为准。", *notes]
     ):
         cell = write(sheet, last + 2 + offset, 1, note)
         cell.font = Font(name=FONT_NAME, size=9)
     _layout(sheet, width, [16, 12, 7])
 
-    if item.weekly:
+    if item.periodic:
         cumulative = cumulative_stats(db, rules, period, item, as_of)
         sheet = book.create_sheet("累计")
         width = _headers(sheet, rules, [])
-        _title(sheet, width, f"{campaign}情况统计表 · 累计（截至{label}）", rules.office["name"])
+        _title(sheet, width, f"{title} · 累计（截至{label}）", rules.office["name"])
         _unit_rows(sheet, rules, cumulative["units"], cumulative["totals"])
         _layout(sheet, width, [])
 
