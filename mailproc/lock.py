@@ -43,7 +43,7 @@ class ProcessLock:
         except BlockingIOError:
             self.handle.close()
             raise AlreadyRunning(
-                f"another mailproc is already running on {self.path.with_suffix('')}"
+                f"另一个 mailproc 正在使用台账 {self.path.with_suffix('')}，请等它结束后再运行"
             ) from None
         return self
 

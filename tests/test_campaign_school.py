@@ -167,7 +167,8 @@ def test_replies_name_periods_tables_and_decimals_as_the_rules_say(campaign):
     assert "【回执】滨湖区实验小学 双周报（第1期，9月9日）已收到（第1版，9月6日 10:00）" in subjects
     assert any(s.startswith("【回执】滨湖区湖滨路小学 月报（8月份，9月5日）") for s in subjects)
     ack = next(t for s, t in texts.items() if s.startswith("【回执】滨湖区第一中学"))
-    assert "附表 统计数据已读取" in ack and "投入资金 2.80万元" in ack and "约1200" in ack
+    assert "附表 统计数据已读取（共 9 项，请核对）" in ack and "约1200" in ack
+    assert "  · 投入资金：2.80 万元\n" in ack
     bad = next(t for s, t in texts.items() if s.startswith("【缺项通知】滨湖区第二中学"))
     assert "附表有无法识别的数字" in bad and "“约2万”" in bad
     none = next(t for s, t in texts.items() if s.startswith("【缺项通知】滨湖区柳堤小学"))
@@ -195,8 +196,11 @@ def test_the_workbook_has_one_level_headers_and_decimal_totals(campaign):
     book = openpyxl.load_workbook(campaign["workbook"])
     sheet = book["本期汇总"]
     assert sheet["A1"].value.startswith("滨湖区学校安全工作情况汇总表 · 第3期（10月7日）")
-    assert [sheet.cell(3, c).value for c in range(3, 12)] == [h for h in HEADERS[1:]]
-    funds = next(c for c in range(3, 12) if sheet.cell(3, c).value == "投入资金（万元）")
+    # each unit on a line of its own under its header
+    assert [sheet.cell(3, c).value for c in range(3, 12)] == [
+        h.replace("（", "\n（") for h in HEADERS[1:]
+    ]
+    funds = next(c for c in range(3, 12) if sheet.cell(3, c).value == "投入资金\n（万元）")
     total = next(r for r in range(5, sheet.max_row + 1) if sheet.cell(r, 2).value == "合计")
     assert sheet.cell(total, funds).value == 0.45
     assert sheet.cell(total, funds).number_format == "0.00"

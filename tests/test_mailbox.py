@@ -124,7 +124,7 @@ def test_corpus_through_imap_and_smtp(tmp_path, mailbox, smtp_server, env):
 
     result = poll(config)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("fetched 272 mails (272 new); replies sent 259,")
+    assert result.stdout.startswith("收取邮件 272 封（新邮件 272 封）；回复已发出 259 封，")
 
     accuracy, mismatches = compare(records(config), skip_bad_cells=False)
     assert mismatches == [], accuracy
@@ -145,7 +145,7 @@ def test_corpus_through_imap_and_smtp(tmp_path, mailbox, smtp_server, env):
     assert seen == set(expected_replies)
 
     again = poll(config)
-    assert again.stdout.startswith("fetched 0 mails (0 new); replies sent 0,")
+    assert again.stdout.startswith("收取邮件 0 封（新邮件 0 封）；回复已发出 0 封，")
     assert len(smtp_server.messages) == len(expected_replies)
 
 
@@ -206,11 +206,12 @@ def test_smtp_451_is_retried_until_it_recovers(tmp_path, mailbox, smtp_server, e
     smtp_server.fail_with("451 4.7.1 MI:SFQ busy, try later", times=None)
     first = poll(config)
     assert first.exit_code == 0
-    assert "replies sent 0, to retry 5, failed 0" in first.stdout
-    assert poll(config).stdout.startswith("fetched 0 mails (0 new); replies sent 0, to retry 5")
+    assert "回复已发出 0 封，待重试 5 封，发送失败 0 封" in first.stdout
+    second = poll(config).stdout
+    assert second.startswith("收取邮件 0 封（新邮件 0 封）；回复已发出 0 封，待重试 5 封")
     smtp_server.recover()
-    assert "replies sent 5, to retry 0" in poll(config).stdout
-    assert "replies sent 0, to retry 0" in poll(config).stdout
+    assert "回复已发出 5 封，待重试 0 封" in poll(config).stdout
+    assert "回复已发出 0 封，待重试 0 封" in poll(config).stdout
     answered = [
         email.message_from_bytes(m.data, policy=policy.default)["In-Reply-To"]
         for m in smtp_server.messages
@@ -223,8 +224,8 @@ def test_smtp_554_is_failed_shown_and_not_retried(tmp_path, mailbox, smtp_server
     append_corpus(mailbox, entries=[e for e in expected_entries() if e["reply"] == "ack"][:2])
     config = write_config(tmp_path, mailbox, smtp_server)
     smtp_server.fail_with("554 5.7.1 DT:SPM content rejected as spam", times=1)
-    assert "replies sent 1, to retry 0, failed 1" in poll(config).stdout
-    assert "replies sent 0, to retry 0, failed 0" in poll(config).stdout
+    assert "回复已发出 1 封，待重试 0 封，发送失败 1 封" in poll(config).stdout
+    assert "回复已发出 0 封，待重试 0 封，发送失败 0 封" in poll(config).stdout
     assert len(smtp_server.rejected) == 1 and len(smtp_server.messages) == 1
     status = CliRunner().invoke(cli, ["status", "--config", str(config)]).stdout
     assert "发送失败 1 封" in status and "554 5.7.1 DT:SPM" in status
@@ -236,18 +237,18 @@ def test_recreated_folder_is_not_reprocessed(tmp_path, mailbox, smtp_server, env
     mailbox.create_folder("报送/2019")
     append_corpus(mailbox, "报送/2019", entries)
     config = write_config(tmp_path, mailbox, smtp_server, folder_name="报送/2019")
-    assert "fetched 10 mails (10 new)" in poll(config).stdout
+    assert "收取邮件 10 封（新邮件 10 封）" in poll(config).stdout
     sent = len(smtp_server.messages)
     before = mailbox.uidvalidity("报送/2019")
     mailbox.delete_folder("报送/2019")
     mailbox.create_folder("报送/2019")
     append_corpus(mailbox, "报送/2019", entries)
     assert mailbox.uidvalidity("报送/2019") != before
-    assert poll(config).stdout.startswith("fetched 0 mails (0 new); replies sent 0")
+    assert poll(config).stdout.startswith("收取邮件 0 封（新邮件 0 封）；回复已发出 0 封")
     assert len(smtp_server.messages) == sent
     late = expected_entries()[13]
     append_corpus(mailbox, "报送/2019", [late])
-    assert poll(config).stdout.startswith("fetched 1 mails (1 new)")
+    assert poll(config).stdout.startswith("收取邮件 1 封（新邮件 1 封）")
 
 
 @pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
@@ -378,10 +379,11 @@ def test_one_instance_per_ledger(tmp_path):
             cli, ["ingest", str(CORPUS / "0004.eml"), "--config", str(config)]
         )
         assert result.exit_code == 2
-        assert "another mailproc is already running" in result.stderr
+        assert "另一个 mailproc 正在使用台账" in result.stderr
         with pytest.raises(AlreadyRunning), ProcessLock(tmp_path / "mailproc.db"):
             pass
-    assert CliRunner().invoke(cli, ["messages", "--config", str(config)]).output == ""
+    listed = CliRunner().invoke(cli, ["messages", "--config", str(config)]).output
+    assert listed == "没有符合条件的记录\n"
 
 
 @pytest.mark.parametrize("smtp_server", SMTPS, indirect=True)
@@ -392,8 +394,8 @@ def test_first_run_starts_from_since(tmp_path, mailbox, smtp_server, env):
     path = write_config(tmp_path, mailbox, smtp_server)
     text = path.read_text(encoding="utf-8").replace('folder = "INBOX"', "since = 2019-05-01")
     path.write_text(text, encoding="utf-8")
-    assert poll(path).stdout.startswith("fetched 2 mails (2 new)")
-    assert poll(path).stdout.startswith("fetched 0 mails (0 new)")
+    assert poll(path).stdout.startswith("收取邮件 2 封（新邮件 2 封）")
+    assert poll(path).stdout.startswith("收取邮件 0 封（新邮件 0 封）")
     assert {r["subject"] for r in records(path)}.isdisjoint({"东风镇2018年工作总结"})
 
 
@@ -406,7 +408,7 @@ def test_processed_folder_and_mark_seen_only_when_configured(tmp_path, mailbox, 
         'folder = "INBOX"', 'folder = "INBOX"\nprocessed_folder = "已登记"\nmark_seen = true'
     )
     path.write_text(text, encoding="utf-8")
-    assert poll(path).stdout.startswith("fetched 3 mails (3 new)")
+    assert poll(path).stdout.startswith("收取邮件 3 封（新邮件 3 封）")
     assert mailbox.flags("INBOX") == {}
     moved = mailbox.flags("已登记")
     assert len(moved) == 3 and all(b"\\Seen" in flags for flags in moved.values())
@@ -429,7 +431,9 @@ def test_starttls_and_plain_connections(
         tmp_path, mailbox, smtp_server, imap_security=imap_security, smtp_security=smtp_security
     )
     result = poll(path)
-    assert result.stdout.startswith("fetched 1 mails (1 new); replies sent 1,"), result.stderr
+    assert result.stdout.startswith("收取邮件 1 封（新邮件 1 封）；回复已发出 1 封，"), (
+        result.stderr
+    )
     assert len(smtp_server.messages) == 1
 
 

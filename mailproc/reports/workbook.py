@@ -145,10 +145,10 @@ def _headers(sheet: Worksheet, rules: Rules, extra: list[str]) -> int:
 
 
 def _with_unit(column: Column) -> str:
-    """场次 over （场）, the unit on a line of its own; a header that already names its unit
-    (投入资金（万元）) as it is."""
+    """场次 over （场）: the unit on a line of its own, also where the header names it already
+    (投入资金（万元）), never twice."""
     shown = f"（{column.unit}）"
-    return column.header if column.header.endswith(shown) else f"{column.header}\n{shown}"
+    return f"{column.header.removesuffix(shown)}\n{shown}"
 
 
 def _number_format(column: Column) -> str:
