@@ -71,17 +71,22 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 SUPERVISORS = ["director@example.gov.cn", "ducha@example.gov.cn"]
 
 
+def copy_ledger(corpus_run: dict, folder: Path) -> None:
+    """The corpus run's ledger copied to `folder`/mailproc.db, for a test that changes it."""
+    source = sqlite3.connect(corpus_run["config"].db)
+    target = sqlite3.connect(folder / "mailproc.db")
+    source.backup(target)
+    source.close()
+    target.close()
+
+
 @pytest.fixture
 def office(tmp_path: Path, corpus_run: dict) -> Path:
     """A copy of the corpus ledger and archive (a booking moves archived files), with
     supervisors configured; returns its config file."""
     make_config(tmp_path)
     shutil.copytree(corpus_run["config"].archive, tmp_path / "archive")
-    source = sqlite3.connect(corpus_run["config"].db)
-    target = sqlite3.connect(tmp_path / "mailproc.db")
-    source.backup(target)
-    source.close()
-    target.close()
+    copy_ledger(corpus_run, tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(
         '[paths]\nrules = "rules"\ntemplates = "templates"\narchive = "archive"\n\n'

@@ -4,7 +4,6 @@ The last test clicks an action while `poll --once` reads the corpus from Dovecot
 
 import email
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import ROOT, make_config
+from conftest import ROOT, copy_ledger, make_config
 from corpus_check import expected_entries
 from servers import free_port, port_open
 from test_dashboard import ARTIFACTS, CHROMIUM_FLAGS, chromium  # noqa: F401 - the fixture
@@ -99,13 +98,7 @@ def serve() -> Iterator:
 def office_config(tmp_path: Path, corpus_run: dict) -> Path:
     """A copy of the corpus ledger and archive's config, with a clerk and a viewer."""
     make_config(tmp_path)
-    source, target = (
-        sqlite3.connect(corpus_run["config"].db),
-        sqlite3.connect(tmp_path / "mailproc.db"),
-    )
-    source.backup(target)
-    source.close()
-    target.close()
+    copy_ledger(corpus_run, tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(
         '[paths]\nrules = "rules"\ntemplates = "templates"\n'

@@ -9,7 +9,6 @@ import datetime as dt
 import email
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import CORPUS, make_config
+from conftest import CORPUS, copy_ledger, make_config
 from corpus_check import compare, expected_entries
 from mails import make_mail
 from servers import Mailbox, SmtpServer, free_port
@@ -467,13 +466,7 @@ def test_run_catches_up_a_missed_digest_once(tmp_path, mailbox, smtp_server, env
     config = write_config(tmp_path, mailbox, smtp_server, poll_minutes=0.05)
     with config.open("a", encoding="utf-8") as text:
         text.write('\n[recipients]\noffice = ["office@example.gov.cn"]\n')
-    source, target = (
-        sqlite3.connect(corpus_run["config"].db),
-        sqlite3.connect(tmp_path / "mailproc.db"),
-    )
-    source.backup(target)
-    source.close()
-    target.close()
+    copy_ledger(corpus_run, tmp_path)
 
     def digests() -> list[str]:
         return [

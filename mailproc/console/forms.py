@@ -133,10 +133,11 @@ def _paper(app: App, form: Form, by: str, preview: bool) -> list[Done]:
         raise OfficeError("请至少选择一个单位")
     item = form.need("item", "项目")
     received = _date(form.get("received"))
+    # all the units in one action: one wrong name records none of them
     return [
         actions.paper(
             app,
-            unit,
+            units,
             item,
             form.get("period"),
             received,
@@ -146,7 +147,6 @@ def _paper(app: App, form: Form, by: str, preview: bool) -> list[Done]:
             form.flag("undo"),
             preview=preview,
         )
-        for unit in units
     ]
 
 

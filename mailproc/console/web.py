@@ -144,6 +144,8 @@ class Console:
             csrf_token=session.csrf_token if session else "",
             path=request.url.path,
             state_text=STATE_TEXT,
+            reply_text=REPLY_WORDS,
+            disposition_text=DISPOSITION_WORDS,
             items=self.rules.items,
             units=[u.name for u in self.rules.units],
             titles=forms.TITLES,
@@ -245,8 +247,6 @@ class Console:
             mails=mails,
             sent=sent,
             decisions=decided,
-            reply_text=REPLY_WORDS,
-            disposition_text=DISPOSITION_WORDS,
         )
 
     def _file_link(self, app: App) -> Callable[[str | None], str | None]:
@@ -295,8 +295,6 @@ class Console:
             periods=periods,
             query=query,
             item_labels=labels,
-            reply_text=REPLY_WORDS,
-            disposition_text=DISPOSITION_WORDS,
         )
 
     def _message(self, app: App, number: str) -> dict | None:
@@ -337,8 +335,6 @@ class Console:
             text=text,
             headers=headers,
             label=actions.mail_label(row),
-            reply_text=REPLY_WORDS,
-            disposition_text=DISPOSITION_WORDS,
         )
 
     def original(self, request: Request) -> Response:
