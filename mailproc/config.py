@@ -219,7 +219,7 @@ def _server(
     if security == "none" and not is_loopback(host):
         raise section.fail(
             "security",
-            f"写 none 会把密码以明文发给 {host}，只允许用于本机的服务器"
+            f"写 none 会把密码以明文发给{written(host)}，只允许用于本机的服务器"
             "（localhost、127.0.0.1、::1）；请改为 ssl 或 starttls",
         )
     password_env = section.optional_text("password_env")

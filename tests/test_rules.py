@@ -390,7 +390,7 @@ def test_security_none_only_for_this_machine(tmp_path, host):
 @pytest.mark.parametrize("host", ["imap.163.com", "10.0.0.5", "localhost.evil.example", "::2"])
 def test_security_none_refused_for_another_host(tmp_path, host):
     problem = (
-        f"配置文件：[smtp] security：写 none 会把密码以明文发给 {host}，只允许用于本机的服务器"
+        f"配置文件：[smtp] security：写 none 会把密码以明文发给“{host}”，只允许用于本机的服务器"
         "（localhost、127.0.0.1、::1）；请改为 ssl 或 starttls"
     )
     with pytest.raises(ConfigError) as refused:
