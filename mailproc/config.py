@@ -13,14 +13,15 @@ import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from mailproc import resources
 from mailproc.read.budget import MIB, Limits
-from mailproc.toml_tables import Table, TableError
+from mailproc.toml_tables import Table, TableError, os_problem, written
 
 TRANSPORTS = ("dir", "smtp")
 SECURITY = ("ssl", "starttls", "none")
+_NOT_A_DATE = "应为日期，如 2019-05-01，现写的是 {}"
 
 # Every section and key mailproc reads; anything else is a typo worth reporting.
 KNOWN: dict[str, set[str]] = {
@@ -48,12 +49,13 @@ KNOWN: dict[str, set[str]] = {
 class ConfigError(TableError):
     """The configuration cannot be used; the message names the key."""
 
-    missing_file = "config file not found (see config.example.toml)"
+    kind = "配置文件"
+    missing_file = "找不到此文件；可复制 config.example.toml 改写，或用 --config 指明配置文件"
 
     @classmethod
-    def at(cls, file: Path | None, table: str, key: str, problem: str) -> Self:
-        """`[section] key: problem`, without the file: it is the one the person just named."""
-        return cls(f"[{table}] {key}: {problem}" if table else f"[{key}]: {problem}")
+    def place(cls, table: str, key: str, label: str = "") -> str:
+        """`[section] key`; at the top level every key is a section: `[section]`."""
+        return f"[{table}] {key}" if table else f"[{key}]"
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,13 @@ class ServerConfig:
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if not value:
-                name = self.password_env
-                raise ConfigError(f"[{self.section}] password_env: variable {name} is not set")
+                raise ConfigError.at(
+                    None,
+                    self.section,
+                    "password_env",
+                    f"环境变量 {self.password_env} 未设置或为空；请在启动前设置为邮箱授权码，"
+                    "或改用 password_file 指明存放授权码的文件",
+                )
             return value
         path = self.password_path()
         fail = functools.partial(ConfigError.at, None, self.section, "password_file")
@@ -87,13 +94,16 @@ class ServerConfig:
             mode = path.stat().st_mode
             value = path.read_bytes().decode("utf-8").strip()
         except OSError as exc:
-            raise fail(f"cannot read {path}: {exc.strerror}") from None
+            raise fail(f"授权码文件 {path} 无法读取：{os_problem(exc)}") from None
         except UnicodeDecodeError:
-            raise fail(f"{path} is not UTF-8 text") from None
+            raise fail(f"授权码文件 {path} 不是 UTF-8 编码的文本，请另存为 UTF-8 编码") from None
         if mode & stat.S_IROTH:
-            raise fail(f"{path} is readable by every user; chmod o-r it (0600 or 0640)")
+            raise fail(
+                f"授权码文件 {path} 本机所有用户都能读取，不安全；"
+                f"请执行 chmod o-r {path}（权限改为 0600 或 0640）"
+            )
         if not value:
-            raise fail(f"{path} is empty")
+            raise fail(f"授权码文件 {path} 是空的，请写入邮箱授权码")
         return value
 
     def password_path(self) -> Path:
@@ -182,7 +192,9 @@ def _path(paths: Table, key: str, base: Path, default: Path) -> Path:
     if value is None:
         return default
     if not isinstance(value, str) or not value.strip():
-        raise paths.fail(key, f"must be a path string, got {value!r}")
+        raise paths.fail(
+            key, f"应为文件或文件夹的路径（用英文双引号括起，不能为空），现写的是 {written(value)}"
+        )
     return _absolute(base, value)
 
 
@@ -202,20 +214,26 @@ def _server(
     security = section.choice("security", SECURITY, "ssl")
     port = section.number("port", ssl_port if security == "ssl" else plain_port, minimum=1)
     if port != int(port) or port > 65535:
-        raise section.fail("port", f"must be a port number, got {port!r}")
+        raise section.fail("port", f"应为 1 到 65535 之间的端口号，现写的是 {written(port)}")
     host = section.text("host")
     if security == "none" and not is_loopback(host):
         raise section.fail(
             "security",
-            f"'none' would send the password to {host} in clear; only for a server on this "
-            "machine (localhost, 127.0.0.1, ::1)",
+            f"写 none 会把密码以明文发给{written(host)}，只允许用于本机的服务器"
+            "（localhost、127.0.0.1、::1）；请改为 ssl 或 starttls",
         )
     password_env = section.optional_text("password_env")
     password_file = section.optional_text("password_file")
     if password_env is None and password_file is None:
-        raise section.fail("password_env", "missing (or password_file)")
+        raise section.fail(
+            "password_env",
+            "缺少此项：请写 password_env（存放授权码的环境变量名）"
+            "或 password_file（存放授权码的文件）",
+        )
     if password_env is not None and password_file is not None:
-        raise section.fail("password_file", "set password_env or password_file, not both")
+        raise section.fail(
+            "password_file", "password_env 与 password_file 只能写一项，请删去其中一项"
+        )
     return ServerConfig(
         section=section.name,
         host=host,
@@ -236,9 +254,9 @@ def _mailbox(section: Table, ca_file: Path | None, folder: Path) -> MailboxConfi
         try:
             since = dt.date.fromisoformat(since)
         except ValueError:
-            raise section.fail("since", f"must be a date like 2019-05-01, got {since!r}") from None
+            raise section.fail("since", _NOT_A_DATE.format(written(since))) from None
     if since is not None and not isinstance(since, dt.date):
-        raise section.fail("since", f"must be a date like 2019-05-01, got {since!r}")
+        raise section.fail("since", _NOT_A_DATE.format(written(since)))
     batch = section.number("batch_size", 50, minimum=1)
     return MailboxConfig(
         server=_server(section, 993, 143, ca_file, folder),
@@ -273,14 +291,16 @@ def parse_config(data: dict[str, Any], base: Path, file: Path | None = None) -> 
     ca_text = tls.optional_text("ca_file")
     ca_file = _absolute(base, ca_text) if ca_text else None
     if ca_file is not None and not ca_file.is_file():
-        raise tls.fail("ca_file", f"{ca_file} not found")
+        raise tls.fail("ca_file", f"找不到证书文件 {ca_file}，请写明证书文件的路径")
     transport = delivery.choice("transport", TRANSPORTS, "dir")
     mailbox = _mailbox(sections["mailbox"], ca_file, base) if "mailbox" in data else None
     smtp = _smtp(smtp_section, ca_file, base) if "smtp" in data else None
     if transport == "smtp" and smtp is None:
-        raise delivery.fail("transport", "'smtp' needs an [smtp] section")
+        raise delivery.fail("transport", "写 smtp 时须另有 [smtp] 一节，写明发信服务器")
     if smtp and smtp.save_copy_to and mailbox is None:
-        raise smtp_section.fail("save_copy_to", "needs a [mailbox] section to append to")
+        raise smtp_section.fail(
+            "save_copy_to", "须另有 [mailbox] 一节（已发邮件存入该邮箱），否则请删去此项"
+        )
     return Config(
         file=file,
         rules=_path(paths, "rules", base, resources.bundled("rules")),
@@ -306,7 +326,9 @@ def _console(section: Table) -> ConsoleConfig:
     listen = section.text("listen", "127.0.0.1:8080")
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise section.fail("listen", f"must be HOST:PORT like 127.0.0.1:8080, got {listen!r}")
+        raise section.fail(
+            "listen", f"应为“地址:端口”，如 127.0.0.1:8080，现写的是 {written(listen)}"
+        )
     return ConsoleConfig(
         enabled=section.flag("enabled", False),
         host=host.strip("[]"),

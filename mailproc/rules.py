@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mailproc.read.text import normalize
-from mailproc.toml_tables import Table, TableError
+from mailproc.toml_tables import Table, TableError, written
 from mailproc.workdays import WorkCalendar
 
 RULE_FILES = ("campaign.toml", "units.toml", "items.toml", "columns.toml", "jobs.toml")
@@ -24,6 +24,8 @@ CALENDAR_FILE = "calendar.toml"
 
 class RulesError(TableError):
     """A rules file is missing, malformed or inconsistent."""
+
+    kind = "规则文件"
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,10 @@ def _deadline(reader: Table, text: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
         else:
             moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise reader.fail("deadlines", f"{text!r} is not a date or date-time") from None
+        raise reader.fail(
+            "deadlines",
+            f"{written(text)}不是有效的日期或时间，应写如 2019-06-13 或 2019-06-13T17:00:00",
+        ) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
 
 
@@ -258,7 +263,7 @@ def load_rules(folder: str | Path) -> Rules:
     """Load and check every rules file in `folder`; a table holds only the keys mailproc reads."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise RulesError(f"{folder}: rules folder not found")
+        raise RulesError(f"规则文件夹 {folder} 不存在；请检查配置文件 [paths] rules 一项写的文件夹")
     files = {name: Table.read(folder / name, RulesError) for name in RULE_FILES}
     campaign = _campaign(files["campaign.toml"])
     categories, units = _units(files["units.toml"])
@@ -357,7 +362,9 @@ def _campaign(top: Table) -> _Campaign:
     try:
         tz = zoneinfo.ZoneInfo(tz_name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):  # "Asia" is a folder
-        raise campaign.fail("timezone", f"unknown time zone {tz_name!r}") from None
+        raise campaign.fail(
+            "timezone", f"没有{written(tz_name)}这个时区，北京时间请写 Asia/Shanghai"
+        ) from None
     campaign.text("name")
     roll = campaign.flag("roll_holiday_deadlines")
     office = top.sub("office")
@@ -372,7 +379,11 @@ def _campaign(top: Table) -> _Campaign:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise words.fail("cloud_link_patterns", f"{pattern!r}: {exc}") from None
+            raise words.fail(
+                "cloud_link_patterns",
+                f"{written(pattern)}不是有效的正则表达式"
+                f"（第 {(exc.pos or 0) + 1} 个字符附近有误），请检查括号、方括号是否成对",
+            ) from None
     tags = top.sub("tags")
     tags.check_keys(KEYS["tags"])
     for kind in TAG_KINDS:
@@ -400,17 +411,29 @@ def _units(top: Table) -> tuple[tuple[tuple[str, str], ...], tuple[Unit, ...]]:
             addresses=tuple(a.strip().lower() for a in reader.texts("addresses")),
         )
         if unit.category not in category_ids:
-            raise reader.fail("category", f"{unit.category!r} is not a [[category]] id")
+            raise reader.fail(
+                "category",
+                f"{written(unit.category)}不是已列出的类别，"
+                f"应为 [[category]] 的 id 之一：{'、'.join(sorted(category_ids))}",
+            )
         for name in unit.names:
             key = normalize(name)
             if key in seen_names and seen_names[key] != unit.name:
-                raise reader.fail("aliases", f"{name!r} already names {seen_names[key]}")
+                raise reader.fail(
+                    "aliases",
+                    f"{written(name)}已是{seen_names[key]}的名称或简称，不能同时用于两个单位",
+                )
             seen_names[key] = unit.name
         for address in unit.addresses:
             if "@" not in address:
-                raise reader.fail("addresses", f"{address!r} is not a mail address")
+                raise reader.fail(
+                    "addresses", f"{written(address)}不是邮件地址，应写如 ajb@example.gov.cn"
+                )
             if address in owners:
-                raise reader.fail("addresses", f"{address} already belongs to {owners[address]}")
+                raise reader.fail(
+                    "addresses",
+                    f"{address} 已登记为{owners[address]}的邮箱，一个邮箱只能属于一个单位",
+                )
             owners[address] = unit.name
         units.append(unit)
     return tuple(categories), tuple(units)
@@ -432,7 +455,7 @@ def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tupl
             sig.check_keys(KEYS["item.signals"])
             words_all = tuple(normalize(w) for w in sig.texts("all"))
             if not words_all:
-                raise sig.fail("all", "needs at least one word")
+                raise sig.fail("all", '至少应写一个词，如 all = ["周报"]')
             signals.append(Signal(words_all, tuple(normalize(w) for w in sig.texts("none"))))
         cadence = reader.data.get("cadence", "once")
         if cadence not in CADENCES:
@@ -460,7 +483,7 @@ def _items(top: Table, tz: zoneinfo.ZoneInfo, roll: WorkCalendar | None) -> tupl
             activity_words=tuple(normalize(w) for w in reader.texts("activity_words")),
         )
         if any(i.id == item.id for i in items):
-            raise reader.fail("id", f"{item.id!r} appears twice")
+            raise reader.fail("id", f"{written(item.id)}与前面的事项重复，每个事项的 id 应各不相同")
         items.append(item)
     return tuple(items)
 
@@ -563,7 +586,7 @@ def _columns(top: Table) -> tuple[Table, Table, tuple[Column, ...]]:
         reader.check_keys(KEYS["column"])
         column = _column(reader)
         if any(c.id == column.id for c in columns):
-            raise reader.fail("id", f"{column.id!r} appears twice")
+            raise reader.fail("id", f"{written(column.id)}与前面的列重复，每列的 id 应各不相同")
         columns.append(column)
     return table, values, tuple(columns)
 
@@ -621,15 +644,17 @@ def _calendar(path: Path) -> WorkCalendar:
         reader.check_keys(KEYS["year"])
         year = reader.whole("year", minimum=1)
         if year in years:
-            raise reader.fail("year", f"{year} appears twice")
+            raise reader.fail("year", f"{year}年写了两次，同一年的安排请合在一个 [[year]] 里")
         reader.optional_text("notice")
         days_off = _calendar_days(reader, "holidays", year)
         days_worked = _calendar_days(reader, "workdays", year)
         for day in sorted(days_off & days_worked):
-            raise reader.fail("workdays", f"{day} is also a holiday")
+            raise reader.fail("workdays", f"{day} 同时写在 holidays（放假）里，请删去其中一处")
         for day in sorted(days_worked):
             if day.weekday() < 5:
-                raise reader.fail("workdays", f"{day} is a weekday: list only weekends worked")
+                raise reader.fail(
+                    "workdays", f"{day} 本是工作日，不用写；这里只写调休上班的周六、周日"
+                )
         years.add(year)
         holidays |= days_off
         workdays |= days_worked
@@ -646,12 +671,17 @@ def _calendar_days(reader: Table, key: str, year: int) -> set[dt.date]:
             start = dt.date.fromisoformat(first.strip())
             end = dt.date.fromisoformat(last.strip()) if last else start
         except ValueError:
-            raise reader.fail(key, f"{text!r} is not a date like 2027-02-06") from None
+            raise reader.fail(
+                key, f"{written(text)}不是有效日期，应写如 2027-02-06 或 2027-02-06..2027-02-12"
+            ) from None
         if end < start:
-            raise reader.fail(key, f"{text!r} ends before it begins")
+            raise reader.fail(key, f"{written(text)}结束日期早于开始日期，请前后对调")
         for day in (start, end):
             if day.year != year and (day.year, day.month) != (year - 1, 12):
-                raise reader.fail(key, f"{text!r} is not in {year}")
+                raise reader.fail(
+                    key,
+                    f"{written(text)}不在{year}年内（元旦假期可始于上一年12月），请写在对应年份下",
+                )
         days.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
     return days
 
@@ -673,7 +703,7 @@ def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
     try:
         reminder_at = dt.time.fromisoformat(at)
     except ValueError:
-        raise reminder.fail("at", f"{at!r} is not a time like 09:00") from None
+        raise reminder.fail("at", f"{written(at)}不是有效时间，应写如 09:00") from None
     overdue, alert = top.sub("overdue"), top.sub("alert")
     overdue.check_keys(KEYS["overdue"])
     alert.check_keys(KEYS["alert"])
@@ -681,7 +711,9 @@ def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
     digest.check_keys(KEYS["digest"])
     for item in digest.texts("items"):
         if item not in item_ids:
-            raise digest.fail("items", f"{item!r} is not an item id")
+            raise digest.fail(
+                "items", f"{written(item)}不是已列出的事项，应为 items.toml 中某个事项的 id"
+            )
     assessment = top.sub("assessment")
     assessment.check_keys(KEYS["assessment"])
     points = assessment.sub("points")
@@ -689,7 +721,7 @@ def _jobs(top: Table, item_ids: set[str]) -> JobSettings:
     weights = assessment.sub("item_weights", required=False)
     for item in weights.data:
         if item not in item_ids:
-            raise weights.fail(item, "not an item id")
+            raise weights.fail(item, "没有这个事项，左边应为 items.toml 中某个事项的 id")
         weights.number(item, minimum=0)
     return JobSettings(
         reminder_days_before=reminder.whole("working_days_before", 1),

@@ -41,7 +41,9 @@ class Service:
 
     def __init__(self, app: App, clock_start: dt.datetime | None = None):
         if app.config.mailbox is None:
-            raise MailboxError("no [mailbox] section in the config: nothing to poll")
+            raise MailboxError(
+                "配置文件中没有 [mailbox] 一节，不知从哪个邮箱收信；请先写明收信邮箱"
+            )
         self.app = app
         self.pipeline = Pipeline(app)
         self.source = MailboxSource(app.config.mailbox)

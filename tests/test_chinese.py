@@ -9,14 +9,16 @@ from email import policy
 
 import openpyxl
 from click.testing import CliRunner
+from conftest import make_config
 
 from mailproc.app import open_app
 from mailproc.cli import cli
-from mailproc.config import load_config
+from mailproc.config import KNOWN, SECURITY, TRANSPORTS, load_config
 from mailproc.display import display_width, table
 from mailproc.jobs import Ticker, scheduled_jobs
 from mailproc.reports.dashboard import write_dashboard
 from mailproc.reports.workbook import write_workbook
+from mailproc.rules import CADENCES, KEYS
 
 # Names of programs and formats a district office writes as they are (请另存为 Excel 或 WPS 表格)
 PRODUCT_NAMES = {"Excel", "WPS", "Word", "PDF", "CSV", "Unicode"}
@@ -194,3 +196,72 @@ def test_help_and_usage_errors_are_chinese():
         assert all(CJK.search(line) for line in help_lines if "--help" not in line), name
     missing = CliRunner().invoke(cli, ["stats"])
     assert "错误：缺少选项 '--period'" in missing.output
+
+
+# What an installer or clerk writes in a config or rules file and reads back as written: the
+# names of tables and keys, and the values an error suggests (`ssl`, `Asia/Shanghai`)
+WRITTEN_NAMES = (
+    {*KNOWN, *(k for keys in KNOWN.values() for k in keys), *SECURITY, *TRANSPORTS}
+    | {*(k.split(".")[-1] for k in KEYS), *(k for keys in KEYS.values() for k in keys)}
+    | {*CADENCES, "Asia/Shanghai", "localhost"}
+)
+# Formats an installer knows by these names
+FORMAT_NAMES = {"TOML", "UTF"}
+TOML_NAME = re.compile(r"\[\[?[\w.]+\]\]?")
+QUOTED = re.compile(r"“[^”]*”")  # a value the person wrote, quoted back
+KEY_AS_WRITTEN = re.compile(r"(?<=\] |的 )\S+?(?=：)")  # the key an error is about, even a typo
+MAILBOX = '[mailbox]\nhost = "imap.163.com"\nusername = "u"\npassword_env = "PW"\n'
+
+
+def file_error_english(output: str) -> list[str]:
+    """The English words of a config or rules error once the program's name, files and folders,
+    what the person wrote and the names of tables and keys (written as in the file) are out."""
+    text = re.sub(r"(?<!\w)/[\w./-]+|\b\w+\.toml\b", " ", output.removeprefix("mailproc: "))
+    text = QUOTED.sub(" ", TOML_NAME.sub(" ", KEY_AS_WRITTEN.sub(" ", text)))
+    names = "|".join(re.escape(n) for n in sorted(WRITTEN_NAMES, key=len, reverse=True))
+    text = re.sub(rf"(?<![\w/])({names})(?![\w/])", " ", text)
+    return [w for w in english_in(text, []) if w not in FORMAT_NAMES]
+
+
+def test_config_and_rules_errors_are_chinese(tmp_path):
+    # issue 13, point 9: what `check-rules` prints for a broken config or rules file
+    make_config(tmp_path)
+    config = tmp_path / "config.toml"
+    rules = tmp_path / "rules"
+    configs = [
+        '[paths]\nrulez = "rules"\n',
+        '[delivery]\ntransport = "pigeon"\n',
+        f'{MAILBOX}security = "none"\n',
+        f"{MAILBOX}port = 0\n",
+        '[console]\nlisten = "8080"\n',
+        '[paths]\nrules = "nowhere"\n',
+        "[paths\n",
+    ]
+    edits = [  # (rules file, text in it, the text broken)
+        ("units.toml", 'category = "镇"', 'category = "村"'),
+        ("units.toml", 'category = "镇"', 'category = "镇"\nphone = "1"'),
+        ("items.toml", '"2019-06-13T11:00:00"', '"2019-06-31T11:00:00"'),
+        ("items.toml", 'id = "plan"', 'id = "weekly"'),
+        ("campaign.toml", 'timezone = "Asia/Shanghai"', 'timezone = "Asia/Shanghia"'),
+        ("columns.toml", '[[column]]\nid = "drills"', '[[column]\nid = "drills"'),
+        ("jobs.toml", 'at = "09:00"', 'at = "9点"'),
+        ("jobs.toml", "plan = 1", "plans = 1"),
+        ("calendar.toml", "# 2027: the notice", '[[year]]\nyear = 2099\nworkdays = ["2099-02-16"]'),
+    ]
+    seen = []
+    for text in configs:
+        config.write_text(text, encoding="utf-8")
+        result = run(config, "check-rules")
+        assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+        seen.append((result.output, file_error_english(result.output)))
+    config.write_text('[paths]\nrules = "rules"\ntemplates = "templates"\n', encoding="utf-8")
+    for file, old, new in edits:
+        original = (rules / file).read_text(encoding="utf-8")
+        assert old in original
+        (rules / file).write_text(original.replace(old, new, 1), encoding="utf-8")
+        result = run(config, "check-rules")
+        (rules / file).write_text(original, encoding="utf-8")
+        assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+        seen.append((result.output, file_error_english(result.output)))
+    assert [(output, words) for output, words in seen if words] == []
+    assert all(CJK.search(output) for output, _ in seen)

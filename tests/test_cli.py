@@ -31,15 +31,18 @@ def test_wrong_config_key_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["status", "--config", str(path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "mailproc: [paths] rulez: unknown key "
-        "(allowed: archive, db, outbox, reports, rules, templates)"
+        f"mailproc: 配置文件 {path}：[paths] rulez：没有这一项，请检查是否写错；"
+        "可写的项有：archive、db、outbox、reports、rules、templates"
     ]
 
 
 def test_missing_config_file(tmp_path):
     result = CliRunner().invoke(cli, ["status", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2
-    assert "config file not found" in result.output
+    assert result.output == (
+        f"mailproc: 配置文件 {tmp_path / 'nope.toml'}：找不到此文件；"
+        "可复制 config.example.toml 改写，或用 --config 指明配置文件\n"
+    )
 
 
 def test_bad_transport_value(tmp_path):
@@ -47,7 +50,7 @@ def test_bad_transport_value(tmp_path):
     path.write_text('[delivery]\ntransport = "pigeon"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["status", "--config", str(path)])
     assert result.output.strip() == (
-        "mailproc: [delivery] transport: must be one of dir, smtp, got 'pigeon'"
+        f"mailproc: 配置文件 {path}：[delivery] transport：应为 dir、smtp 之一，现写的是 “pigeon”"
     )
 
 
@@ -64,26 +67,34 @@ def test_check_rules_ok(config_file):
             "units.toml",
             'category = "镇"\naliases = ["东风镇人民政府"]',
             'category = "村"\naliases = ["东风镇人民政府"]',
-            "units.toml: unit[9].category: '村' is not a [[category]] id",
+            "units.toml：第 10 个 [[unit]]（东风镇）的 category：“村”不是已列出的类别，"
+            "应为 [[category]] 的 id 之一：",
         ),
-        ("items.toml", 'id = "plan"', 'idd = "plan"', "items.toml: item[3].idd: unknown key"),
+        (
+            "items.toml",
+            'id = "plan"',
+            'idd = "plan"',
+            "items.toml：第 4 个 [[item]]（活动方案）的 idd：没有这一项",
+        ),
         (
             "items.toml",
             '"2019-06-13T11:00:00"',
             '"2019-06-31T11:00:00"',
-            "items.toml: item[4].deadlines: '2019-06-31T11:00:00' is not a date or date-time",
+            "items.toml：第 5 个 [[item]]（周报）的 deadlines：“2019-06-31T11:00:00”"
+            "不是有效的日期或时间，应写如 2019-06-13 或 2019-06-13T17:00:00",
         ),
         (
             "campaign.toml",
             'timezone = "Asia/Shanghai"',
             'timezone = "Asia/Shanghia"',
-            "campaign.toml: campaign.timezone: unknown time zone 'Asia/Shanghia'",
+            "campaign.toml：[campaign] timezone：没有“Asia/Shanghia”这个时区，"
+            "北京时间请写 Asia/Shanghai",
         ),
         (
             "columns.toml",
             '[[column]]\nid = "drills"',
             '[[column]\nid = "drills"',
-            "columns.toml: not valid TOML",
+            "columns.toml：第 {line} 行第 9 列附近写法有误，不符合 TOML 格式",
         ),
     ],
 )
@@ -94,7 +105,8 @@ def test_rules_typo_names_file_and_key(config_file, file, old, new, message):
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     result = run(config_file, "check-rules")
     assert result.exit_code == 2
-    assert message in result.output
+    line = text[: text.index(old)].count("\n") + 1  # where a broken file is broken
+    assert message.replace("{line}", str(line)) in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert run(config_file, "ingest", str(CORPUS / "0004.eml")).exit_code == 2
 

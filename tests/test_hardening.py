@@ -71,8 +71,8 @@ def test_imap_without_starttls_is_one_line_and_no_login(tmp_path, monkeypatch):
     finally:
         fake.close()
     assert str(refused.value) == (
-        f"IMAP server localhost:{fake.port} does not offer STARTTLS; "
-        "mailproc does not log in without it"
+        f"收信服务器 localhost:{fake.port} 不支持 STARTTLS 加密，为免授权码明文传送，未登录；"
+        '请核对配置文件 [mailbox] security，或改为 "ssl"（端口 993）'
     )
     assert not any(b"LOGIN" in line.upper() or b"the-code" in line for line in fake.lines)
 
@@ -91,8 +91,8 @@ def test_smtp_without_starttls_is_one_line_and_nothing_sent(tmp_path, monkeypatc
     finally:
         plain.stop()
     assert str(refused.value) == (
-        f"SMTP server localhost:{plain.port} does not offer STARTTLS; "
-        "mailproc does not log in without it"
+        f"发信服务器 localhost:{plain.port} 不支持 STARTTLS 加密，为免授权码明文传送，未登录；"
+        '请核对配置文件 [smtp] security，或改为 "ssl"（端口 465）'
     )
     assert (refused.value.permanent, refused.value.stop_batch, plain.messages) == (False, True, [])
 

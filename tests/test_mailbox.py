@@ -181,7 +181,7 @@ def test_dovecot_killed_mid_poll_loses_and_doubles_nothing(
         return outcome
 
     service.pipeline.ingest = ingest_then_kill
-    with pytest.raises(MailboxError, match=r"broke|cannot reach"):
+    with pytest.raises(MailboxError, match=r"连接中断|连接收信服务器 .* 失败"):
         service.poll_once()
     assert 25 <= len(handled) < 60
     dovecot.start()
@@ -287,19 +287,25 @@ def test_errors_are_one_clear_line(tmp_path, mailbox, smtp_server, env, monkeypa
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     result = poll(config)
     assert result.exit_code == 1
-    assert result.stderr.strip().startswith(f"mailproc: IMAP login as {mailbox.user} at localhost:")
+    assert result.stderr.strip().startswith(f"mailproc: 收信邮箱 {mailbox.user} 登录 localhost:")
+    assert "被拒绝，请核对用户名和授权码（163 邮箱须用客户端授权码" in result.stderr
+    assert "服务器答复：“" in result.stderr  # the server's own words, quoted as its own
     assert len(result.stderr.strip().splitlines()) == 1
     monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
 
     unreachable = write_config(tmp_path / "u", mailbox, smtp_server, imap_port=free_port())
     result = poll(unreachable)
     assert result.exit_code == 1
-    assert result.stderr.strip().startswith("mailproc: cannot reach IMAP server localhost:")
+    assert result.stderr.strip().startswith("mailproc: 连接收信服务器 localhost:")
+    assert "服务器拒绝连接，请核对 port 一项" in result.stderr
 
     plain_port = write_config(tmp_path / "t", mailbox, smtp_server, imap_port=mailbox.port)
     result = poll(plain_port)  # TLS spoken to a plain-text port
     assert result.exit_code == 1
-    assert result.stderr.startswith("mailproc: TLS with IMAP server localhost:")
+    assert result.stderr.startswith(
+        f"mailproc: 连接收信服务器 localhost:{mailbox.port} 失败：加密连接（TLS）未能建立，"
+        "请核对 security 与 port 是否相符"
+    )
 
     monkeypatch.setenv(f"{PASSWORD_ENV}_SMTP", "wrong")
     result = poll(config)
@@ -307,15 +313,17 @@ def test_errors_are_one_clear_line(tmp_path, mailbox, smtp_server, env, monkeypa
     assert (
         result.stderr.strip()
         .splitlines()[-1]
-        .startswith("mailproc: SMTP login as office@test at localhost:")
+        .startswith("mailproc: 发信邮箱 office@test 登录 localhost:")
     )
-    assert "535" in result.stderr
+    assert "被拒绝，请核对用户名和授权码" in result.stderr
+    assert "服务器答复：“535 " in result.stderr
 
     monkeypatch.delenv(PASSWORD_ENV)
     result = poll(config)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"mailproc: [mailbox] password_env: variable {PASSWORD_ENV} is not set"
+        f"mailproc: 配置文件：[mailbox] password_env：环境变量 {PASSWORD_ENV} 未设置或为空；"
+        "请在启动前设置为邮箱授权码，或改用 password_file 指明存放授权码的文件"
     )
 
 
@@ -365,7 +373,7 @@ def test_run_retries_with_backoff(tmp_path, mailbox, smtp_server, env, monkeypat
     service.send_signal(signal.SIGTERM)
     output = service.communicate(timeout=10)[0].decode()
     assert service.returncode == 0
-    assert "IMAP login as" in output and "trying again in 5 s" in output
+    assert "收信邮箱" in output and "被拒绝" in output and "trying again in 5 s" in output
     assert "wrong" not in output
 
 

@@ -10,6 +10,7 @@ so a crash at any point means at most re-reading mail the ledger already knows b
 import contextlib
 import datetime as dt
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,8 +52,8 @@ def connect(server: ServerConfig) -> imapclient.IMAPClient:
             if not client.has_capability("STARTTLS"):  # stripped on the way, or never offered
                 client.shutdown()
                 raise MailboxError(
-                    f"IMAP server {server.address} does not offer STARTTLS; "
-                    "mailproc does not log in without it"
+                    f"收信服务器 {server.address} 不支持 STARTTLS 加密，为免授权码明文传送，"
+                    '未登录；请核对配置文件 [mailbox] security，或改为 "ssl"（端口 993）'
                 )
             client.starttls(server.ssl_context())
         client.login(server.username, server.password())
@@ -60,12 +61,11 @@ def connect(server: ServerConfig) -> imapclient.IMAPClient:
         return client
     except LoginError as exc:
         raise MailboxError(
-            f"IMAP login as {server.username} at {server.address} refused: {_text(exc)}"
+            f"收信邮箱 {server.username} 登录 {server.address} 被拒绝，请核对用户名和授权码"
+            f"（163 邮箱须用客户端授权码，不是网页登录密码）；{server_said(_text(exc))}"
         ) from None
-    except ssl.SSLError as exc:
-        raise MailboxError(f"TLS with IMAP server {server.address} failed: {_text(exc)}") from None
     except (OSError, IMAPClientError) as exc:
-        raise MailboxError(f"cannot reach IMAP server {server.address}: {_text(exc)}") from None
+        raise MailboxError(f"连接收信服务器 {server.address} 失败：{link_problem(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -75,10 +75,43 @@ def session(server: ServerConfig) -> Iterator[imapclient.IMAPClient]:
     try:
         yield client
     except (OSError, IMAPClientError) as exc:
-        raise MailboxError(f"IMAP session with {server.address} broke: {_text(exc)}") from None
+        raise MailboxError(
+            f"与收信服务器 {server.address} 的连接中断：{link_problem(exc)}"
+        ) from None
     finally:
         with contextlib.suppress(OSError, IMAPClientError):
             client.logout()
+
+
+def link_problem(exc: BaseException) -> str:
+    """Why a connection failed, in words; the system's text is English, and a server's answer
+    (an IMAP error) is quoted as its own."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            "服务器证书未通过验证（不受信任、已过期或与服务器名称不符）；"
+            "自建服务器的证书请写在配置文件 [tls] ca_file"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            "加密连接（TLS）未能建立，请核对 security 与 port 是否相符"
+            "（ssl 一般用 993 或 465 端口，starttls 一般用 143 或 587 端口）"
+        )
+    if isinstance(exc, socket.gaierror):
+        return "找不到这个服务器名称，请核对 host 一项和本机网络"
+    if isinstance(exc, TimeoutError):
+        return "服务器在规定时间内没有应答（超时），请稍后再试或核对网络"
+    if isinstance(exc, ConnectionRefusedError):
+        return "服务器拒绝连接，请核对 port 一项，或服务器是否已开启"
+    if isinstance(exc, ConnectionError | EOFError):
+        return "连接被对方断开"
+    if isinstance(exc, OSError):
+        return f"网络出错（系统错误号 {exc.errno}）" if exc.errno else "连接被对方断开或通信出错"
+    return server_said(_text(exc))
+
+
+def server_said(text: str) -> str:
+    """A server's own words, quoted so they are not read as ours."""
+    return f"服务器答复：“{text}”"
 
 
 def _text(exc: BaseException) -> str:

@@ -11,13 +11,12 @@ import collections
 import datetime as dt
 import logging
 import smtplib
-import ssl
 import time
 from collections.abc import Callable
 from email.utils import getaddresses
 
 from mailproc.config import ServerConfig, SmtpConfig
-from mailproc.fetch.imap import MailboxError, append_copy, copy_exists
+from mailproc.fetch.imap import MailboxError, append_copy, copy_exists, link_problem, server_said
 from mailproc.outgoing.delivery import DeliveryError
 
 log = logging.getLogger("mailproc.outgoing.smtp")
@@ -53,8 +52,8 @@ class SmtpTransport:
                 if not smtp.has_extn("starttls"):  # stripped on the way, or never offered
                     smtp.close()
                     raise self._broken(
-                        f"SMTP server {server.address} does not offer STARTTLS; "
-                        "mailproc does not log in without it"
+                        f"发信服务器 {server.address} 不支持 STARTTLS 加密，为免授权码明文传送，"
+                        '未登录；请核对配置文件 [smtp] security，或改为 "ssl"（端口 465）'
                     )
                 smtp.starttls(context=server.ssl_context())
         smtp.login(server.username, server.password())
@@ -89,28 +88,33 @@ class SmtpTransport:
             self.connection.sendmail(self.from_address, recipients, data)
         except smtplib.SMTPAuthenticationError as exc:
             raise self._broken(
-                f"SMTP login as {self.server.username} at {self.server.address} refused: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                f"发信邮箱 {self.server.username} 登录 {self.server.address} 被拒绝，"
+                "请核对用户名和授权码（163 邮箱须用客户端授权码，不是网页登录密码）；"
+                f"{server_said(f'{exc.smtp_code} {_text(exc.smtp_error)}')}"
             ) from None
-        except smtplib.SMTPNotSupportedError as exc:
+        except smtplib.SMTPNotSupportedError:
             raise self._broken(
-                f"SMTP server {self.server.address} cannot log in {self.server.username}: {exc}"
+                f"发信服务器 {self.server.address} 不接受登录，无法以 {self.server.username} 发信；"
+                "请核对配置文件 [smtp] host 与 port"
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
-            raise DeliveryError(detail, permanent=all(c >= 500 for c in codes)) from None
+            detail = "；".join(
+                f"{a}（{server_said(f'{c} {_text(m)}')}）" for a, (c, m) in exc.recipients.items()
+            )
+            raise DeliveryError(
+                f"发信服务器拒收以下收件人：{detail}", permanent=all(c >= 500 for c in codes)
+            ) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise DeliveryError(
-                f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500
-            ) from None
-        except ssl.SSLError as exc:
-            raise self._broken(
-                f"TLS with SMTP server {self.server.address} failed: {exc}"
+                f"发信服务器拒绝发送；{server_said(f'{exc.smtp_code} {_text(exc.smtp_error)}')}",
+                permanent=exc.smtp_code >= 500,
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise self._broken(f"cannot reach SMTP server {self.server.address}: {exc}") from None
+            raise self._broken(
+                f"连接发信服务器 {self.server.address} 失败：{link_problem(exc)}"
+            ) from None
         self.recent.append(self.clock())
         if self.config.save_copy_to and self.mailbox is not None:
             try:
