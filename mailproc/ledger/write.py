@@ -8,6 +8,7 @@ together: a mail, its files, its receipt and its reply are one.
 
 import dataclasses
 import datetime as dt
+import email.header
 import email.policy
 from collections.abc import Iterable
 from email.message import EmailMessage
@@ -236,9 +237,9 @@ def queue(
             "unit": unit,
             "item": item,
             "period": period,
-            "to_addrs": message["To"],
-            "cc_addrs": message["Cc"] or "",
-            "subject": message["Subject"],
+            "to_addrs": _text(message["To"]),
+            "cc_addrs": _text(message["Cc"] or ""),
+            "subject": _text(message["Subject"]),
             "message_id": message["Message-ID"],
             "eml": message.as_string(policy=email.policy.SMTP),
             "status": "queued",
@@ -247,6 +248,11 @@ def queue(
         }
     )
     return table.last_pk
+
+
+def _text(value: str) -> str:
+    """A header as a person reads it (the message keeps it encoded for the wire)."""
+    return str(email.header.make_header(email.header.decode_header(value)))
 
 
 def requeue(db: sqlite_utils.Database, outbox_id: int) -> None:
