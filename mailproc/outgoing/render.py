@@ -4,12 +4,12 @@ message. The ledger queues it (`ledger.write.queue`) in the same transaction as 
 so a crash can neither lose it nor produce it twice.
 """
 
+import base64
 import datetime as dt
 import email.policy
 import hashlib
 import re
 from email.contentmanager import raw_data_manager
-from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -26,6 +26,25 @@ WEEKDAYS = "一二三四五六日"
 
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
 _LINE = 78  # RFC 5322's line length, as the email package folds
+
+
+_WORD_BYTES = 39  # of text per encoded word: "Subject: " and the first word fit in a line
+
+
+def _encoded(text: str) -> str:
+    """Text as RFC 2047 encoded words, cut between characters, never at a space (a reader
+    drops the white space between two encoded words)."""
+    words, chunk, size = [], [], 0
+    for char in text:
+        length = len(char.encode())
+        if size + length > _WORD_BYTES:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    words.append("".join(chunk))
+    encoded = (base64.b64encode(word.encode()).decode("ascii") for word in words)
+    return "\n ".join(f"=?utf-8?b?{word}?=" for word in encoded)
 
 
 def _header(name: str, value: str) -> str:
@@ -126,7 +145,7 @@ class Renderer:
         # A space between two Chinese words becomes an ideographic one: readers drop a space
         # between encoded words.
         subject = _CJK_SPACE.sub("\u3000", subject)
-        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+        msg["Subject"] = _header("Subject", subject) if subject.isascii() else _encoded(subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = _header("Message-ID", message_id)
         if in_reply_to:
