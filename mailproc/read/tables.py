@@ -35,6 +35,7 @@ import xlrd
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from xlrd.compdoc import CompDoc
 
+from mailproc.read import wordxml
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
     OLD_WORD_KINDS,
@@ -295,6 +296,21 @@ def _visible_sheets(workbook: CalamineWorkbook) -> list[str]:
 
 
 def _docx_grids(data: bytes) -> list[_Grid]:
+    """The tables of a .docx, read from its main document XML (`read.wordxml`), or through
+    python-docx when that reading meets anything it does not expect."""
+    try:
+        paragraphs, tables = wordxml.read_docx(data)
+        grids = []
+        for number, (rows, columns, table) in enumerate(tables, start=1):
+            if rows > MAX_ROWS or columns > MAX_COLS:
+                raise _too_big(rows, columns)
+            grids.append(_Grid(f"表格{number}", wordxml.table_cells(table), paragraphs))
+    except wordxml.Unexpected:
+        return _python_docx_grids(data)
+    return grids
+
+
+def _python_docx_grids(data: bytes) -> list[_Grid]:
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [p.text for p in document.paragraphs]
