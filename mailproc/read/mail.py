@@ -21,7 +21,6 @@ import email.parser
 import email.utils
 import hashlib
 import itertools
-import logging
 import mimetypes
 import re
 import struct
@@ -30,9 +29,6 @@ from datetime import UTC, datetime
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
-
-import mailparser
-from mailparser.exceptions import MailParserRecursionError
 
 from mailproc.read import containers
 from mailproc.read.budget import Budget, Limits, OverBudget
@@ -65,10 +61,6 @@ from mailproc.read.kinds import (
     pdf_is_complete,
 )
 from mailproc.values import Attachment, ParsedMail
-
-# mail-parser warns on every part type it does not decode itself ("Email content 'alternative'
-# not handled"); this module decodes those parts, so the warnings are noise in the service log.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 __all__ = [
     "Attachment",
@@ -886,17 +878,12 @@ def _check_is_mail(raw: bytes) -> None:
 
 
 def _load(raw: bytes) -> tuple[Message, list[str]]:
-    """Message tree via mail-parser, else the stdlib parser it wraps, else headers only.
+    """The stdlib's message tree, else headers only when the MIME nesting is too deep for it.
 
-    mail-parser 4.8 raises AttributeError on some truncated multiparts (its epilogue recovery
-    assumes an epilogue); the stdlib tree it would have returned is all that is needed here.
+    mail-parser used to wrap this parse, and its own second pass over the tree (bodies and
+    attachments decoded into its fields, a quarter of parsing) was thrown away: only the
+    tree is read here, and `_from_message` reads it once.
     """
-    try:
-        return mailparser.MailParser.from_bytes(raw).message, []
-    except (MailParserRecursionError, RecursionError):
-        return _headers_only(raw)
-    except Exception:  # a bug in mail-parser must not lose the mail
-        pass
     try:
         return email.message_from_bytes(raw), []
     except RecursionError:
