@@ -135,6 +135,9 @@ def campaign_folder(folder: Path, rules: bool = True) -> Path:
 
 
 def imap_config(folder: Path, server: DovecotServer, user: str) -> Path:
+    """A fresh campaign folder reading `user`'s INBOX (a ledger left by an earlier run of
+    the benchmark would know every mail already)."""
+    shutil.rmtree(folder, ignore_errors=True)
     config = campaign_folder(folder)
     with config.open("a", encoding="utf-8") as out:
         out.write(

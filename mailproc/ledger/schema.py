@@ -343,3 +343,13 @@ def m008_console(db: sqlite_utils.Database) -> None:
         not_null={"user", "csrf_token", "created_at", "expires_at"},
     )
     db["console_sessions"].create_index(["user"])
+
+
+@migrations()
+def m009_rows_by_message(db: sqlite_utils.Database) -> None:
+    """A mail's receipts, figures and replies found by index: reading a mail again (a booking,
+    a replay) replaced them by scanning every table, and the history page looked up the
+    outbox the same way."""
+    db["receipts"].create_index(["message"])
+    db["figures"].create_index(["message"])
+    db["outbox"].create_index(["message"])

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import email.header
 import email.policy
+import re
 from collections.abc import Iterable
 from email.message import EmailMessage
 from typing import Any
@@ -282,8 +283,14 @@ def queue(
         return _insert(db, "outbox", row)
 
 
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
 def _text(value: str) -> str:
     """A header as a person reads it (the message keeps it encoded for the wire)."""
+    value = _FOLD.sub("", value)
+    if "=?" not in value:  # no encoded word: as it stands
+        return value
     return str(email.header.make_header(email.header.decode_header(value)))
 
 
