@@ -493,6 +493,50 @@ def bench_office(work: Path, small: int, large: int, made: dict, lines: list[Lin
         )
 
 
+def _tree(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return tree
+
+
+def _high_water(pid: int) -> int:
+    """The process's peak resident size since its program started (VmHWM), in bytes."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def peak_memory(args: list[str], cwd: Path) -> tuple[int, int]:
+    """(exit status, the largest peak resident size of any process of the command's tree).
+
+    Read from each process's own high-water mark, sampled every 20 ms: the kernel's maximum
+    that `wait4` reports (hostile.run_measured) starts from the size of the process that
+    forked the command, here this benchmark holding the mail and every module, and would
+    count that as the command's."""
+    child = subprocess.Popen(
+        args, cwd=cwd, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    largest = 0
+    while child.poll() is None:
+        largest = max([largest, *map(_high_water, _tree(child.pid))])
+        time.sleep(0.02)
+    return child.returncode, largest
+
+
 def bench_big(work: Path, megabytes: int, lines: list[Line]) -> None:
     """One mail whose 附件1 is a real xlsx made `megabytes` MB by a stored picture."""
     folder = work / "big"
@@ -506,30 +550,23 @@ def bench_big(work: Path, megabytes: int, lines: list[Line]) -> None:
     )
     mail = folder / "big.eml"
     mail.write_bytes(raw)
-    env = environment()
-    baseline = hostile.run_measured(
-        [sys.executable, "-c", f"data = open({str(mail)!r}, 'rb').read()"],
-        cwd=folder,
-        env=env,
-        timeout=60,
-    )
-    run = hostile.run_measured(
-        [sys.executable, "-m", "mailproc", "ingest", str(mail), "--config", str(config)],
-        cwd=folder,
-        env=env,
-        timeout=600,
+    size = len(raw)
+    del raw  # not to be counted in what the measured processes are forked from
+    _, baseline = peak_memory([sys.executable, "-c", f"open({str(mail)!r}, 'rb').read()"], folder)
+    returncode, peak = peak_memory(
+        [sys.executable, "-m", "mailproc", "ingest", str(mail), "--config", str(config)], folder
     )
     with sqlite3.connect(folder / "mailproc.db") as db:
         reply = db.execute("select reply from messages").fetchone()
         lectures = db.execute("select value from figures where \"column\" = 'lectures'").fetchone()
-    read_right = run.returncode == 0 and reply == ("ack",) and lectures == (3,)
-    ratio = run.peak_process / len(raw)
+    read_right = returncode == 0 and reply == ("ack",) and lectures == (3,)
+    ratio = peak / size
     mib = 1024 * 1024
     report(
         Line(
-            f"big attachment ({len(raw) / mib:.0f} MiB mail)",
-            f"{run.peak_process / mib:.0f} MiB peak",
-            f"{baseline.peak_rss / mib:.0f} MiB read",
+            f"big attachment ({size / mib:.0f} MiB mail)",
+            f"{peak / mib:.0f} MiB peak",
+            f"{baseline / mib:.0f} MiB read",
             ratio,
             "peak <= 4x the mail" + ("" if read_right else " (READ WRONG)"),
             read_right and ratio <= 4,
