@@ -135,21 +135,27 @@ def unit_records(
     anchors: dict[str, str],
     links: _Links,
 ) -> list[dict[str, Any]]:
-    """Per unit, every receipt and event report it sent by `as_of`, with links to the files."""
-    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in db.query("select * from attachments order by id"):
-        files[row["message"]].append({"name": row["filename"], "href": links(row["archive_path"])})
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    query = """
+    """Per unit of `anchors` (every unit for the dashboard, one for its console page), every
+    receipt and event report it sent by `as_of`, with links to the files."""
+    units = list(anchors)
+    among = f"({', '.join('?' * len(units))})"
+    sent = f"""
         select r.unit, r.item, r.period, r.version, r.received_at, r.on_time, r.status,
                r.complete, r.problems, m.id as message, m.archive_path
-        from receipts r join messages m on m.id = r.message
+        from receipts r join messages m on m.id = r.message where r.unit in {among}
         union all
         select unit, item, null, null, received_at, 1, null, 1, problems, id, archive_path
         from messages where disposition = 'submission' and item is not null and period is null
-        order by received_at
+            and unit in {among}
     """
-    for row in db.query(query):
+    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in db.query(
+        f"select * from attachments where message in (select message from ({sent})) order by id",
+        [*units, *units],
+    ):
+        files[row["message"]].append({"name": row["filename"], "href": links(row["archive_path"])})
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in db.query(f"{sent} order by received_at", [*units, *units]):
         if not _counted(row["received_at"], matrix.as_of):
             continue
         item = rules.item(row["item"])
