@@ -133,8 +133,7 @@ def open_file(
         archive = _checked_zip(source, budget)
         grids = _spreadsheet_grids(data)
     elif kind == "docx":
-        _checked_zip(source, budget)
-        grids = _docx_grids(data)
+        grids = _docx_grids(data, _checked_zip(source, budget))
     elif kind == "pdf":
         return _pdf_opened(data, filename)
     elif kind in OLD_WORD_KINDS:
@@ -295,11 +294,12 @@ def _visible_sheets(workbook: CalamineWorkbook) -> list[str]:
     return shown or workbook.sheet_names
 
 
-def _docx_grids(data: bytes) -> list[_Grid]:
-    """The tables of a .docx, read from its main document XML (`read.wordxml`), or through
-    python-docx when that reading meets anything it does not expect."""
+def _docx_grids(data: bytes, package: zipfile.ZipFile | None) -> list[_Grid]:
+    """The tables of a .docx, read from its main document XML in the zip already opened
+    (`read.wordxml`), or through python-docx when that reading meets anything it does not
+    expect."""
     try:
-        paragraphs, tables = wordxml.read_docx(data)
+        paragraphs, tables = wordxml.read_docx(data, package)
         grids = []
         for number, (rows, columns, table) in enumerate(tables, start=1):
             if rows > MAX_ROWS or columns > MAX_COLS:
@@ -352,8 +352,7 @@ def _old_word_grids(data: bytes, budget: Budget, seconds: float) -> list[_Grid] 
     deadline = time.monotonic() + seconds
     converted = converted_to_docx(data, seconds)
     if converted is not None:
-        _checked_zip(Container(converted), budget)
-        return _docx_grids(converted)
+        return _docx_grids(converted, _checked_zip(Container(converted), budget))
     printed = printed_tables(data, deadline - time.monotonic())
     if printed is None:
         return None

@@ -129,12 +129,13 @@ def _rows(table: etree._Element) -> list[list[str]]:
     return rows
 
 
-def read_docx(data: bytes) -> tuple[list[str], list[Table]]:
+def read_docx(data: bytes, package: zipfile.ZipFile | None = None) -> tuple[list[str], list[Table]]:
     """The body's paragraphs and its top-level tables, each with its size, so the caller can
-    refuse a huge one before its cells are read (`table_cells`)."""
+    refuse a huge one before its cells are read (`table_cells`). `package`: the file's zip,
+    when the caller has it open already."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            document = etree.fromstring(package.read(_main_part(package)), _PARSER)
+        package = package or zipfile.ZipFile(io.BytesIO(data))
+        document = etree.fromstring(package.read(_main_part(package)), _PARSER)
     except Unexpected:
         raise
     except Exception as exc:
