@@ -9,6 +9,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -18,8 +19,10 @@ from mailproc.config import Config
 from mailproc.lock import SendingLock
 from mailproc.outgoing.delivery import Delivered, DirTransport, Transport, deliver
 from mailproc.outgoing.render import Renderer
-from mailproc.read.sandbox import Sandbox
 from mailproc.rules import Rules, load_rules
+
+if TYPE_CHECKING:
+    from mailproc.read.sandbox import Sandbox
 
 
 @dataclass
@@ -45,8 +48,12 @@ class App:
         return DirTransport(self.config.outbox)
 
     @functools.cached_property
-    def sandbox(self) -> Sandbox:
-        """The process that mail and files are read in, started on first need."""
+    def sandbox(self) -> "Sandbox":
+        """The process that mail and files are read in, started on first need (its module,
+        with every file reader, imported only then: half the start-up of a command that only
+        reads the ledger)."""
+        from mailproc.read.sandbox import Sandbox
+
         return Sandbox(self.config.limits)
 
     def deliver(

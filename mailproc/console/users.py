@@ -7,6 +7,7 @@ A clerk acts, a viewer (a supervisor) reads. Five wrong passwords in a row lock 
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -51,9 +52,12 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed, base64.b64decode(digest))
 
 
-# A hash to check a password against when the name is unknown: the answer takes as long, so
-# timing does not tell which names exist.
-_NOBODY = hash_password(secrets.token_hex(16))
+@functools.cache
+def _nobody() -> str:
+    """A hash to check a password against when the name is unknown: the answer takes as long,
+    so timing does not tell which names exist. Made at the first login, not at every start
+    of every command (scrypt costs some 80 ms)."""
+    return hash_password(secrets.token_hex(16))
 
 
 def add_user(db: sqlite_utils.Database, tz: dt.tzinfo, name: str, role: str, password: str) -> None:
@@ -112,7 +116,7 @@ def log_in(
     now = dt.datetime.now(dt.UTC)
     user = ledger.console_user(db, name.strip())
     if user is None:
-        password_matches(password, _NOBODY)
+        password_matches(password, _nobody())
         raise LoginRefused("用户名或密码不正确")
     if user["locked_until"] and user["locked_until"] > _utc(now):
         raise LoginRefused(

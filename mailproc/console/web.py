@@ -53,6 +53,7 @@ from mailproc.reports.workbook import write_workbook
 from mailproc.rules import Rules, load_rules
 
 SESSION_COOKIE = "mailproc_session"
+PAGE_SIZE = 500  # mails on one page of the list: a page is as quick at 50,000 mails as at 500
 LOGIN_COOKIE = "mailproc_login"  # the login form's CSRF token, before there is a session
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSP = (
@@ -225,13 +226,15 @@ class Console:
             anchors = units_in_order(matrix, self.rules)
             context = matrix_context(matrix, self.rules, anchors)
             row = next(r for g in context["groups"] for r in g["rows"] if r["name"] == name)
-            records = unit_records(app.db, self.rules, matrix, anchors, self._file_link(app))
-            record = next(r for r in records if r["name"] == name)
-            mails = [
-                m
-                for m in mail_list.message_records(app.db)
-                if m["unit"] == name or m["sender"] in unit.addresses
-            ]
+            links = self._file_link(app, name)
+            records = unit_records(app.db, self.rules, matrix, {name: anchors[name]}, links)
+            record = records[0]
+            addresses = sorted(unit.addresses)
+            mails = mail_list.message_records(
+                app.db,
+                where=f"unit = ? or sender in ({', '.join('?' * len(addresses))})",
+                params=[name, *addresses],
+            )
             sent = list(app.db["outbox"].rows_where("unit = ?", [name], order_by="id"))
             decided = [
                 d["text"] for d in decisions_in_force(app.db, self.rules) if d["unit"] == name
@@ -249,18 +252,20 @@ class Console:
             decisions=decided,
         )
 
-    def _file_link(self, app: App) -> Callable[[str | None], str | None]:
+    def _file_link(self, app: App, unit: str) -> Callable[[str | None], str | None]:
         """Links from a unit's record to the files: by the ledger's numbers, never by path."""
         by_path = {
             row["archive_path"]: f"/messages/{row['id']}/original"
-            for row in app.db.query("select id, archive_path from messages")
+            for row in app.db.query("select id, archive_path from messages where unit = ?", [unit])
         }
         by_path.update(
             {
                 row["archive_path"]: f"/messages/{row['message']}/files/{row['id']}"
                 for row in app.db.query(
-                    "select id, message, archive_path from attachments "
-                    "where archive_path is not null"
+                    "select a.id, a.message, a.archive_path from attachments a"
+                    " join messages m on m.id = a.message"
+                    " where m.unit = ? and a.archive_path is not null",
+                    [unit],
                 )
             }
         )
@@ -271,10 +276,18 @@ class Console:
 
     def messages_page(self, request: Request) -> Response:
         wanted = self._filters(request)
-        with self.app() as app:
-            records = mail_list.matching(mail_list.message_records(app.db), wanted)
-        labels = {item.id: item.label for item in self.rules.items}
         export = request.query_params.get("format")
+        page = request.query_params.get("page", "1")
+        page = int(page) if page.isdigit() and int(page) > 0 else 1
+        with self.app() as app:
+            if export in ("csv", "xlsx") or any(wanted.values()):
+                records = mail_list.matching(mail_list.message_records(app.db), wanted)
+                total = len(records)
+                shown = records[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            else:  # the whole ledger: only the page shown is read
+                total = app.db["messages"].count
+                shown = mail_list.message_records(app.db, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        labels = {item.id: item.label for item in self.rules.items}
         if export in ("csv", "xlsx"):
             stamp = dt.datetime.now(self.rules.timezone).strftime("%Y%m%d-%H%M")
             filename = f"邮件清单-{stamp}.{export}"
@@ -290,7 +303,11 @@ class Console:
         return self.render(
             request,
             "messages.html.j2",
-            records=records,
+            records=shown,
+            total=total,
+            page=page,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            page_size=PAGE_SIZE,
             wanted=wanted,
             periods=periods,
             query=query,

@@ -28,18 +28,46 @@ class Ledger(sqlite_utils.Database):
     """
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[sqlite_utils.Database]:
+    def atomic(self, durable: bool = True) -> Iterator[sqlite_utils.Database]:
+        """One transaction. `durable=False` commits without waiting for the disk (the next
+        durable commit flushes it too): for writes a power cut may lose without harm. A
+        process that dies after either kind of commit loses nothing."""
         if self.conn.in_transaction:
             with super().atomic():
                 yield self
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield self
-        except BaseException:
-            self.conn.rollback()
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.execute("COMMIT")
+        finally:
+            if not durable:
+                self.conn.execute("PRAGMA synchronous=FULL")
+
+    # sqlite-utils asks sqlite_master for every table and view name each time a table is
+    # named (`db["outbox"]`): asked once per schema version instead.
+
+    def _names(self, kind: str) -> list[str]:
+        version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        cached = self.__dict__.setdefault("_name_cache", {}).get(kind)
+        if cached is None or cached[0] != version:
+            rows = self.conn.execute("select name from sqlite_master where type = ?", [kind])
+            cached = self._name_cache[kind] = (version, [row[0] for row in rows])
+        return cached[1]
+
+    def table_names(self, fts4: bool = False, fts5: bool = False) -> list[str]:
+        if fts4 or fts5:
+            return super().table_names(fts4, fts5)
+        return list(self._names("table"))
+
+    def view_names(self) -> list[str]:
+        return list(self._names("view"))
 
 
 @migrations()
@@ -286,6 +314,7 @@ def open_ledger(path: str | Path) -> sqlite_utils.Database:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     db = Ledger(path)
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # every commit on disk unless said otherwise
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     migrations.apply(db)
@@ -314,3 +343,13 @@ def m008_console(db: sqlite_utils.Database) -> None:
         not_null={"user", "csrf_token", "created_at", "expires_at"},
     )
     db["console_sessions"].create_index(["user"])
+
+
+@migrations()
+def m009_rows_by_message(db: sqlite_utils.Database) -> None:
+    """A mail's receipts, figures and replies found by index: reading a mail again (a booking,
+    a replay) replaced them by scanning every table, and the history page looked up the
+    outbox the same way."""
+    db["receipts"].create_index(["message"])
+    db["figures"].create_index(["message"])
+    db["outbox"].create_index(["message"])

@@ -8,24 +8,53 @@ together: a mail, its files, its receipt and its reply are one.
 
 import dataclasses
 import datetime as dt
+import email.header
 import email.policy
+import re
 from collections.abc import Iterable
 from email.message import EmailMessage
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.db import jsonify_if_needed
 
 from mailproc.ledger.read import dumps, now_iso, unit_deadline
 from mailproc.rules import Rules
 from mailproc.values import Classification
 
+# The writes made for every mail and every reply are plain statements, each prepared once
+# (sqlite3 caches them by their text): through sqlite-utils' tables each one first asked
+# the schema what the table is, some eighty statements a mail.
+
+
+def _insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    """One row as sqlite-utils would store it (lists and dicts as JSON); its rowid."""
+    columns = ", ".join(f'"{name}"' for name in row)
+    marks = ", ".join("?" * len(row))
+    values = [jsonify_if_needed(value) for value in row.values()]
+    return db.execute(f'insert into "{table}" ({columns}) values ({marks})', values).lastrowid
+
+
+def _insert_all(db: sqlite_utils.Database, table: str, rows: Iterable[dict[str, Any]]) -> None:
+    for row in rows:
+        _insert(db, table, row)
+
+
+def _update(db: sqlite_utils.Database, table: str, pk: int, fields: dict[str, Any]) -> None:
+    assignments = ", ".join(f'"{name}" = ?' for name in fields)
+    values = [jsonify_if_needed(value) for value in fields.values()]
+    db.execute(f'update "{table}" set {assignments} where id = ?', [*values, pk])
+
 
 def log(
     db: sqlite_utils.Database, tz: dt.tzinfo, message: int | None, action: str, detail: Any
 ) -> None:
-    db["log"].insert(
-        {"at": now_iso(tz), "message": message, "action": action, "detail": dumps(detail)}
-    )
+    with db.atomic():
+        _insert(
+            db,
+            "log",
+            {"at": now_iso(tz), "message": message, "action": action, "detail": dumps(detail)},
+        )
 
 
 # -- mail ----------------------------------------------------------------------------------
@@ -50,7 +79,8 @@ def reading(result: Classification) -> dict[str, Any]:
 
 def record_message(db: sqlite_utils.Database, fields: dict[str, Any]) -> int:
     """A mail as it arrived (its headers, archive path, source) with its reading."""
-    return db["messages"].insert(fields).last_pk
+    with db.atomic():
+        return _insert(db, "messages", fields)
 
 
 def refile_message(db: sqlite_utils.Database, pk: int, moves: dict[str, str]) -> None:
@@ -65,7 +95,8 @@ def refile_message(db: sqlite_utils.Database, pk: int, moves: dict[str, str]) ->
 
 
 def record_attachments(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> None:
-    db["attachments"].insert_all(rows)
+    with db.atomic():
+        _insert_all(db, "attachments", rows)
 
 
 def recover_message(db: sqlite_utils.Database, pk: int, fields: dict[str, Any]) -> None:
@@ -77,36 +108,40 @@ def record_receipt(
     db: sqlite_utils.Database, pk: int, received: dt.datetime, result: Classification
 ) -> None:
     """The mail's receipt against its deadline, and its 附件1 figures when every cell read."""
-    db["receipts"].insert(
-        {
-            "message": pk,
-            "unit": result.unit,
-            "item": result.item,
-            "period": result.period,
-            "version": result.version,
-            "received_at": received.isoformat(),
-            "on_time": int(bool(result.on_time)),
-            "status": result.status,
-            "complete": int(not result.problems),
-            "problems": dumps(result.problems),
-        }
-    )
-    table = result.table
-    if table is not None and not table.bad_cells:
-        approximate = {cell.column for cell in table.approximations}
-        db["figures"].insert_all(
-            {
-                "message": pk,
-                "unit": result.unit,
-                "item": result.item,
-                "period": result.period,
-                "version": result.version,
-                "column": column,
-                "value": value,
-                "approximate": int(column in approximate),
-            }
-            for column, value in table.values.items()
-        )
+    receipt = {
+        "message": pk,
+        "unit": result.unit,
+        "item": result.item,
+        "period": result.period,
+        "version": result.version,
+        "received_at": received.isoformat(),
+        "on_time": int(bool(result.on_time)),
+        "status": result.status,
+        "complete": int(not result.problems),
+        "problems": dumps(result.problems),
+    }
+    with db.atomic():
+        _insert(db, "receipts", receipt)
+        table = result.table
+        if table is not None and not table.bad_cells:
+            approximate = {cell.column for cell in table.approximations}
+            _insert_all(
+                db,
+                "figures",
+                (
+                    {
+                        "message": pk,
+                        "unit": result.unit,
+                        "item": result.item,
+                        "period": result.period,
+                        "version": result.version,
+                        "column": column,
+                        "value": value,
+                        "approximate": int(column in approximate),
+                    }
+                    for column, value in table.values.items()
+                ),
+            )
 
 
 def forget_receipts(db: sqlite_utils.Database, pks: Iterable[int]) -> None:
@@ -226,32 +261,49 @@ def queue(
 ) -> int | None:
     """Insert one outgoing message unless its cause was queued before; returns its id. `item`
     and `period` say what a notice to a unit is about, so a reply to it can be booked."""
-    if next(db["outbox"].rows_where("cause = ?", [cause], limit=1), None):
-        return None
-    table = db["outbox"].insert(
-        {
-            "kind": kind,
-            "cause": cause,
-            "message": message_pk,
-            "unit": unit,
-            "item": item,
-            "period": period,
-            "to_addrs": message["To"],
-            "cc_addrs": message["Cc"] or "",
-            "subject": message["Subject"],
-            "message_id": message["Message-ID"],
-            "eml": message.as_string(policy=email.policy.SMTP),
-            "status": "queued",
-            "attempts": 0,
-            "created_at": now_iso(tz),
-        }
-    )
-    return table.last_pk
+    row = {
+        "kind": kind,
+        "cause": cause,
+        "message": message_pk,
+        "unit": unit,
+        "item": item,
+        "period": period,
+        "to_addrs": _text(message["To"]),
+        "cc_addrs": _text(message["Cc"] or ""),
+        "subject": _text(message["Subject"]),
+        "message_id": message["Message-ID"],
+        "eml": message.as_string(policy=email.policy.SMTP),
+        "status": "queued",
+        "attempts": 0,
+        "created_at": now_iso(tz),
+    }
+    with db.atomic():
+        if db.execute("select 1 from outbox where cause = ?", [cause]).fetchone():
+            return None
+        return _insert(db, "outbox", row)
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _text(value: str) -> str:
+    """A header as a person reads it (the message keeps it encoded for the wire)."""
+    value = _FOLD.sub("", value)
+    if "=?" not in value:  # no encoded word: as it stands
+        return value
+    return str(email.header.make_header(email.header.decode_header(value)))
+
+
+def _set_outbox(
+    db: sqlite_utils.Database, outbox_id: int, fields: dict[str, Any], durable: bool = True
+) -> None:
+    with db.atomic(durable=durable):
+        _update(db, "outbox", outbox_id, fields)
 
 
 def requeue(db: sqlite_utils.Database, outbox_id: int) -> None:
     """A failed message queued again, due at once."""
-    db["outbox"].update(outbox_id, {"status": "queued", "next_attempt_at": None})
+    _set_outbox(db, outbox_id, {"status": "queued", "next_attempt_at": None})
 
 
 def delivery_resumed(db: sqlite_utils.Database, outbox_id: int, sent: bool, tz: dt.tzinfo) -> None:
@@ -260,27 +312,31 @@ def delivery_resumed(db: sqlite_utils.Database, outbox_id: int, sent: bool, tz: 
         fields = {"status": "sent", "sent_at": now_iso(tz), "delivered_to": "recovered"}
     else:
         fields = {"status": "queued"}
-    db["outbox"].update(outbox_id, fields)
+    _set_outbox(db, outbox_id, fields)
 
 
 def delivery_started(db: sqlite_utils.Database, outbox_id: int, attempts: int) -> None:
-    db["outbox"].update(outbox_id, {"status": "sending", "attempts": attempts})
+    """On disk before the message leaves: after a power cut it is found `sending` and checked,
+    never sent blind a second time."""
+    _set_outbox(db, outbox_id, {"status": "sending", "attempts": attempts})
 
 
 def delivery_sent(db: sqlite_utils.Database, outbox_id: int, where: str, tz: dt.tzinfo) -> None:
-    db["outbox"].update(
-        outbox_id, {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
-    )
+    """Not flushed to disk on its own (the next commit that is flushes it): lost to a power
+    cut, the message is `sending` again, and delivery asks whether it went out."""
+    fields = {"status": "sent", "sent_at": now_iso(tz), "delivered_to": where}
+    _set_outbox(db, outbox_id, fields, durable=False)
 
 
 def delivery_failed(db: sqlite_utils.Database, outbox_id: int, error: str) -> None:
-    db["outbox"].update(outbox_id, {"status": "failed", "last_error": error})
+    _set_outbox(db, outbox_id, {"status": "failed", "last_error": error})
 
 
 def delivery_postponed(
     db: sqlite_utils.Database, outbox_id: int, error: str, until: dt.datetime
 ) -> None:
-    db["outbox"].update(
+    _set_outbox(
+        db,
         outbox_id,
         {"status": "queued", "last_error": error, "next_attempt_at": until.isoformat()},
     )
@@ -291,20 +347,23 @@ def delivery_postponed(
 
 def take_in_hand(db: sqlite_utils.Database, tz: dt.tzinfo, sha256: str, source: str) -> int:
     """Note, and commit at once, that a mail is being read; how many times it has been taken
-    in hand without being recorded (1 the first time)."""
-    with db.atomic():
-        row = next(db["in_hand"].rows_where("sha256 = ?", [sha256]), None)
-        attempts = (row["attempts"] if row else 0) + 1
-        db["in_hand"].upsert(
-            {"sha256": sha256, "source": source, "started_at": now_iso(tz), "attempts": attempts},
-            pk="sha256",
+    in hand without being recorded (1 the first time). Not flushed to disk on its own: a
+    process that dies leaves it committed, and only a power cut could lose one count."""
+    with db.atomic(durable=False):
+        row = db.execute("select attempts from in_hand where sha256 = ?", [sha256]).fetchone()
+        attempts = (row[0] if row else 0) + 1
+        db.execute(
+            "insert or replace into in_hand (sha256, source, started_at, attempts)"
+            " values (?, ?, ?, ?)",
+            [sha256, source, now_iso(tz), attempts],
         )
     return attempts
 
 
 def out_of_hand(db: sqlite_utils.Database, sha256: str) -> None:
     """The mail is recorded (call in the transaction that records it)."""
-    db["in_hand"].delete_where("sha256 = ?", [sha256])
+    with db.atomic():
+        db.execute("delete from in_hand where sha256 = ?", [sha256])
 
 
 # -- the mailbox and the jobs ------------------------------------------------------------------
@@ -318,18 +377,17 @@ def save_mailbox_state(
     uidvalidity: int,
     last_uid: int,
 ) -> None:
-    """How far one folder of one account has been read."""
-    db["mailbox_state"].upsert(
-        {
-            "account": account,
-            "folder": folder,
-            "uidvalidity": uidvalidity,
-            "last_uid": last_uid,
-            "updated_at": now_iso(tz),
-        },
-        pk=("account", "folder"),
-        alter=False,
-    )
+    """How far one folder of one account has been read. Not flushed to disk on its own: a
+    power cut that loses it makes the next poll fetch mail again that the ledger knows by its
+    sha256 (see `Pipeline.ingest`), so it changes nothing."""
+    with db.atomic(durable=False):
+        db.execute(
+            "insert into mailbox_state (account, folder, uidvalidity, last_uid, updated_at)"
+            " values (?, ?, ?, ?, ?) on conflict (account, folder) do update set"
+            " uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,"
+            " updated_at = excluded.updated_at",
+            [account, folder, uidvalidity, last_uid, now_iso(tz)],
+        )
 
 
 def record_job_run(db: sqlite_utils.Database, fields: dict[str, Any]) -> None:

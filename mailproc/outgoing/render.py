@@ -4,12 +4,14 @@ message. The ledger queues it (`ledger.write.queue`) in the same transaction as 
 so a crash can neither lose it nor produce it twice.
 """
 
+import base64
 import datetime as dt
+import email.policy
 import hashlib
 import re
-from email.headerregistry import Address
+from email.contentmanager import raw_data_manager
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,36 @@ WEEKDAYS = "一二三四五六日"
 
 
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
+_LINE = 78  # RFC 5322's line length, as the email package folds
+
+
+_WORD_BYTES = 39  # of text per encoded word: "Subject: " and the first word fit in a line
+
+
+def _encoded(text: str) -> str:
+    """Text as RFC 2047 encoded words, cut between characters, never at a space (a reader
+    drops the white space between two encoded words)."""
+    words, chunk, size = [], [], 0
+    for char in text:
+        length = len(char.encode())
+        if size + length > _WORD_BYTES:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    words.append("".join(chunk))
+    encoded = (base64.b64encode(word.encode()).decode("ascii") for word in words)
+    return "\n ".join(f"=?utf-8?b?{word}?=" for word in encoded)
+
+
+def _header(name: str, value: str) -> str:
+    """A header's value written out once, as it goes on the wire. A short ASCII value stays
+    as it is; anything else is folded and encoded by the email package, as before."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"header {name} may not contain a line break")
+    if value.isascii() and len(name) + len(value) + 2 <= _LINE:
+        return value
+    return email.policy.SMTP.fold(name, value)[len(name) + 2 :].rstrip("\r\n")
 
 
 def long_time(moment: dt.datetime) -> str:
@@ -108,28 +140,33 @@ class Renderer:
         attachments: tuple[tuple[str, bytes, str], ...] = (),
     ) -> EmailMessage:
         """A complete message: plain text (and HTML), attachments, every mailproc header."""
-        msg = EmailMessage()
-        msg["From"] = Address(self.from_name, addr_spec=self.from_address)
-        msg["To"] = ", ".join(to)
+        # Built under compat32 with every header written out here, once: under the default
+        # policy each header is parsed into an object when set and folded again when the
+        # outbox stores the message, which cost a reply more than its template.
+        msg = EmailMessage(policy=email.policy.compat32)
+        msg["From"] = formataddr((self.from_name, self.from_address), "utf-8")
+        msg["To"] = _header("To", ", ".join(to))
         if cc:
-            msg["Cc"] = ", ".join(cc)
-        # A space between two Chinese words becomes an ideographic one: the email package folds
-        # long subjects at ASCII spaces, and readers drop a space between encoded words.
-        msg["Subject"] = _CJK_SPACE.sub("\u3000", subject)
+            msg["Cc"] = _header("Cc", ", ".join(cc))
+        # A space between two Chinese words becomes an ideographic one: readers drop a space
+        # between encoded words.
+        subject = _CJK_SPACE.sub("\u3000", subject)
+        msg["Subject"] = _header("Subject", subject) if subject.isascii() else _encoded(subject)
         msg["Date"] = format_datetime(now)
-        msg["Message-ID"] = message_id
+        msg["Message-ID"] = _header("Message-ID", message_id)
         if in_reply_to:
-            msg["In-Reply-To"] = in_reply_to
-            msg["References"] = " ".join([*references, in_reply_to][-10:])
+            msg["In-Reply-To"] = _header("In-Reply-To", in_reply_to)
+            msg["References"] = _header("References", " ".join([*references, in_reply_to][-10:]))
         msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
         msg["X-Mailproc-Kind"] = kind
-        msg.set_content(body, charset="utf-8")
+        build = {"content_manager": raw_data_manager}
+        msg.set_content(body, charset="utf-8", **build)
         if html is not None:
-            msg.add_alternative(html, subtype="html", charset="utf-8")
+            msg.add_alternative(html, subtype="html", charset="utf-8", **build)
         for filename, data, mime in attachments:
             maintype, subtype = mime.split("/", 1)
-            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+            msg.add_attachment(data, maintype, subtype, filename=filename, **build)
         return msg
 
     def render_html(self, name: str, context: dict[str, Any]) -> str:

@@ -21,7 +21,6 @@ import email.parser
 import email.utils
 import hashlib
 import itertools
-import logging
 import mimetypes
 import re
 import struct
@@ -30,9 +29,6 @@ from datetime import UTC, datetime
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
-
-import mailparser
-from mailparser.exceptions import MailParserRecursionError
 
 from mailproc.read import containers
 from mailproc.read.budget import Budget, Limits, OverBudget
@@ -65,10 +61,6 @@ from mailproc.read.kinds import (
     pdf_is_complete,
 )
 from mailproc.values import Attachment, ParsedMail
-
-# mail-parser warns on every part type it does not decode itself ("Email content 'alternative'
-# not handled"); this module decodes those parts, so the warnings are noise in the service log.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 __all__ = [
     "Attachment",
@@ -533,9 +525,11 @@ def _filename(view: Message) -> tuple[str, bytes | None, bool]:
 
 
 # A stretch of whole lines of base64 characters this long is an attachment's body, cut out
-# before the stdlib parser sees it (shorter ones are left to it: they cost it little).
+# before the stdlib parser sees it (shorter ones are left to it: they cost it little). The
+# look-behind lets a match start only where a stretch starts: without it the search is tried
+# again at every byte of a shorter stretch, quadratic in its length (35 ms a mail).
 _BLOB_MIN = 16 * 1024
-_BASE64_STRETCH = re.compile(rb"[A-Za-z0-9+/\r\n]{%d,}" % _BLOB_MIN)
+_BASE64_STRETCH = re.compile(rb"(?<![A-Za-z0-9+/\r\n])[A-Za-z0-9+/\r\n]{%d,}" % _BLOB_MIN)
 _BLOB_MARK = b"MAILPROCBLOB"  # plus the run's number: not a multiple of 4 characters long
 _BLOB_LINE = re.compile(rb"MAILPROCBLOB(\d+)\r?\n?")
 _BASE64_ALPHABET = re.compile(rb"[^A-Za-z0-9+/=]")
@@ -884,17 +878,12 @@ def _check_is_mail(raw: bytes) -> None:
 
 
 def _load(raw: bytes) -> tuple[Message, list[str]]:
-    """Message tree via mail-parser, else the stdlib parser it wraps, else headers only.
+    """The stdlib's message tree, else headers only when the MIME nesting is too deep for it.
 
-    mail-parser 4.8 raises AttributeError on some truncated multiparts (its epilogue recovery
-    assumes an epilogue); the stdlib tree it would have returned is all that is needed here.
+    mail-parser used to wrap this parse, and its own second pass over the tree (bodies and
+    attachments decoded into its fields, a quarter of parsing) was thrown away: only the
+    tree is read here, and `_from_message` reads it once.
     """
-    try:
-        return mailparser.MailParser.from_bytes(raw).message, []
-    except (MailParserRecursionError, RecursionError):
-        return _headers_only(raw)
-    except Exception:  # a bug in mail-parser must not lose the mail
-        pass
     try:
         return email.message_from_bytes(raw), []
     except RecursionError:

@@ -36,6 +36,7 @@ import xlrd
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 from xlrd.compdoc import CompDoc
 
+from mailproc.read import wordxml
 from mailproc.read.budget import Budget, Limits, OverBudget
 from mailproc.read.kinds import (
     OLD_WORD_KINDS,
@@ -133,8 +134,7 @@ def open_file(
         archive = _checked_zip(source, budget)
         grids = _spreadsheet_grids(data)
     elif kind == "docx":
-        _checked_zip(source, budget)
-        grids = _docx_grids(data)
+        grids = _docx_grids(data, _checked_zip(source, budget))
     elif kind == "pdf":
         return _pdf_opened(data, filename)
     elif kind in OLD_WORD_KINDS:
@@ -293,7 +293,23 @@ def _visible_sheets(workbook: CalamineWorkbook) -> list[str]:
     return shown or workbook.sheet_names
 
 
-def _docx_grids(data: bytes) -> list[_Grid]:
+def _docx_grids(data: bytes, package: zipfile.ZipFile | None) -> list[_Grid]:
+    """The tables of a .docx, read from its main document XML in the zip already opened
+    (`read.wordxml`), or through python-docx when that reading meets anything it does not
+    expect."""
+    try:
+        paragraphs, tables = wordxml.read_docx(data, package)
+        grids = []
+        for number, (rows, columns, table) in enumerate(tables, start=1):
+            if rows > MAX_ROWS or columns > MAX_COLS:
+                raise _too_big(rows, columns)
+            grids.append(_Grid(f"表格{number}", wordxml.table_cells(table), paragraphs))
+    except wordxml.Unexpected:
+        return _python_docx_grids(data)
+    return grids
+
+
+def _python_docx_grids(data: bytes) -> list[_Grid]:
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [p.text for p in document.paragraphs]
@@ -335,8 +351,7 @@ def _old_word_grids(data: bytes, budget: Budget, seconds: float) -> list[_Grid] 
     deadline = time.monotonic() + seconds
     converted = converted_to_docx(data, seconds)
     if converted is not None:
-        _checked_zip(Container(converted), budget)
-        return _docx_grids(converted)
+        return _docx_grids(converted, _checked_zip(Container(converted), budget))
     printed = printed_tables(data, deadline - time.monotonic())
     if printed is None:
         return None

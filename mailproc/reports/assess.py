@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import sqlite_utils
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from mailproc.labels import STATE_WORDS
@@ -21,6 +21,7 @@ from mailproc.reports.status import Cell, status_matrix
 from mailproc.reports.workbook import (
     FILLS,
     FONT_NAME,
+    NO_FILL,
     print_setup,
     put,
     report_path,
@@ -127,7 +128,7 @@ def write_assessment(result: dict, rules: Rules, folder: Path) -> Path:
             put(sheet, row, column, value)
         for offset, key in enumerate(result["deadlines"]):
             state = entry["record"][key]
-            put(sheet, row, 4 + offset, STATE_TEXT[state], fill=fills.get(state, PatternFill()))
+            put(sheet, row, 4 + offset, STATE_TEXT[state], fill=fills.get(state, NO_FILL))
         end = 4 + len(result["deadlines"])
         for column, value in enumerate((entry["score"], entry["possible"], entry["percent"]), end):
             put(sheet, row, column, value)

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import openpyxl
 import sqlite_utils
@@ -27,10 +28,18 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def message_records(db: sqlite_utils.Database) -> list[dict]:
-    """Every mail in receipt order, its lists decoded."""
+def message_records(
+    db: sqlite_utils.Database,
+    limit: int = -1,
+    offset: int = 0,
+    where: str = "1",
+    params: Iterable[Any] = (),
+) -> list[dict]:
+    """Every mail in receipt order (or a page of them, or those `where` picks), its lists
+    decoded."""
     records = []
-    for row in db.query("select * from messages order by received_at, id"):
+    query = f"select * from messages where {where} order by received_at, id limit ? offset ?"
+    for row in db.query(query, [*params, limit, offset]):
         record = {key: row[key] for key in FIELDS}
         record["problems"] = json.loads(row["problems"] or "[]")
         record.update(

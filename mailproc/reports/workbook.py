@@ -6,6 +6,7 @@ added up to date, and the receipt log. Laid out to print on A4 landscape and to 
 in WPS and Excel. Text that came from units is written as text, never as a formula.
 """
 
+import copy
 import datetime as dt
 import io
 import json
@@ -38,6 +39,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "＝", "＋", "－", "＠", "\t", "\r")
 THIN = Side(style="thin", color="808080")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+LEFT = Alignment(horizontal="left", vertical="center")
+BODY_FONT = Font(name=FONT_NAME, size=10)
+BOLD_FONT = Font(name=FONT_NAME, size=10, bold=True)
+NO_FILL = PatternFill()
 FILLS = {
     "header": PatternFill("solid", fgColor="DDEBF7"),
     "category": PatternFill("solid", fgColor="F2F2F2"),
@@ -65,13 +70,26 @@ def write(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
 
 
 def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Cell:
-    """Write one cell of a table (`write`), with its border, font and alignment."""
+    """Write one cell of a table (`write`), with its border, font and alignment.
+
+    A style is made once per workbook: openpyxl files each font, border and fill it is given
+    in the workbook's shared lists, hashing it anew every time (a 5,000-row receipt log spent
+    seconds there), so a cell styled like one before takes that cell's style as it stands.
+    Styles are told apart by the objects given, which the cache keeps alive: pass shared
+    ones (BODY_FONT, LEFT, FILLS...), not new ones per cell."""
     cell = write(sheet, row, column, value)
-    cell.font = style.pop("font", Font(name=FONT_NAME, size=10))
-    cell.border = BORDER
-    cell.alignment = style.pop("alignment", CENTER)
+    style.setdefault("font", BODY_FONT)
+    style.setdefault("alignment", CENTER)
+    style["border"] = BORDER
+    cache = sheet.parent.__dict__.setdefault("_mailproc_styles", {})
+    key = (cell.quotePrefix, *((name, id(setting)) for name, setting in style.items()))
+    made = cache.get(key)
+    if made is not None:
+        cell._style = copy.copy(made[0])
+        return cell
     for name, setting in style.items():
         setattr(cell, name, setting)
+    cache[key] = (copy.copy(cell._style), list(style.values()))
     return cell
 
 
@@ -209,20 +227,19 @@ def _unit_rows(
     for category, units in groupby(rules.units, key=lambda u: u.category):
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
         put(sheet, row, 1, labels.get(category, category), fill=FILLS["category"],
-            font=Font(name=FONT_NAME, size=10, bold=True),
-            alignment=Alignment(horizontal="left", vertical="center"))  # fmt: skip
+            font=BOLD_FONT, alignment=LEFT)  # fmt: skip
         row += 1
         for unit in units:
             number += 1
             values = figures.get(unit.name)
             put(sheet, row, 1, number)
-            put(sheet, row, 2, unit.name, alignment=Alignment(horizontal="left", vertical="center"))
+            put(sheet, row, 2, unit.name, alignment=LEFT)
             for offset, column in enumerate(rules.columns):
                 put(sheet, row, 3 + offset, values.get(column.id) if values else None,
                     number_format=_number_format(column))  # fmt: skip
             if status is not None:
                 text, fill, first_received, versions = status[unit.name]
-                put(sheet, row, width - 2, text, fill=FILLS[fill] if fill else PatternFill())
+                put(sheet, row, width - 2, text, fill=FILLS[fill] if fill else NO_FILL)
                 put(sheet, row, width - 1, first_received)
                 put(sheet, row, width, versions)
             row += 1
@@ -356,7 +373,6 @@ def write_workbook(
     for column, heading in enumerate(headings, 1):
         put(sheet, 2, column, heading, font=bold, fill=FILLS["header"])
     categories = {u.name: dict(rules.categories).get(u.category, u.category) for u in rules.units}
-    left = Alignment(horizontal="left", vertical="center")
     for number, row in enumerate(_receipts(db, item.id, period, as_of), 3):
         received = dt.datetime.fromisoformat(row["received_at"])
         values = [
@@ -371,7 +387,7 @@ def write_workbook(
             row["subject"],
         ]
         for column, value in enumerate(values, 1):
-            put(sheet, number, column, value, alignment=left if column in (1, 8, 9) else CENTER)
+            put(sheet, number, column, value, alignment=LEFT if column in (1, 8, 9) else CENTER)
     # 类别 holds 区安委会成员单位; 问题 may name three problems, wrapped
     for column, size in enumerate([22, 18, 6, 20, 9, 9, 24, 26, 50], 1):
         sheet.column_dimensions[get_column_letter(column)].width = size
