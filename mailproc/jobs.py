@@ -20,6 +20,7 @@ import sqlite_utils
 
 from mailproc import ledger
 from mailproc.app import App
+from mailproc.labels import JOB_OUTCOME_WORDS, KIND_WORDS
 from mailproc.ledger import write
 from mailproc.outgoing.render import deadline_text, long_time, outbox_message_id, short_time
 from mailproc.reports.assess import STATE_TEXT, assess, first_ten, write_assessment
@@ -144,7 +145,8 @@ class Ticker:
                         "detail": ledger.dumps(outcome),
                     },
                 )
-            log.info("job %s: %s", job.key, outcome["outcome"])
+            word = JOB_OUTCOME_WORDS.get(outcome["outcome"], outcome["outcome"])
+            log.info("定时任务 %s：%s", job.key, word)
             done.append(
                 {
                     "job": job.key,
@@ -279,7 +281,7 @@ class Ticker:
         sent = []
         for unit in units:
             if not unit.addresses:
-                log.warning("%s has no registered address: no %s", unit.name, kind)
+                log.warning("%s 没有登记邮箱，未能发送%s", unit.name, KIND_WORDS.get(kind, kind))
                 continue
             own = ledger.unit_deadline(self.db, unit.name, job.item.id, job.period, job.deadline)
             context = {

@@ -19,7 +19,7 @@ from mailproc import ledger
 from mailproc.app import App
 from mailproc.classify import Classifier, History
 from mailproc.classify.files import OpenFile
-from mailproc.labels import in_chinese
+from mailproc.labels import DISPOSITION_WORDS, REPLY_WORDS, STATE_WORDS, in_chinese
 from mailproc.ledger import write
 from mailproc.outgoing.render import outbox_message_id, reply_context
 from mailproc.read.mail import ParseError, unparsed, without_trace
@@ -120,7 +120,7 @@ class Pipeline:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:  # a bug (or a library's panic) costs one mail, not the run
-            log.exception("internal error on %s", source)
+            log.exception("处理 %s 时出现内部错误", source)
             why = "处理时出现内部错误（详情见日志），请办公室查看原邮件"
             return self._quarantine(raw, sha256, source, received_at, why, mail)
 
@@ -181,7 +181,7 @@ class Pipeline:
             )
             write.log(self.db, self.tz, pk, "quarantined", {"reason": reason, "source": source})
             write.out_of_hand(self.db, sha256)
-        log.warning("quarantined %s: %s", source, reason)
+        log.warning("%s 已隔离：%s", source, reason)
         return Outcome("quarantined", pk, "quarantined", "none", reason)
 
     def _handle(
@@ -247,14 +247,14 @@ class Pipeline:
                 {"source": source, "disposition": result.disposition, "reply": result.reply},
             )
         log.info(
-            "%s %s unit=%s item=%s period=%s status=%s reply=%s",
+            "%s：%s，单位 %s，事项 %s，期次 %s，状态 %s，回复 %s",
             source,
-            result.disposition,
-            result.unit,
-            result.item,
-            result.period,
-            result.status,
-            result.reply,
+            DISPOSITION_WORDS[result.disposition],
+            result.unit or "—",
+            result.item or "—",
+            result.period or "—",
+            STATE_WORDS.get(result.status or "", "—"),
+            REPLY_WORDS[result.reply],
         )
         return Outcome("new", pk, result.disposition, result.reply)
 

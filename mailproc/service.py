@@ -66,7 +66,7 @@ class Service:
             if self.ticker.tick(self.now()) or self._due():
                 self.app.deliver(self.should_stop)
         except Exception:
-            log.exception("jobs failed; trying again at the next tick")
+            log.exception("定时任务出错，下一次定时检查时重试")
 
     def _due(self) -> bool:
         return bool(
@@ -95,13 +95,13 @@ class Service:
             self.failures += 1
             pause = min(FIRST_RETRY_SECONDS * 2 ** (self.failures - 1), MAX_RETRY_SECONDS)
             self.retry_at = time.monotonic() + pause
-            log.error("%s; trying again in %d s", exc, pause)
+            log.error("%s；%d 秒后重试", exc, pause)
             return
         self.failures, self.retry_at = 0, None
         if done.delivered.stopped:
-            log.error("delivery stopped: %s", done.delivered.stopped)
+            log.error("发信已暂停：%s", done.delivered.stopped)
         log.info(
-            "polled: %d new of %d fetched; replies sent %d, to retry %d, failed %d",
+            "收取邮件 %d 封（新邮件 %d 封）；回复已发出 %d 封，待重试 %d 封，发送失败 %d 封",
             done.polled.new,
             done.polled.fetched,
             done.delivered.sent,
@@ -127,4 +127,4 @@ class Service:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        log.info("stopped")
+        log.info("已停止")

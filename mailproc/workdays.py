@@ -17,8 +17,8 @@ log = logging.getLogger("mailproc")
 @functools.cache
 def _calendar_warning(year: int) -> None:
     log.warning(
-        "no holiday data for %d (chinesecalendar, rules/calendar.toml): working days taken as "
-        "Monday–Friday",
+        "%d 年的节假日和调休安排尚未录入（chinesecalendar 与 rules/calendar.toml 均无），工作日暂按"
+        "周一至周五计算",
         year,
     )
 

@@ -1,4 +1,4 @@
-"""Killed at any moment, mailproc loses nothing and doubles nothing: `ingest` of 60 corpus mails
+"""Killed at any moment, mailproc loses nothing and doubles nothing: `ingest` of 120 corpus mails
 is ended with SIGKILL at random moments while mails are left, then run to the end; every mail
 is recorded once, every reply queued once and delivered once, and no archive file is left half
 written.
@@ -57,7 +57,7 @@ def count_recorded(folder: Path) -> int:
 
 
 def test_kill_nine_during_ingest_loses_and_doubles_nothing(tmp_path):
-    entries = expected_entries()[:60]
+    entries = expected_entries()[:120]
     mails = tmp_path / "mails"
     mails.mkdir()
     for entry in entries:
@@ -76,7 +76,7 @@ def test_kill_nine_during_ingest_loses_and_doubles_nothing(tmp_path):
         while run.poll() is None and count_recorded(tmp_path) < target:
             assert time.monotonic() < give_up, "the run recorded no mail"
             time.sleep(0.01)
-        time.sleep(moments.uniform(0.0, 0.3))
+        time.sleep(moments.uniform(0.0, 0.05))
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             killed += 1

@@ -373,7 +373,7 @@ def test_run_retries_with_backoff(tmp_path, mailbox, smtp_server, env, monkeypat
     service.send_signal(signal.SIGTERM)
     output = service.communicate(timeout=10)[0].decode()
     assert service.returncode == 0
-    assert "收信邮箱" in output and "被拒绝" in output and "trying again in 5 s" in output
+    assert "收信邮箱" in output and "被拒绝" in output and "5 秒后重试" in output
     assert "wrong" not in output
 
 

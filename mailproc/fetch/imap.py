@@ -193,7 +193,7 @@ class MailboxSource:
             uids = client.search(self._initial_criteria())
         elif state["uidvalidity"] != uidvalidity:
             log.warning(
-                "UIDVALIDITY of %s changed (%s → %s): matching by Message-ID",
+                "邮件夹 %s 的 UIDVALIDITY 已变（%s → %s），改按 Message-ID 对照已收邮件",
                 config.folder,
                 state["uidvalidity"],
                 uidvalidity,

@@ -120,7 +120,7 @@ class SmtpTransport:
             try:
                 append_copy(self.mailbox, self.config.save_copy_to, data, dt.datetime.now(dt.UTC))
             except MailboxError as exc:
-                log.warning("sent %s but could not keep a copy: %s", row["message_id"], exc)
+                log.warning("%s 已发出，但未能在邮箱中存留副本：%s", row["message_id"], exc)
         return f"smtp:{self.server.address}"
 
     def _broken(self, message: str) -> DeliveryError:
