@@ -360,7 +360,7 @@ def test_run_picks_up_new_mail_and_stops_on_sigterm(tmp_path, mailbox, smtp_serv
         service.send_signal(signal.SIGTERM)
         output = service.communicate(timeout=10)[0].decode()
     assert service.returncode == 0, output
-    assert "东风镇" in output and "stopped" in output
+    assert "东风镇" in output and "已停止" in output
     assert mailbox.password not in output and SMTP_AUTH[1] not in output
 
 
