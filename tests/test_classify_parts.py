@@ -626,11 +626,14 @@ def test_a_correction_in_words_only_asks_for_the_corrected_table(subject, body):
         ("东风镇第2周周报（更正）", "6月13日的周报文字有误，更正后的周报见附件。",
          [("周报.docx", docx_bytes(), DOCX)], received_before()),
         ("东风镇第2周周报", "补充现场照片，以此为准。", PHOTO, received_before()),
+        # an ordinal is no figure, whatever counter follows it (第3次, 第2版)
+        ("东风镇第2周周报（更正）", "第3次报送的周报第2版文字有误，更正后的周报见附件。",
+         [("周报.docx", docx_bytes(), DOCX)], received_before()),
         # a quoted notice of ours (更正后请直接回复本邮件…第2版) is not the sender's word
         ("Re: 东风镇第2周周报", "补充照片\n> 更正后请直接回复本邮件，系统会登记为新的一版；第2版",
          PHOTO, received_before()),
     ],
-    ids=["first-version", "with-table", "no-figure", "no-number", "quoted"],
+    ids=["first-version", "with-table", "no-figure", "no-number", "ordinal", "quoted"],
 )  # fmt: skip
 def test_no_correction_without_a_further_version_a_figure_or_missing_table(
     subject, body, files, history

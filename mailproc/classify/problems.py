@@ -14,9 +14,11 @@ from mailproc.values import PROBLEM_ORDER, FileCheck, Flag, ParsedMail
 STATS_PROBLEMS = {"cloud_link", "no_stats", "unreadable_file", "bad_cells"}  # no 附件1 counted
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
-# Numbers that are no figure: a week (第1周) or a date (6月13日, 6.13)
+# Numbers that are no figure: an ordinal of any campaign's periods or versions (第1周, 第3期,
+# 第2次, 第2版), a month (8月份) or a date (6月13日, 6.13)
 _NOT_A_FIGURE = re.compile(
-    r"第\s*[0-9一二三四五六七八九十]{1,2}\s*[周週]|[0-9]{1,2}\s*月\s*[0-9]{1,2}\s*[日号]?"
+    r"第\s*[0-9０-９一二三四五六七八九十百]+|[0-9]{1,2}\s*月份"
+    r"|[0-9]{1,2}\s*月\s*[0-9]{1,2}\s*[日号]?"
     r"|[0-9]{1,2}[.．/-][0-9]{1,2}(?![0-9])|20[0-9]{2}\s*年"
 )
 _DIGITS = re.compile(r"[0-9]")
