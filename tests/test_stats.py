@@ -3,16 +3,20 @@
 import datetime as dt
 import io
 import json
+import shutil
 import zipfile
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 from corpus_check import expected_entries
 from mails import TZ, XLSX, make_mail
 from python_calamine import CalamineWorkbook
 
 from mailproc.cli import cli
 from mailproc.ledger import open_ledger
+from mailproc.reports.stats import StatsError, stats_item
 from mailproc.reports.workbook import put, write_workbook
 from mailproc.rules import load_rules
 
@@ -61,6 +65,23 @@ def test_unknown_period_is_one_line(corpus_run):
     )
     assert result.exit_code == 2
     assert result.stderr.startswith("mailproc: 没有 2019-06-14 这一期的统计")
+
+
+def test_a_period_that_names_two_items_is_refused(tmp_path):
+    """A date two statistics items share (here the month summary moved onto the last weekly
+    report's Thursday) names no one period: refused with both, never one picked silently."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    items = rules / "items.toml"
+    text = items.read_text(encoding="utf-8")
+    assert text.count('deadlines = ["2019-07-03"]') == 1
+    items.write_text(text.replace('deadlines = ["2019-07-03"]', 'deadlines = ["2019-06-27"]'))
+    with pytest.raises(StatsError) as refused:
+        stats_item(load_rules(rules), "2019-06-27")
+    assert str(refused.value).startswith("“2019-06-27”可指多个报送期次：")
+    assert "请用 --item 或日期指明其中一个" in str(refused.value)
+    item, period = stats_item(load_rules(rules), "2019-06-27", "weekly")
+    assert (item.id, period) == ("weekly", "2019-06-27")
 
 
 def read_with_calamine(path) -> dict[str, list[list]]:
