@@ -401,7 +401,7 @@ class Ticker:
         context = {
             **self._base(job, now),
             "matrix": matrix,
-            "symbols": {**STATE_TEXT, "not_due": "未到期"},
+            "symbols": STATE_TEXT,
             "late": [(unit.name, short_time(when)) for unit, when in late],
             "missing": [unit.name for unit in missing],
             "counted": len(stats["units"]),

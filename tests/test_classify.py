@@ -20,7 +20,7 @@ from mails import (
     zip_with,
 )
 
-from mailproc.cli import message_records
+from mailproc.reports.mail_list import message_records
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 6) -> dt.datetime:

@@ -30,14 +30,13 @@ from mailproc.app import App, open_app
 from mailproc.config import Config
 from mailproc.console import forms, users
 from mailproc.display import printable
-from mailproc.labels import DISPOSITION_WORDS, REPLY_WORDS
+from mailproc.labels import DISPOSITION_WORDS, REPLY_WORDS, STATE_WORDS
 from mailproc.office import actions
 from mailproc.office.actions import OfficeError
 from mailproc.read.mail import ParseError
 from mailproc.reports import mail_list
 from mailproc.reports.assess import assess, write_assessment
 from mailproc.reports.dashboard import (
-    STATE_TEXT,
     matrix_context,
     unit_records,
     units_in_order,
@@ -144,7 +143,7 @@ class Console:
             user=session,
             csrf_token=session.csrf_token if session else "",
             path=request.url.path,
-            state_text=STATE_TEXT,
+            state_text=STATE_WORDS,
             reply_text=REPLY_WORDS,
             disposition_text=DISPOSITION_WORDS,
             items=self.rules.items,

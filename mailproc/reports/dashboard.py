@@ -31,7 +31,6 @@ from mailproc.reports.status import (
 )
 from mailproc.rules import CALENDAR_FILE, Rules
 
-STATE_TEXT = STATE_WORDS
 CHART_BAR_WIDTH = 680  # px of the chart's bars: every unit gets the same share of it
 
 
@@ -111,7 +110,7 @@ def matrix_context(matrix: StatusMatrix, rules: Rules, anchors: dict[str, str]) 
                 cells.append(
                     {
                         "state": cell.state,
-                        "text": STATE_TEXT[cell.state],
+                        "text": STATE_WORDS[cell.state],
                         "versions": cell.versions,
                         "incomplete": not cell.complete,
                         "title": title,
@@ -161,7 +160,7 @@ def unit_records(
                 "version": row["version"],
                 "received": _time(row["received_at"], rules),
                 "state": row["status"],
-                "status": STATE_TEXT.get(row["status"], "随时报送"),
+                "status": STATE_WORDS.get(row["status"], "随时报送"),
                 "on_time": bool(row["on_time"]),
                 "complete": bool(row["complete"]),
                 "problems": json.loads(row["problems"] or "[]"),
@@ -249,7 +248,7 @@ def write_dashboard(
         table=rules.table,
         as_of=f"{matrix.as_of:%Y-%m-%d %H:%M}",
         units=len(matrix.units),
-        state_text=STATE_TEXT,
+        state_text=STATE_WORDS,
         chart_bar_width=CHART_BAR_WIDTH,
         records=unit_records(db, rules, matrix, anchors, links),
         **matrix_context(matrix, rules, anchors),
