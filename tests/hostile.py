@@ -687,6 +687,11 @@ HOSTILE = (
 )
 
 
+def written(stdout: str) -> str:
+    """The file a report command names on its last line (已写出：PATH)."""
+    return stdout.strip().splitlines()[-1].removeprefix("已写出：")
+
+
 # -- a run, measured ------------------------------------------------------------------------------
 
 # Address space a measured run may take before the kernel refuses it: a guard for this shared

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import make_config
+from hostile import written
 from mails import make_mail
 from openpyxl import Workbook
 from servers import HOST, SmtpServer, free_port, make_cert
@@ -182,7 +183,7 @@ def test_terminal_commands_show_no_control_character(hostile_config):
 
 def test_dashboard_shows_no_control_character(hostile_config):
     shown = run(hostile_config, "dashboard", "--now", "2019-06-12T12:00:00").output
-    path = Path(shown.strip().removeprefix("已写出："))
+    path = Path(written(shown))
     page = path.read_text(encoding="utf-8")
     assert "报gpj.exe安全生产月活动统计表\n完" in page  # a line break is whitespace in a page
     assert [c for c in page if c in "\x1b\x07\x9b\u202e\r"] == []

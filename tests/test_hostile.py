@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 from conftest import CORPUS, ROOT
 from corpus_check import FIELDS, expected_entries
-from hostile import MB, Run
+from hostile import MB, Run, written
 from servers import Mailbox, SmtpServer
 from test_mailbox import PASSWORD_ENV, SMTP_AUTH, SMTPS, write_config
 
@@ -258,11 +258,6 @@ def test_together_dashboard_and_digest_escape_markup(together):
 
 
 # -- each case on its own ------------------------------------------------------------------------
-
-
-def written(stdout: str) -> str:
-    """The file a report command names on its last line (已写出：PATH)."""
-    return stdout.strip().splitlines()[-1].removeprefix("已写出：")
 
 
 def alone(tmp_path: Path, *builders, timeout: float = 120) -> tuple[Campaign, Run, list[bytes]]:
